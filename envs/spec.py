@@ -1,0 +1,174 @@
+"""One resolver for every command: turn an env spec into a ready ``gymnasium.Env``.
+
+An env spec is a registered gymnasium id (``simtransfer/InvertedPendulum-v0``, ``HopperBulletEnv-v0``,
+``Hopper-v5``), or ``package.module:callable`` returning a ``gymnasium.Env``, optionally with constructor
+kwargs, a randomization spec (YAML file or mapping) and a list of wrappers named by dotted path + kwargs.
+
+>>> from envs.spec import make_env
+>>> env = make_env({"id": "simtransfer/InvertedPendulum-v0"}, seed=0)   # doctest: +SKIP
+>>> obs, info = env.reset(seed=0)                                         # doctest: +SKIP
+>>> sorted(info["params"])[:2]                                            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from envs.errors import SimtransferError
+
+
+class WrapperSpec(BaseModel):
+    """A gymnasium wrapper named by short name (see ``envs.wrappers.WRAPPERS``) or dotted path, plus kwargs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(description="short wrapper name (e.g. 'obs_noise') or 'package.module:Class'")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for the wrapper")
+
+
+class EnvSpec(BaseModel):
+    """Everything needed to build one environment, reproducibly."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="gymnasium id or 'package.module:callable' returning a gymnasium.Env")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="keyword arguments for gym.make / the callable")
+    randomization: str | dict[str, Any] | None = Field(
+        default=None, description="randomization spec: path to a YAML file or an inline mapping (None: as registered)"
+    )
+    wrappers: list[WrapperSpec] = Field(default_factory=list, description="extra wrappers, applied in order")
+    name: str | None = Field(default=None, description="short display name (default: derived from id)")
+
+    @field_validator("id")
+    @classmethod
+    def _non_empty(cls, v: str) -> str:
+        if not v or not v.strip():
+            raise ValueError("env id must not be empty")
+        return v.strip()
+
+    @property
+    def display_name(self) -> str:
+        if self.name:
+            return self.name
+        return self.id.split("/")[-1].split(":")[-1]
+
+
+def parse_env_spec(spec: str | dict[str, Any] | EnvSpec) -> EnvSpec:
+    """Accept a bare id string, a mapping or an :class:`EnvSpec`; raise a one-line error if malformed."""
+    if isinstance(spec, EnvSpec):
+        return spec
+    if isinstance(spec, str):
+        return EnvSpec(id=spec)
+    if isinstance(spec, dict):
+        try:
+            return EnvSpec(**spec)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise SimtransferError(f"bad env spec: {loc}: {err['msg']}") from None
+    raise SimtransferError(f"bad env spec: expected an id string or a mapping, got {type(spec).__name__}")
+
+
+def import_object(path: str) -> Any:
+    """Import ``package.module:attr`` (or ``package.module.attr``) without ever calling ``eval``."""
+    module_name, sep, attr = path.partition(":")
+    if not sep:
+        module_name, _, attr = path.rpartition(".")
+    if not module_name or not attr:
+        raise SimtransferError(f"cannot import '{path}': expected 'package.module:name'")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SimtransferError(f"cannot import module '{module_name}' (from '{path}'): {exc}") from None
+    obj = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise SimtransferError(f"module '{module_name}' has no attribute '{attr}' (from '{path}')")
+        obj = getattr(obj, part)
+    return obj
+
+
+def load_yaml(path: str | Path) -> Any:
+    """Read a YAML file; missing file or malformed YAML becomes a one-line error naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise SimtransferError(f"file not found: {p}")
+    try:
+        return yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SimtransferError(f"malformed YAML in {p}{where}: {problem}") from None
+
+
+def _ensure_registered(env_id: str) -> None:
+    """Import what registers ids we know about (our own and pybullet's) before ``gym.make``."""
+    import envs.registry  # noqa: F401  (registers simtransfer/* ids)
+
+    if "Bullet" in env_id:
+        import pybullet_envs_gymnasium  # noqa: F401
+
+
+def _make_base(spec: EnvSpec, render_mode: str | None) -> gym.Env:
+    kwargs = dict(spec.kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    if ":" in spec.id:
+        factory = import_object(spec.id)
+        if not callable(factory):
+            raise SimtransferError(f"'{spec.id}' is not callable")
+        env = factory(**kwargs)
+        if not isinstance(env, gym.Env):
+            raise SimtransferError(f"'{spec.id}' returned {type(env).__name__}, not a gymnasium.Env")
+        return env
+    _ensure_registered(spec.id)
+    try:
+        return gym.make(spec.id, **kwargs)
+    except gym.error.Error as exc:  # unknown id, bad version, missing dependency
+        raise SimtransferError(f"unknown env '{spec.id}': {str(exc).splitlines()[0]}") from None
+    except TypeError as exc:
+        raise SimtransferError(f"bad kwargs for env '{spec.id}': {exc}") from None
+
+
+def apply_wrappers(env: gym.Env, wrappers: list[WrapperSpec]) -> gym.Env:
+    """Wrap ``env`` with each spec in order (short names from ``envs.wrappers.WRAPPERS`` or dotted paths)."""
+    from envs.wrappers import WRAPPERS
+
+    for w in wrappers:
+        cls = WRAPPERS.get(w.type) if w.type in WRAPPERS else import_object(w.type)
+        try:
+            env = cls(env, **w.kwargs)
+        except TypeError as exc:
+            raise SimtransferError(f"bad arguments for wrapper '{w.type}': {exc}") from None
+    return env
+
+
+def make_env(
+    spec: str | dict[str, Any] | EnvSpec,
+    *,
+    seed: int | None = None,
+    render_mode: str | None = None,
+) -> gym.Env:
+    """Build the env a spec describes: base env → randomization → wrappers.
+
+    ``seed`` seeds the action/observation spaces; pass it to ``reset(seed=...)`` too for full determinism.
+    """
+    spec = parse_env_spec(spec)
+    env = _make_base(spec, render_mode)
+    if spec.randomization is not None:
+        from envs.randomization import apply_randomization
+
+        rand = load_yaml(spec.randomization) if isinstance(spec.randomization, str) else spec.randomization
+        env = apply_randomization(env, rand)
+    env = apply_wrappers(env, spec.wrappers)
+    if seed is not None:
+        env.action_space.seed(seed)
+        env.observation_space.seed(seed)
+    return env

@@ -1,0 +1,76 @@
+"""The ``simtransfer`` command line.
+
+Each sub-command lives in its own module and exposes ``add_arguments(parser)`` and ``run(args) -> int``;
+this file only wires them together, so ``simtransfer --help`` stays fast (heavy imports happen in ``run``).
+Any :class:`envs.errors.SimtransferError` becomes ``simtransfer: error: <one line>`` and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from envs.errors import SimtransferError
+
+# name -> (module implementing it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "envs": ("experiments.commands.envs_cmd", "list environments and their randomizable parameters"),
+    "train": ("experiments.commands.train_cmd", "train an agent from a config (randomized simulation)"),
+    "evaluate": ("experiments.commands.evaluate_cmd", "evaluate a trained run on any target env"),
+    "transfer": ("experiments.commands.transfer_cmd", "transfer a trained policy to a target env"),
+    "run": ("experiments.commands.run_cmd", "run a whole experiment: source -> targets x methods x seeds"),
+    "report": ("experiments.commands.report_cmd", "tables and plots from a finished experiment"),
+}
+
+
+def _load(name: str):
+    module_name, _ = COMMANDS[name]
+    return importlib.import_module(module_name)
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="simtransfer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if only is None or only == name:
+            try:
+                _load(name).add_arguments(p)
+            except ModuleNotFoundError as exc:  # command not built yet
+                if exc.name != module_name:
+                    raise
+                p.set_defaults(_missing=True)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(only=command if command in COMMANDS else None)
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if getattr(args, "_missing", False):
+        print(f"simtransfer: error: command '{args.command}' is not available in this version", file=sys.stderr)
+        return 2
+    try:
+        return int(_load(args.command).run(args) or 0)
+    except SimtransferError as exc:
+        print(f"simtransfer: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("simtransfer: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # unexpected: one line by default, full traceback on request
+        if os.environ.get("SIMTRANSFER_DEBUG"):
+            raise
+        print(f"simtransfer: error: {type(exc).__name__}: {exc} (set SIMTRANSFER_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
