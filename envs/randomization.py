@@ -1,0 +1,160 @@
+"""The generic PyBullet randomizer and the randomization spec (schema) that configures it.
+
+A randomization spec is a mapping (usually YAML)::
+
+    params:                         # name -> distribution; name is <kind> or <kind>@<label>
+      mass: {dist: uniform, low: 0.8, high: 1.2}            # relative: scale of every robot link's mass
+      mass@foot: {low: 0.5, high: 1.5}                      # per-link: links whose name matches "foot"
+      lateral_friction: {low: 0.7, high: 1.3, links: [floor]}
+      gravity: {low: 9.0, high: 10.6}                       # absolute, m/s^2
+      motor_gain: {dist: loguniform, low: 0.8, high: 1.25}
+    resample_every: null            # also resample every N steps (null: only at reset)
+    split: train                    # train | interp | extrap | nominal
+    split_seed: 0                   # seed of the held-out target sets
+    n_targets: 10                   # size of each held-out target set
+    selector: cycle                 # cycle | random (held-out splits)
+    context_in_obs: false           # append the parameters to the observation
+
+>>> import gymnasium as gym, envs                                         # doctest: +SKIP
+>>> env = apply_randomization(gym.make("HopperBulletEnv-v0"), {"params": {"mass": {"low": .5, "high": 2}}})
+>>> obs, info = env.reset(seed=0); info["params"]                         # doctest: +SKIP
+{'mass': 1.52...}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import gymnasium as gym
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from envs.bullet import BulletBinding, bullet_client
+from envs.errors import SimtransferError
+from envs.params import ParameterSpace, ParamSpec, Selector, parse_name
+
+
+class RandomizationSpec(BaseModel):
+    """What to randomize, from which split, and how often."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    params: dict[str, ParamSpec] = Field(default_factory=dict, description="parameter name -> distribution")
+    resample_every: int | None = Field(default=None, ge=1, description="also resample every N steps")
+    split: Literal["train", "interp", "extrap", "nominal"] = Field(default="train", description="which split")
+    split_seed: int = Field(default=0, description="seed of the held-out target sets")
+    n_targets: int = Field(default=10, ge=1, description="number of vectors in a held-out target set")
+    selector: Literal["cycle", "random"] = Field(default="cycle", description="how targets are chosen")
+    context_in_obs: bool = Field(default=False, description="append the parameters to the observation")
+
+    @field_validator("params")
+    @classmethod
+    def _known(cls, v: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
+        for name in v:
+            parse_name(name)
+        return v
+
+
+def parse_randomization(mapping: RandomizationSpec | dict[str, Any] | None) -> RandomizationSpec:
+    """Validate a randomization mapping; any mistake becomes a one-line :class:`SimtransferError`."""
+    if isinstance(mapping, RandomizationSpec):
+        return mapping
+    if mapping is None:
+        return RandomizationSpec()
+    if not isinstance(mapping, dict):
+        raise SimtransferError(f"bad randomization spec: expected a mapping, got {type(mapping).__name__}")
+    try:
+        return RandomizationSpec(**mapping)
+    except SimtransferError:
+        raise
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = err["msg"].removeprefix("Value error, ")
+        raise SimtransferError(f"bad randomization spec: {loc}: {msg}") from None
+
+
+class PhysicsRandomizer(gym.Wrapper):
+    """Sample physical parameters at reset (and optionally every N steps) and apply them through PyBullet.
+
+    The applied values are in ``info["params"]`` after every reset (and after a mid-episode resample), the
+    held-out target index in ``info["context_id"]`` (-1 for training samples). Its own random stream is
+    seeded by ``reset(seed=...)``, so the task's initial states are the same as without randomization.
+
+    >>> import gymnasium as gym, pybullet_envs_gymnasium                    # doctest: +SKIP
+    >>> env = PhysicsRandomizer(gym.make("InvertedPendulumBulletEnv-v0"),
+    ...                         {"params": {"mass": {"low": 0.5, "high": 2.0}}})
+    >>> env.reset(seed=1)[1]["params"]                                       # doctest: +SKIP
+    """
+
+    def __init__(self, env: gym.Env, spec: RandomizationSpec | dict[str, Any] | None = None) -> None:
+        super().__init__(env)
+        self.config = parse_randomization(spec)
+        self.space = ParameterSpace.from_mapping(dict(self.config.params))
+        self.selector = Selector(self.space, self.config.split, split_seed=self.config.split_seed,
+                                 n_targets=self.config.n_targets, mode=self.config.selector)
+        self._rng = np.random.default_rng()
+        self._binding: BulletBinding | None = None
+        self._steps = 0
+        self.current_params: dict[str, float] = self.space.nominal()
+        self.context_id = 0 if self.config.split == "nominal" else -1
+
+    @property
+    def param_names(self) -> list[str]:
+        return self.space.names
+
+    @property
+    def binding(self) -> BulletBinding | None:
+        """Physics handles, available after the first reset."""
+        return self._binding
+
+    def _choose(self, restart: bool) -> None:
+        if self.config.split == "nominal":
+            self.current_params, self.context_id = self.space.nominal(), 0
+        else:
+            self.context_id, self.current_params = self.selector.select(self._rng, restart=restart)
+
+    def _apply(self) -> None:
+        assert self._binding is not None
+        self._binding.apply(None if self.config.split == "nominal" else self.current_params)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            self._rng = np.random.default_rng([int(seed), 0x7A2D])
+        self._choose(restart=seed is not None)
+        if self._binding is not None and self.config.split != "nominal":
+            self._binding.preset_gravity(self.current_params)
+        obs, info = self.env.reset(seed=seed, options=options)
+        if self._binding is None:
+            bullet_client(self.env)
+            self._binding = BulletBinding(self.env, self.space)
+        self._apply()
+        self._steps = 0
+        info = dict(info)
+        info["params"] = dict(self.current_params)
+        info["context_id"] = self.context_id
+        return obs, info
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._steps += 1
+        every = self.config.resample_every
+        if every and self._steps % every == 0 and self.config.split != "nominal":
+            self._choose(restart=False)
+            self._apply()
+            info = dict(info)
+            info["params"] = dict(self.current_params)
+            info["context_id"] = self.context_id
+        return obs, reward, terminated, truncated, info
+
+
+def apply_randomization(env: gym.Env, mapping: RandomizationSpec | dict[str, Any] | None) -> gym.Env:
+    """Wrap ``env`` with a :class:`PhysicsRandomizer` configured by ``mapping`` (plus a context observation
+    if the spec asks for it). The entry point used by :func:`envs.spec.make_env`."""
+    spec = parse_randomization(mapping)
+    wrapped: gym.Env = PhysicsRandomizer(env, spec)
+    if spec.context_in_obs:
+        from envs.wrappers import ContextObservation
+
+        wrapped = ContextObservation(wrapped)
+    return wrapped
