@@ -1,0 +1,209 @@
+"""Run one transfer: source run(s) + target env + method → a new run directory, like ``train`` makes.
+
+>>> from transfer.api import transfer
+>>> res = transfer("runs/pendulum", "simtransfer/InvertedPendulumExtrap-v0", "freeze",      # doctest: +SKIP
+...                options={"layers": ["pi.0"]}, timesteps=20_000, out_dir="runs/pend_freeze")
+>>> res.final["train"]["mean_return"]                                                      # doctest: +SKIP
+
+The source run is only read.  The new run's ``metadata.json`` (and W&B config) carries ``lineage``: source
+runs with the sha256 of their weights, method and options; ``transfer_report.json`` lists what was loaded,
+skipped, newly initialised and frozen.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from envs.errors import SimtransferError
+from envs.spec import EnvSpec, parse_env_spec
+from transfer.methods import MethodOptions, TransferMethod, get_method
+from transfer.source import SourceRun
+from transfer.weights import TransferReport
+
+REPORT = "transfer_report.json"
+
+
+@dataclass
+class TransferResult:
+    """Where the transfer run is, what the method did, and how it scored (``eval.json`` contents)."""
+
+    run_dir: Path
+    method: str
+    report: dict[str, Any] = field(default_factory=dict)
+    final: dict[str, dict[str, Any]] = field(default_factory=dict)
+    curves: dict[str, dict[str, list]] = field(default_factory=dict)
+
+
+def update_config(config: Any, updates: dict[str, Any]) -> Any:
+    """A re-validated copy of a TrainConfig with dotted keys set (``{"hyperparams.learning_rate": 1e-4}``)."""
+    from experiments.config import resolve_train_config
+
+    raw = config.model_dump(mode="json")
+    for key, value in updates.items():
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = copy.deepcopy(value)
+    return resolve_train_config(raw, source="transfer config", use_defaults=False)
+
+
+def split_sets(sets: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """Split ``--set`` items into config overrides and ``method.key=value`` options (values parsed as YAML)."""
+    import yaml
+
+    overrides, options = [], {}
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if key.strip().startswith("method."):
+            if not sep or not key.strip()[len("method."):]:
+                raise SimtransferError(f"bad --set '{item}': expected method.key=value")
+            try:
+                options[key.strip()[len("method."):]] = yaml.safe_load(text) if text.strip() else None
+            except yaml.YAMLError:
+                raise SimtransferError(f"bad --set '{item}': value is not valid YAML") from None
+        else:
+            overrides.append(item)
+    return overrides, options
+
+
+def target_config(source: SourceRun, target: str | dict[str, Any] | EnvSpec, *, method: str,
+                  timesteps: int | None = None, seed: int | None = None, overrides: list[str] | None = None) -> Any:
+    """The source's config moved to ``target``: same algorithm, hyper-parameters, budget (unless given)."""
+    from experiments.config import resolve_train_config
+
+    raw = copy.deepcopy(source.config)
+    raw["env"] = parse_env_spec(target).model_dump()
+    raw["name"] = None
+    raw.setdefault("eval", {})["targets"] = []
+    if timesteps is not None:
+        raw["total_timesteps"] = int(timesteps)
+    tracking = raw.setdefault("tracking", {})
+    tracking["tags"] = sorted(set(tracking.get("tags") or []) | {"transfer", method})
+    return resolve_train_config(raw, overrides or [], source="transfer config", seed=seed, use_defaults=False)
+
+
+def _source_spaces(source: SourceRun) -> tuple[Any, Any]:
+    from agents.policy_io import space_from_json
+
+    meta = source.metadata
+    if "observation_space" in meta and "action_space" in meta:
+        return space_from_json(meta["observation_space"]), space_from_json(meta["action_space"])
+    from agents.vecenv import make_single_env
+
+    env = make_single_env(source.config["env"], source.config.get("adapters") or [])
+    try:
+        return env.observation_space, env.action_space
+    finally:
+        env.close()
+
+
+def check_spaces(sources: list[SourceRun], config: Any) -> None:
+    """One-line error when the target's spaces (after adapters) differ from a source's and nothing covers it."""
+    from agents.policy_io import describe_space, spaces_compatible
+    from agents.vecenv import make_single_env
+    from transfer.adapters import get_preset, suggest_preset
+
+    env = make_single_env(config.env, config.adapters, seed=config.seed)
+    try:
+        obs_space, act_space = env.observation_space, env.action_space
+    finally:
+        env.close()
+    proj = config.policy.features_extractor_kwargs if (config.policy.features_extractor_class or "").endswith(
+        "LinearObsProjection") else None
+    for src in sources:
+        s_obs, s_act = _source_spaces(src)
+        obs_ok = spaces_compatible(s_obs, obs_space)
+        if proj is not None and not obs_ok:
+            index = proj.get("index") or list(get_preset(proj["preset"]).obs_index)
+            obs_ok = len(index) == int(s_obs.shape[0])
+        if obs_ok and spaces_compatible(s_act, act_space):
+            continue
+        hint = suggest_preset(src.env_id, config.env.id)
+        hint_text = f"--adapter {hint}" if hint else "an adapter (see docs/transfer.md)"
+        raise SimtransferError(
+            f"spaces differ: source {src.env_id} has observation {describe_space(s_obs)} / action "
+            f"{describe_space(s_act)}, target {config.env.id} has observation {describe_space(obs_space)} / action "
+            f"{describe_space(act_space)} after adapters; use {hint_text} or --method partial"
+        )
+
+
+def default_out_dir(config: Any, method: str, root: str | Path = "runs") -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{config.env.display_name}__{method}__{config.seed}__{stamp}"
+
+
+def lineage(sources: list[SourceRun], method: TransferMethod, options: MethodOptions) -> dict[str, Any]:
+    """What ``metadata.json`` and the W&B config record about where a transfer run came from."""
+    return {
+        "method": method.name,
+        "options": options.model_dump(mode="json"),
+        "sources": [s.lineage() for s in sources],
+        "source_run": str(sources[0].path.resolve()) if sources else None,
+        "source_sha256": sources[0].sha256 if sources else None,
+    }
+
+
+def transfer(
+    sources: str | Path | list[str | Path] | list[SourceRun],
+    target: str | dict[str, Any] | EnvSpec,
+    method: str | TransferMethod,
+    *,
+    out_dir: str | Path | None = None,
+    timesteps: int | None = None,
+    seed: int | None = None,
+    options: dict[str, Any] | MethodOptions | None = None,
+    overrides: list[str] | None = None,
+    force: bool = False,
+    quiet: bool = False,
+) -> TransferResult:
+    """Transfer the source run(s) to ``target`` with ``method``; returns the new run's result."""
+    meth = method if isinstance(method, TransferMethod) else get_method(method)
+    if isinstance(sources, (str, Path, SourceRun)):
+        sources = [sources]
+    srcs = [s if isinstance(s, SourceRun) else SourceRun.load(s) for s in sources]
+    if not srcs:
+        raise SimtransferError("transfer needs a source run (its config is the starting point)")
+    meth.check_sources(srcs if meth.uses_weights else srcs[:0])
+    opts = meth.parse_options(options)
+    config = target_config(srcs[0], target, method=meth.name, timesteps=timesteps, seed=seed, overrides=overrides)
+    config = meth.configure(config, srcs, opts)
+    if meth.uses_weights and getattr(meth, "requires_matching_spaces", True):
+        check_spaces(srcs, config)
+    run_dir = Path(out_dir) if out_dir is not None else default_out_dir(config, meth.name)
+    for s in srcs:
+        if run_dir.resolve() == s.path.resolve() or s.path.resolve() in run_dir.resolve().parents:
+            raise SimtransferError(f"output directory {run_dir} is inside source run {s.path}: pick another --out")
+    meta = {"lineage": lineage(srcs, meth, opts)}
+    if not meth.learns:
+        result = meth.run(config, srcs, opts, run_dir, meta, force=force)  # type: ignore[attr-defined]
+        if not quiet:
+            print(f"simtransfer: {meth.name} → {run_dir}", file=sys.stderr)
+        return result
+
+    holder: dict[str, TransferReport] = {}
+
+    def prepare(model: Any, vec_env: Any) -> None:
+        rep = meth.prepare_model(model, vec_env, srcs, opts)
+        rep.method = rep.method or meth.name
+        holder["report"] = rep
+        if not quiet:
+            print(rep.summary(), file=sys.stderr, flush=True)
+        meta["lineage"]["report"] = {k: v for k, v in rep.to_dict().items()
+                                     if k in ("frozen", "new", "reinitialized", "normalization", "notes")}
+
+    from experiments.train import train
+
+    res = train(config, run_dir, force=force, prepare_model=prepare, extra_metadata=meta)
+    report = holder.get("report", TransferReport(method=meth.name))
+    (Path(res.run_dir) / REPORT).write_text(json.dumps(report.to_dict(), indent=2))
+    return TransferResult(run_dir=Path(res.run_dir), method=meth.name, report=report.to_dict(),
+                          final={k: v.to_dict() for k, v in res.final.items()}, curves=res.curves)

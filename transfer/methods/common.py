@@ -1,0 +1,109 @@
+"""Steps shared by the weight-reuse methods: load the source, re-sync targets, carry normalisation statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from envs.errors import SimtransferError
+from transfer.layers import select_parameters
+from transfer.methods import MethodOptions
+from transfer.source import SourceRun
+from transfer.weights import TransferReport, load_weights, sync_targets
+
+
+def head_names(model: Any) -> list[str]:
+    """Parameter names of the action and value heads."""
+    return select_parameters(model.policy, ["heads"])
+
+
+def load_source(
+    model: Any,
+    source: SourceRun,
+    options: MethodOptions,
+    report: TransferReport,
+    *,
+    strict: bool = True,
+    exclude: list[str] | None = None,
+) -> TransferReport:
+    """Load ``source`` into ``model.policy`` (heads excluded if ``reinit_head``), sync targets, carry stats."""
+    excluded = list(exclude or [])
+    if options.reinit_head:
+        excluded += head_names(model)
+    load_weights(model.policy, source.state_dict, key_map=options.key_map, exclude=excluded, strict=strict,
+                 report=report)
+    if strict and not report.loaded:
+        raise SimtransferError(
+            f"no tensor of source run {source.path} matches the target policy "
+            f"(source algo {source.algo or '?'}, target {type(model).__name__}); use a key_map or --method partial"
+        )
+    sync_targets(model, report)
+    return report
+
+
+def carry_normalization(model: Any, vec_env: Any, source: SourceRun, options: MethodOptions, report: TransferReport) -> None:
+    """Copy the source's VecNormalize statistics into the target's, or leave them to be re-estimated."""
+    from agents.vecenv import find_vec_normalize
+
+    vn = find_vec_normalize(vec_env)
+    if vn is None:
+        report.normalization = "off"
+        if source.normalization and options.normalization == "carry":
+            report.notes.append("source has normalisation statistics but the target run does not normalise")
+        return
+    if options.normalization == "reestimate":
+        report.normalization = "reestimate"
+        return
+    stats = normalization_arrays(source)
+    if not stats:
+        report.normalization = "reestimate"
+        report.notes.append("source saved no normalisation statistics: re-estimating on the target")
+        return
+    if vn.norm_obs and "obs" in stats:
+        mean, var, count = stats["obs"]
+        shape = np.shape(vn.obs_rms.mean)
+        if mean.shape != shape:
+            mean, var = _adapt_stats(mean, var, model, shape)
+        vn.obs_rms.mean = mean.astype(np.float64)
+        vn.obs_rms.var = var.astype(np.float64)
+        vn.obs_rms.count = float(count)
+    if vn.norm_reward and "ret" in stats:
+        mean, var, count = stats["ret"]
+        vn.ret_rms.mean = np.asarray(mean, dtype=np.float64).reshape(np.shape(vn.ret_rms.mean))
+        vn.ret_rms.var = np.asarray(var, dtype=np.float64).reshape(np.shape(vn.ret_rms.var))
+        vn.ret_rms.count = float(count)
+    report.normalization = "carry"
+
+
+def normalization_arrays(source: SourceRun) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:
+    """``{"obs": (mean, var, count), "ret": (...)}`` from the source's ``vecnormalize.*`` tensors."""
+    out: dict[str, tuple[np.ndarray, np.ndarray, float]] = {}
+    norm = {k: v.detach().cpu().numpy() for k, v in source.normalization.items()}
+    for kind in ("obs", "ret"):
+        keys = {k: v for k, v in norm.items() if k.startswith(f"{kind}_rms") or k.startswith(f"{kind}.")
+                or k.startswith(f"{kind}_")}
+        mean = next((v for k, v in keys.items() if k.endswith("mean")), None)
+        var = next((v for k, v in keys.items() if k.endswith("var")), None)
+        count = next((v for k, v in keys.items() if k.endswith("count")), None)
+        if mean is not None and var is not None:
+            out[kind] = (np.asarray(mean), np.asarray(var), float(np.asarray(count).reshape(-1)[0]) if count is not None
+                         else 1e4)
+    return out
+
+
+def _adapt_stats(mean: np.ndarray, var: np.ndarray, model: Any, shape: tuple[int, ...]):
+    """Source stats → target layout through a learned-projection index map (unmapped fields: mean 0, var 1)."""
+    from transfer.adapters import projection_index
+
+    index = projection_index(model)
+    if index is None or len(index) != mean.shape[0]:
+        raise SimtransferError(
+            f"cannot carry normalisation statistics: source observation shape {mean.shape} != target {shape} "
+            "(use normalization: reestimate)"
+        )
+    new_mean, new_var = np.zeros(shape), np.ones(shape)
+    for i, j in enumerate(index):
+        if j is not None:
+            new_mean[j], new_var[j] = mean[i], var[i]
+    return new_mean, new_var
