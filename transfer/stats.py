@@ -66,17 +66,22 @@ class Estimate:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def format(self, spec: str = ".3g") -> str:
+    def format(self) -> str:
         """``"1.23 [0.98, 1.4]"``; ``inf`` as ``∞``, undefined as ``n/a``."""
-        return f"{_fmt(self.value, spec)} [{_fmt(self.low, spec)}, {_fmt(self.high, spec)}]"
+        return f"{format_number(self.value)} [{format_number(self.low)}, {format_number(self.high)}]"
 
 
-def _fmt(x: float, spec: str) -> str:
+def format_number(x: float) -> str:
+    """Readable number: ``12,500`` / ``953`` / ``1.27`` / ``0.534`` / ``0.001``; ``∞`` and ``n/a`` for inf and NaN."""
     if math.isnan(x):
         return "n/a"
     if math.isinf(x):
         return "∞" if x > 0 else "-∞"
-    return format(x, spec)
+    if abs(x) >= 1000:
+        return f"{x:,.0f}"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    return f"{x:.3g}" if abs(x) >= 1 else f"{x:.3f}"
 
 
 def percentile_interval(samples: ArrayLike, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float]:

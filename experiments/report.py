@@ -1,0 +1,381 @@
+"""Tables and plots from a finished experiment (``simtransfer report RESULTS_DIR``).
+
+Reads the results layout written by ``simtransfer run`` (see ``docs/metrics.md``), aggregates every
+(target, method) over seeds with :func:`transfer.stats.aggregate` and writes ``RESULTS/report/``:
+``report.md``, ``summary.csv``, ``summary.json`` and PNG plots.
+
+>>> from experiments.report import build_report            # doctest: +SKIP
+>>> report = build_report("results/hopper")                 # doctest: +SKIP
+>>> report.files["markdown"]                                # doctest: +SKIP
+PosixPath('results/hopper/report/report.md')
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envs.errors import SimtransferError
+from transfer.metrics import DEFAULT_LAST_K, Curve
+from transfer.stats import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_REPS,
+    RunResult,
+    TransferSummary,
+    aggregate,
+    format_number,
+)
+
+METHOD_ORDER = ("scratch", "zeroshot", "finetune", "freeze", "features", "partial", "l2sp", "progressive")
+METRICS = ("jumpstart", "asymptotic", "asymptotic_gain", "transfer_ratio", "time_to_threshold",
+           "time_to_threshold_ratio", "zero_shot", "relatedness")
+LABELS = {"jumpstart": "jumpstart", "asymptotic": "asymptotic", "asymptotic_gain": "asym. gain",
+          "transfer_ratio": "AUC ratio", "time_to_threshold": "time to thr.",
+          "time_to_threshold_ratio": "TTT ratio", "zero_shot": "zero-shot", "relatedness": "relatedness"}
+_SEED_DIR = re.compile(r"^seed(-?\d+)$")
+
+
+@dataclass
+class TargetData:
+    """Every finished cell of one target."""
+
+    name: str
+    methods: dict[str, list[RunResult]] = field(default_factory=dict)
+    random_returns: list[float] = field(default_factory=list)
+    thresholds: set[float] = field(default_factory=set)
+
+
+@dataclass
+class Results:
+    """A loaded results directory."""
+
+    root: Path
+    name: str
+    targets: dict[str, TargetData]
+    sources: dict[int, float | None] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    """What :func:`build_report` produced."""
+
+    results: Results
+    summaries: list[TransferSummary]
+    notes: list[str]
+    files: dict[str, Path]
+
+
+# ------------------------------------------------------------------------------------------- loading
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SimtransferError(f"malformed JSON in {path}: {exc}") from None
+
+
+def _pick(table: Any, key: str, path: Path, what: str) -> Any:
+    """``table[key]``, else its only/first entry; ``None`` when the table is empty or absent."""
+    if table is None:
+        return None
+    if not isinstance(table, dict):
+        raise SimtransferError(f"malformed eval.json {path}: '{what}' must be an object keyed by target")
+    if key in table:
+        return table[key]
+    return next(iter(table.values()), None)
+
+
+def read_eval(path: Path, target: str, *, want_curve: bool = True) -> tuple[Curve | None, float | None]:
+    """The curve and final mean return of ``target`` in an ``eval.json`` (see module docs for fallbacks)."""
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise SimtransferError(f"malformed eval.json {path}: expected a JSON object")
+    curve, final = None, None
+    raw_curve = _pick(data.get("curves"), target, path, "curves") if want_curve else None
+    if raw_curve is not None:
+        try:
+            curve = Curve.from_dict(raw_curve)
+        except SimtransferError as exc:
+            raise SimtransferError(f"malformed eval.json {path}: {exc}") from None
+    raw_final = _pick(data.get("final"), target, path, "final")
+    if raw_final is not None:
+        value = raw_final.get("mean_return") if isinstance(raw_final, dict) else None
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            raise SimtransferError(f"malformed eval.json {path}: final mean_return must be a finite number")
+        final = float(value)
+    if curve is None and final is None:
+        raise SimtransferError(f"malformed eval.json {path}: no curve and no final result for '{target}'")
+    return curve, final
+
+
+def _seed_of(seed_dir: Path, cell: dict) -> int:
+    if isinstance(cell.get("seed"), int):
+        return int(cell["seed"])
+    m = _SEED_DIR.match(seed_dir.name)
+    if not m:
+        raise SimtransferError(f"cannot tell the seed of {seed_dir} (expected a 'seed<k>' directory)")
+    return int(m.group(1))
+
+
+def _experiment_name(root: Path) -> str:
+    path = root / "experiment.yaml"
+    if path.is_file():
+        from envs.spec import load_yaml
+
+        data = load_yaml(path)
+        if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].strip():
+            return data["name"].strip()
+    return root.resolve().name
+
+
+def load_results(results_dir: str | Path) -> Results:
+    """Read every finished cell under ``RESULTS/cells`` (and source finals under ``RESULTS/sources``)."""
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise SimtransferError(f"results directory not found: {root}")
+    cells_dir = root / "cells"
+    if not cells_dir.is_dir():
+        raise SimtransferError(f"no cells in {root} (expected {cells_dir}/<target>/<method>/seed<k>/)")
+    results = Results(root=root, name=_experiment_name(root), targets={})
+    for seed_dir in sorted(cells_dir.glob("*/*/*")):
+        if not seed_dir.is_dir():
+            continue
+        method_dir, target_dir = seed_dir.parent, seed_dir.parent.parent
+        cell_path, eval_path = seed_dir / "cell.json", seed_dir / "eval.json"
+        cell = _read_json(cell_path) if cell_path.is_file() else {}
+        if not isinstance(cell, dict):
+            raise SimtransferError(f"malformed cell.json {cell_path}: expected a JSON object")
+        rel = seed_dir.relative_to(root)
+        status = cell.get("status", "done" if eval_path.is_file() else "missing")
+        if status != "done":
+            results.skipped.append(f"{rel} (status: {status})")
+            continue
+        if not eval_path.is_file():
+            raise SimtransferError(f"cell {rel} is marked done but has no eval.json")
+        target = str(cell.get("target") or target_dir.name)
+        method = str(cell.get("method") or method_dir.name)
+        seed = _seed_of(seed_dir, cell)
+        data = results.targets.setdefault(target, TargetData(target))
+        if cell.get("threshold") is not None:
+            try:
+                data.thresholds.add(float(cell["threshold"]))
+            except (TypeError, ValueError):
+                raise SimtransferError(f"malformed cell.json {cell_path}: threshold must be a number") from None
+        curve, final = read_eval(eval_path, target, want_curve=method not in ("zeroshot", "random"))
+        if method == "random":
+            data.random_returns.append(final if final is not None else float(curve.mean_return[-1]))
+        else:
+            data.methods.setdefault(method, []).append(RunResult(seed, curve, final))
+    if not any(t.methods for t in results.targets.values()):
+        raise SimtransferError(f"no finished cells under {cells_dir}")
+    for src in sorted((root / "sources").glob("seed*")):
+        if (src / "eval.json").is_file() and _SEED_DIR.match(src.name):
+            curve, final = read_eval(src / "eval.json", "train")
+            results.sources[_seed_of(src, {})] = final if final is not None else float(curve.mean_return[-1])
+    return results
+
+
+def method_order(methods: Any) -> list[str]:
+    """Scratch first, then the built-in methods in their usual order, then anything else alphabetically."""
+    known = [m for m in METHOD_ORDER if m in methods]
+    return known + sorted(m for m in methods if m not in METHOD_ORDER)
+
+
+# --------------------------------------------------------------------------------------- aggregation
+def summarize(results: Results, *, reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
+              seed: int = 0, k: int = DEFAULT_LAST_K) -> tuple[list[TransferSummary], list[str]]:
+    """One :class:`TransferSummary` per (target, method); notes explain anything left out."""
+    summaries, notes = [], []
+    for target in sorted(results.targets):
+        data = results.targets[target]
+        if len(data.thresholds) > 1:
+            raise SimtransferError(f"cells of target '{target}' disagree on the threshold: {sorted(data.thresholds)}")
+        scratch = data.methods.get("scratch")
+        if not scratch:
+            notes.append(f"target '{target}' has no finished scratch runs: no baseline, left out")
+            continue
+        threshold = next(iter(data.thresholds), None)
+        for method in method_order(data.methods):
+            summaries.append(aggregate(target, method, data.methods[method], scratch,
+                                       random_returns=data.random_returns or None, threshold=threshold,
+                                       k=k, reps=reps, confidence=confidence, seed=seed))
+    if not summaries:
+        raise SimtransferError(f"no target in {results.root} has a finished scratch baseline to compare with")
+    return summaries, notes
+
+
+# -------------------------------------------------------------------------------------------- tables
+def _jsonable(x: Any) -> Any:
+    """Strict JSON: NaN -> null, +-inf -> "inf"/"-inf"."""
+    if isinstance(x, float):
+        if math.isnan(x):
+            return None
+        if math.isinf(x):
+            return "inf" if x > 0 else "-inf"
+    if isinstance(x, dict):
+        return {k: _jsonable(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_jsonable(v) for v in x]
+    return x
+
+
+def table_rows(summaries: list[TransferSummary]) -> list[dict[str, Any]]:
+    """Flat rows (one per target x method) with ``<metric>``, ``<metric>_low``, ``<metric>_high`` columns."""
+    rows = []
+    for s in summaries:
+        row: dict[str, Any] = {"target": s.target, "method": s.method, "n": s.n, "n_scratch": s.n_scratch,
+                               "reference": s.reference, "reference_source": s.reference_source,
+                               "threshold": s.threshold}
+        for m in METRICS:
+            e = getattr(s, m)
+            row[m], row[f"{m}_low"], row[f"{m}_high"] = (e.value, e.low, e.high) if e else (None, None, None)
+        row["negative_transfer"] = s.negative_transfer
+        row["negative_reasons"] = ";".join(s.negative_reasons)
+        rows.append(row)
+    return rows
+
+
+def _cell(s: TransferSummary, metric: str) -> str:
+    e = getattr(s, metric)
+    return "—" if e is None else e.format()
+
+
+def _negative(s: TransferSummary) -> str:
+    return "**yes** (" + ", ".join(LABELS[r] for r in s.negative_reasons) + ")" if s.negative_transfer else "no"
+
+
+def markdown(results: Results, summaries: list[TransferSummary], notes: list[str], plots: dict[str, Path],
+             settings: dict[str, Any]) -> str:
+    """The ``report.md`` text."""
+    targets = list(dict.fromkeys(s.target for s in summaries))
+    methods = method_order({s.method for s in summaries})
+    by = {(s.target, s.method): s for s in summaries}
+    pct = round(100 * settings["confidence"])
+    out = [f"# Transfer report: {results.name}", "",
+           f"Results: `{results.root}` — {len(targets)} target(s), methods: {', '.join(methods)}. "
+           f"Every number is the interquartile mean (IQM) over seeds with a {pct}% stratified-bootstrap "
+           f"interval `[low, high]` ({settings['reps']} resamples, seed {settings['seed']}); asymptotic = "
+           f"mean of the last {settings['k']} evaluations. Definitions: `docs/metrics.md`.", "",
+           "Read it as: **AUC ratio** > 1 and **TTT ratio** > 1 mean the method learns faster than scratch, "
+           "**jumpstart** > 0 that it starts better, **relatedness** near 1 that the source policy already "
+           "solves the target as well as scratch does after training. *Negative transfer* is flagged when "
+           "the whole interval of the AUC ratio lies below 1 or that of the jumpstart below 0.", "",
+           "## Transfer ratio (area under the curve relative to scratch)", "",
+           "| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
+    for m in methods:
+        if m in ("scratch", "zeroshot"):
+            continue
+        out.append(f"| {m} | " + " | ".join(_cell(by[(t, m)], "transfer_ratio") if (t, m) in by else "—"
+                                             for t in targets) + " |")
+    flagged = [s for s in summaries if s.negative_transfer]
+    out += ["", "## Negative transfer", ""]
+    out += [f"- `{s.method}` on `{s.target}`: interval of the "
+            f"{' and of the '.join(LABELS[r] for r in s.negative_reasons)} below the baseline" for s in flagged] or ["None detected: no interval lies entirely on the wrong side of scratch."]
+    for name, title in (("ratios", "Transfer ratios"), ("heatmap", "Zero-shot return before target training")):
+        if name in plots:
+            out += ["", f"## {title}", "", f"![{title}]({plots[name].name})"]
+    cols = ["n", *METRICS, "negative"]
+    for t in targets:
+        s0 = by[(t, "scratch")]
+        thr = "none (no threshold, scratch never rose above the reference)" if s0.threshold is None else \
+            format_number(s0.threshold)
+        out += ["", f"## {t}", "",
+                f"Reference (0 on the normalised scale): {format_number(s0.reference)} ({s0.reference_source}); "
+                f"threshold: {thr}; scratch runs: {s0.n}.", "",
+                "| method | " + " | ".join(LABELS.get(c, c) for c in cols) + " |", "|---|" + "---|" * len(cols)]
+        for m in methods:
+            if (t, m) in by:
+                s = by[(t, m)]
+                out.append(f"| {m} | {s.n} | " + " | ".join(_cell(s, c) for c in METRICS) + f" | {_negative(s)} |")
+        if f"curves:{t}" in plots:
+            out += ["", f"![learning curves on {t}]({plots[f'curves:{t}'].name})"]
+    if results.sources:
+        out += ["", "## Source runs", "", "| seed | final return (train distribution) |", "|---|---|"]
+        out += [f"| {k} | {'—' if v is None else format_number(v)} |" for k, v in sorted(results.sources.items())]
+    if notes or results.skipped:
+        out += ["", "## Left out", ""] + [f"- {n}" for n in notes] + [f"- `{s}`" for s in results.skipped]
+    return "\n".join(out) + "\n"
+
+
+def print_table(summaries: list[TransferSummary], file=None) -> None:
+    """The main table, with rich, on stderr (human output)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Transfer metrics (IQM [95% CI] over seeds)", show_lines=False)
+    cols = ("jumpstart", "transfer_ratio", "time_to_threshold_ratio", "asymptotic_gain", "zero_shot", "relatedness")
+    for c in ("target", "method", "n", *(LABELS[c] for c in cols), "negative"):
+        table.add_column(c, no_wrap=c in ("target", "method"), overflow="fold")
+    for s in summaries:
+        neg = f"[bold red]yes[/] ({', '.join(LABELS[r] for r in s.negative_reasons)})" if s.negative_transfer else "no"
+        table.add_row(s.target, s.method, str(s.n), *(_cell(s, c) for c in cols), neg)
+    stream = file or sys.stderr
+    Console(file=stream, width=None if stream.isatty() else 180).print(table)
+
+
+# ------------------------------------------------------------------------------------------- building
+def build_report(results_dir: str | Path, *, reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
+                 seed: int = 0, k: int = DEFAULT_LAST_K, plots: bool = True) -> Report:
+    """Load, aggregate and write ``RESULTS/report/`` (markdown, CSV, JSON and, unless disabled, PNGs)."""
+    results = load_results(results_dir)
+    summaries, notes = summarize(results, reps=reps, confidence=confidence, seed=seed, k=k)
+    out = results.root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    settings = {"reps": reps, "confidence": confidence, "seed": seed, "k": k}
+    files: dict[str, Path] = {}
+    if plots:
+        from experiments.report_plots import write_plots
+
+        files.update(write_plots(results, summaries, out, reps=reps, confidence=confidence, seed=seed))
+    rows = table_rows(summaries)
+    files["csv"] = out / "summary.csv"
+    with files["csv"].open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows([{k: ("" if v is None else v) for k, v in r.items()} for r in rows])
+    files["json"] = out / "summary.json"
+    payload = {"experiment": results.name, "results_dir": str(results.root), "settings": settings,
+               "summaries": [s.to_dict() for s in summaries], "sources": results.sources,
+               "notes": notes, "skipped": results.skipped}
+    files["json"].write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
+    files["markdown"] = out / "report.md"
+    files["markdown"].write_text(markdown(results, summaries, notes, files, settings))
+    return Report(results, summaries, notes, files)
+
+
+def log_report_to_wandb(results_dir: str | Path, mode: str = "offline", *, project: str = "simtransfer") -> bool:
+    """Log the written report (tables + images) as one W&B run in group = experiment name.
+
+    Never raises: any failure (no report yet, W&B unavailable, no network) prints a warning and returns False.
+    """
+    try:
+        import wandb
+
+        out = Path(results_dir) / "report"
+        payload = json.loads((out / "summary.json").read_text())
+        with (out / "summary.csv").open() as fh:
+            rows = list(csv.reader(fh))
+        run = wandb.init(project=project, group=payload["experiment"], job_type="report", mode=mode,
+                         name=f"{payload['experiment']}__report", dir=str(out), config=payload["settings"])
+        try:
+            logged: dict[str, Any] = {"report/summary": wandb.Table(columns=rows[0], data=rows[1:])}
+            for png in sorted(out.glob("*.png")):
+                logged[f"report/{png.stem}"] = wandb.Image(str(png))
+            run.log(logged)
+            for s in payload["summaries"]:
+                ratio = s.get("transfer_ratio")
+                if isinstance(ratio, dict) and isinstance(ratio.get("value"), float):
+                    run.summary[f"transfer_ratio/{s['target']}/{s['method']}"] = ratio["value"]
+        finally:
+            run.finish()
+        return True
+    except Exception as exc:  # the report itself is already on disk; tracking must never fail it
+        print(f"simtransfer: warning: W&B logging of the report skipped: {type(exc).__name__}: {exc}",
+              file=sys.stderr)
+        return False
