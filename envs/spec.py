@@ -137,6 +137,17 @@ def _make_base(spec: EnvSpec, render_mode: str | None) -> gym.Env:
         raise SimtransferError(f"bad kwargs for env '{spec.id}': {exc}") from None
 
 
+def _is_task_id(env_id: str) -> bool:
+    """True for ids registered by ``envs.registry`` (their entry point accepts ``randomization=``)."""
+    if ":" in env_id or not env_id.startswith("simtransfer/"):
+        return False
+    from envs.registry import ENTRY_POINT
+
+    _ensure_registered(env_id)
+    spec = gym.registry.get(env_id)
+    return spec is not None and spec.entry_point == ENTRY_POINT
+
+
 def apply_wrappers(env: gym.Env, wrappers: list[WrapperSpec]) -> gym.Env:
     """Wrap ``env`` with each spec in order (short names from ``envs.wrappers.WRAPPERS`` or dotted paths)."""
     from envs.wrappers import WRAPPERS
@@ -161,11 +172,16 @@ def make_env(
     ``seed`` seeds the action/observation spaces; pass it to ``reset(seed=...)`` too for full determinism.
     """
     spec = parse_env_spec(spec)
-    env = _make_base(spec, render_mode)
+    rand = None
     if spec.randomization is not None:
+        rand = load_yaml(spec.randomization) if isinstance(spec.randomization, str) else spec.randomization
+        if _is_task_id(spec.id):  # a simtransfer task: the spec replaces its preset instead of stacking on it
+            spec = spec.model_copy(update={"kwargs": {**spec.kwargs, "randomization": rand}})
+            rand = None
+    env = _make_base(spec, render_mode)
+    if rand is not None:
         from envs.randomization import apply_randomization
 
-        rand = load_yaml(spec.randomization) if isinstance(spec.randomization, str) else spec.randomization
         env = apply_randomization(env, rand)
     env = apply_wrappers(env, spec.wrappers)
     if seed is not None:
