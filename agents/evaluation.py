@@ -1,0 +1,64 @@
+"""Deterministic episode rollouts: episode ``i`` resets with ``seed + i``, actions are deterministic.
+
+>>> from agents.evaluation import run_episodes
+>>> returns = run_episodes(env, model, episodes=5, seed=0)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from agents.vecenv import ObsNormalizer
+
+
+@dataclass
+class EvalResult:
+    """Scores of one policy on one target."""
+
+    target: str
+    episodes: int
+    mean_return: float
+    std_return: float
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_episodes(env: Any, model: Any, *, episodes: int, seed: int, normalizer: ObsNormalizer | None = None,
+                 max_steps: int = 100_000) -> tuple[list[float], list[int]]:
+    """Roll out ``episodes`` episodes of ``model`` (SB3 algorithm or policy) on a single gymnasium env.
+
+    Deterministic given ``seed``: the env is reset with ``seed + i`` and actions are the policy's mode.
+    Handles recurrent policies (LSTM state carried, reset at episode start). ``max_steps`` bounds an
+    episode of an env that never truncates.
+    """
+    returns: list[float] = []
+    lengths: list[int] = []
+    for i in range(episodes):
+        obs, _ = env.reset(seed=seed + i)
+        state = None
+        start = np.ones((1,), dtype=bool)
+        total, steps, done = 0.0, 0, False
+        while not done:
+            x = normalizer(obs) if normalizer is not None else obs
+            action, state = model.predict(x, state=state, episode_start=start, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            total += float(reward)
+            steps += 1
+            start = np.zeros((1,), dtype=bool)
+            done = bool(terminated or truncated) or steps >= max_steps
+        returns.append(total)
+        lengths.append(steps)
+    return returns, lengths
+
+
+def summarize(target: str, returns: list[float], lengths: list[int] | None = None) -> EvalResult:
+    arr = np.asarray(returns, dtype=np.float64)
+    return EvalResult(target=target, episodes=len(returns), mean_return=float(arr.mean()) if len(arr) else 0.0,
+                      std_return=float(arr.std()) if len(arr) else 0.0, returns=[float(r) for r in returns],
+                      lengths=list(lengths or []))

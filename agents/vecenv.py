@@ -1,0 +1,119 @@
+"""Training and evaluation environments built from config: env spec → adapters → Monitor (→ VecNormalize).
+
+>>> from agents.vecenv import make_single_env
+>>> env = make_single_env({"id": "CartPole-v1"}, [], seed=0)     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.spec import EnvSpec, WrapperSpec, apply_wrappers, make_env, parse_env_spec
+
+
+class EpisodeParams(gym.Wrapper):
+    """Copy ``info["params"]`` from ``reset`` into the last step's info as ``info["episode_params"]``.
+
+    Vectorized envs auto-reset, so the reset info of an episode is gone by the time it ends; this keeps the
+    randomization parameters an episode ran with next to its return, for logging.
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self._params: dict[str, float] | None = None
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        params = info.get("params")
+        self._params = dict(params) if isinstance(params, dict) else None
+        return obs, info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if (terminated or truncated) and self._params is not None:
+            info = dict(info)
+            info["episode_params"] = self._params
+        return obs, reward, terminated, truncated, info
+
+
+def make_single_env(spec: str | dict[str, Any] | EnvSpec, adapters: list[WrapperSpec] | list[dict[str, Any]],
+                    *, seed: int | None = None, monitor: bool = False) -> gym.Env:
+    """One env the policy acts in: the spec's env, then the config's adapters (then a Monitor if asked)."""
+    env = make_env(spec, seed=seed)
+    env = EpisodeParams(env)
+    env = apply_wrappers(env, [w if isinstance(w, WrapperSpec) else WrapperSpec(**w) for w in adapters])
+    if monitor:
+        from stable_baselines3.common.monitor import Monitor
+
+        env = Monitor(env)
+    return env
+
+
+def _factory(spec: dict[str, Any], adapters: list[dict[str, Any]], seed: int) -> gym.Env:
+    # module level (picklable) so SubprocVecEnv workers can build envs; importing envs registers our ids
+    import envs  # noqa: F401
+
+    return make_single_env(spec, adapters, seed=seed, monitor=True)
+
+
+def make_training_env(config: Any, *, seed: int | None = None) -> Any:
+    """The vectorized training env of a :class:`~experiments.config.TrainConfig` (VecNormalize if enabled)."""
+    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+
+    base_seed = config.seed if seed is None else seed
+    spec = parse_env_spec(config.env).model_dump()
+    adapters = [a.model_dump() for a in config.adapters]
+    fns = [functools.partial(_factory, spec, adapters, base_seed + i) for i in range(config.n_envs)]
+    if config.vec_env == "subproc" and config.n_envs > 1:
+        venv = SubprocVecEnv(fns)
+    else:
+        venv = DummyVecEnv(fns)
+    venv.seed(base_seed)
+    norm = config.normalize
+    if norm.enabled:
+        venv = VecNormalize(venv, norm_obs=norm.norm_obs, norm_reward=norm.norm_reward, clip_obs=norm.clip_obs,
+                            clip_reward=norm.clip_reward, gamma=float(config.hyperparams.get("gamma", 0.99)))
+    return venv
+
+
+def find_vec_normalize(venv: Any) -> Any:
+    """The ``VecNormalize`` layer of a VecEnv stack, or None."""
+    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
+
+    while venv is not None:
+        if isinstance(venv, VecNormalize):
+            return venv
+        venv = venv.venv if isinstance(venv, VecEnvWrapper) else None
+    return None
+
+
+class ObsNormalizer:
+    """Frozen VecNormalize observation statistics, applied to single (unbatched or batched) observations."""
+
+    def __init__(self, mean: Any, var: Any, *, clip_obs: float, epsilon: float) -> None:
+        self.mean, self.var, self.clip_obs, self.epsilon = mean, var, float(clip_obs), float(epsilon)
+
+    @classmethod
+    def from_vec_normalize(cls, vn: Any) -> ObsNormalizer | None:
+        if vn is None or not vn.norm_obs:
+            return None
+        rms = vn.obs_rms
+        if isinstance(rms, dict):
+            mean = {k: r.mean.copy() for k, r in rms.items()}
+            var = {k: r.var.copy() for k, r in rms.items()}
+        else:
+            mean, var = rms.mean.copy(), rms.var.copy()
+        return cls(mean, var, clip_obs=vn.clip_obs, epsilon=vn.epsilon)
+
+    def _one(self, obs: Any, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+        out = (np.asarray(obs, dtype=np.float64) - mean) / np.sqrt(var + self.epsilon)
+        return np.clip(out, -self.clip_obs, self.clip_obs).astype(np.float32)
+
+    def __call__(self, obs: Any) -> Any:
+        if isinstance(self.mean, dict):
+            return {k: self._one(obs[k], self.mean[k], self.var[k]) if k in self.mean else obs[k] for k in obs}
+        return self._one(obs, self.mean, self.var)

@@ -1,0 +1,52 @@
+"""``simtransfer evaluate RUN_DIR --target ENV [--episodes N] [--seed N] [--json]``."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", metavar="RUN_DIR", help="a finished training run directory")
+    parser.add_argument("--target", required=True, metavar="ENV",
+                        help="gymnasium id, 'package.module:callable', or a YAML file holding an env spec")
+    parser.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="episode i resets with seed+i (default 0)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+
+
+@contextlib.contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send fd 1 to stderr meanwhile (pybullet prints its build time on stdout at import; --json must be clean)."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from envs.spec import load_yaml
+    from experiments.evaluate import evaluate_run
+
+    target = args.target
+    if target.endswith((".yaml", ".yml")) and Path(target).is_file():
+        target = load_yaml(target)
+    with stdout_to_stderr():
+        res = evaluate_run(args.run_dir, target, episodes=args.episodes, seed=args.seed)
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "seed": args.seed, **res.to_dict()}))
+    else:
+        print(f"{res.target}: {res.mean_return:.2f} ± {res.std_return:.2f} over {res.episodes} episodes "
+              f"(seed {args.seed})", file=sys.stderr)
+    return 0

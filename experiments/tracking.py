@@ -1,0 +1,141 @@
+"""Weights & Biases tracking that can never fail a training run.
+
+Offline by default (no account, no network; ``wandb sync RUN/wandb/offline-run-*`` later); ``online`` and
+``disabled`` selectable in config; the ``WANDB_MODE`` environment variable wins over config. Any W&B error
+(init, logging, artifact, finish) becomes one warning and tracking switches itself off; local results are
+written regardless. The W&B directory is the run directory (``RUN/wandb/``).
+
+>>> from experiments.tracking import Tracker
+>>> t = Tracker(mode="disabled")
+>>> t.start("runs/x", {"algo": "ppo"}, name="x"); t.log({"a": 1.0}, step=0); t.finish()
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from stable_baselines3.common.logger import KVWriter
+
+MODES = ("offline", "online", "disabled")
+
+
+def resolve_mode(config_mode: str) -> str:
+    """``WANDB_MODE`` (if set to a known mode) overrides the config's mode."""
+    env = os.environ.get("WANDB_MODE", "").strip().lower()
+    if env == "dryrun":
+        env = "offline"
+    return env if env in MODES else config_mode
+
+
+class Tracker:
+    """A thin, fail-safe wrapper over one W&B run."""
+
+    def __init__(self, mode: str = "offline", project: str = "simtransfer", entity: str | None = None,
+                 group: str | None = None, tags: list[str] | None = None) -> None:
+        self.mode = resolve_mode(mode)
+        self.project, self.entity, self.group, self.tags = project, entity, group, list(tags or [])
+        self.run: Any = None
+        self.failed = False
+
+    @property
+    def active(self) -> bool:
+        return self.run is not None and not self.failed
+
+    def _warn(self, what: str, exc: BaseException) -> None:
+        self.failed = True
+        msg = " ".join(str(exc).split())[:200]
+        print(f"simtransfer: warning: W&B {what} failed ({type(exc).__name__}: {msg}); "
+              "continuing without tracking, local results are unaffected", file=sys.stderr)
+
+    def start(self, run_dir: str | Path, config: dict[str, Any], *, name: str, resume_id: str | None = None) -> None:
+        """Start the W&B run with its files under ``run_dir/wandb``; never raises."""
+        if self.mode == "disabled":
+            return
+        try:
+            import wandb
+
+            os.environ.setdefault("WANDB_SILENT", "true")
+            self.run = wandb.init(project=self.project, entity=self.entity, group=self.group, tags=self.tags,
+                                  name=name, config=config, dir=str(run_dir), mode=self.mode,
+                                  id=resume_id, resume="allow" if resume_id else None, reinit="finish_previous")
+        except BaseException as exc:  # noqa: BLE001  (W&B must never take training down, incl. its CommError)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            self.run = None
+            self._warn("init", exc)
+
+    @property
+    def run_id(self) -> str | None:
+        return getattr(self.run, "id", None) if self.run is not None else None
+
+    def log(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        if not self.active:
+            return
+        try:
+            self.run.log(metrics, step=step)
+        except Exception as exc:
+            self._warn("log", exc)
+
+    def summary(self, values: dict[str, Any]) -> None:
+        if not self.active:
+            return
+        try:
+            for key, value in values.items():
+                self.run.summary[key] = value
+        except Exception as exc:
+            self._warn("summary", exc)
+
+    def log_table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None:
+        if not self.active:
+            return
+        try:
+            import wandb
+
+            self.run.log({key: wandb.Table(columns=columns, data=rows)})
+        except Exception as exc:
+            self._warn("table", exc)
+
+    def log_artifact(self, name: str, files: list[str | Path], *, kind: str = "model",
+                     metadata: dict[str, Any] | None = None) -> None:
+        """Upload files (e.g. the policy weights + metadata + config) as one artifact."""
+        if not self.active:
+            return
+        try:
+            import wandb
+
+            art = wandb.Artifact(name=name, type=kind, metadata=metadata or {})
+            for f in files:
+                if Path(f).is_file():
+                    art.add_file(str(f))
+            self.run.log_artifact(art)
+        except Exception as exc:
+            self._warn("artifact", exc)
+
+    def finish(self) -> None:
+        if self.run is None:
+            return
+        try:
+            self.run.finish(exit_code=0)
+        except Exception as exc:
+            self._warn("finish", exc)
+        self.run = None
+
+
+class WandbWriter(KVWriter):
+    """An SB3 logger output that forwards every numeric record (rollout/, train/, eval/, params/) to W&B."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def write(self, key_values: dict[str, Any], key_excluded: dict[str, Any], step: int = 0) -> None:
+        if not self.tracker.active:
+            return
+        metrics = {k: v for k, v in key_values.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if metrics:
+            self.tracker.log(metrics, step=step)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,282 @@
+"""Train one agent from a :class:`~experiments.config.TrainConfig` into a run directory.
+
+Run directory (docs/ARCHITECTURE.md): ``config.yaml``, ``policy.safetensors``, ``metadata.json``,
+``model.zip`` (SB3 users only), ``progress.csv``, ``eval.json``, ``checkpoints/``, ``wandb/``.
+
+>>> from experiments.config import load_train_config
+>>> from experiments.train import train
+>>> result = train(load_train_config("experiments/configs/inverted_pendulum.yaml"), "runs/ip")  # doctest: +SKIP
+>>> result.final["train"].mean_return                                                           # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from agents.evaluation import EvalResult
+from envs.errors import SimtransferError
+from experiments.config import TrainConfig, load_train_config, resolve_train_config
+
+PrepareModel = Callable[[Any, Any], None]
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` returns: where the run is and how it scored."""
+
+    run_dir: Path
+    num_timesteps: int
+    wall_time_s: float
+    fps: float
+    final: dict[str, EvalResult] = field(default_factory=dict)
+    curves: dict[str, dict[str, list]] = field(default_factory=dict)
+
+
+def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
+    """``runs/{env}__{algo}__{seed}__{time}`` (or ``runs/{name}`` when the config names the run)."""
+    if config.name:
+        return Path(root) / config.name
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path(root) / f"{config.env.display_name}__{config.algo}__{config.seed}__{stamp}"
+
+
+def _coerce_config(config: TrainConfig | str | Path | dict[str, Any]) -> TrainConfig:
+    if isinstance(config, TrainConfig):
+        return config
+    if isinstance(config, (str, Path)):
+        return load_train_config(config)
+    if isinstance(config, dict):
+        return resolve_train_config(config, source="config")
+    raise SimtransferError(f"bad config: expected a TrainConfig, a path or a mapping, got {type(config).__name__}")
+
+
+def _check_out_dir(run_dir: Path, force: bool) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise SimtransferError(f"output path {run_dir} exists and is not a directory")
+    if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
+        raise SimtransferError(f"run directory {run_dir} is not empty (use --force to overwrite it, "
+                               "or --resume to continue it)")
+
+
+def _clear_dir(run_dir: Path) -> None:
+    for child in run_dir.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def _eval_envs(config: TrainConfig) -> dict[str, Any]:
+    """One env per evaluation target, built before anything is written (a bad target id fails early)."""
+    from agents.vecenv import make_single_env
+
+    envs: dict[str, Any] = {}
+    if config.eval.train:
+        envs["train"] = make_single_env(config.env, config.adapters, seed=config.eval.seed)
+    for spec in config.eval.targets:
+        name = spec.display_name
+        if name in envs:
+            raise SimtransferError(f"eval.targets: two targets are named '{name}' (set 'name' to tell them apart)")
+        envs[name] = make_single_env(spec, config.adapters, seed=config.eval.seed)
+    return envs
+
+
+def _check_eval_spaces(model: Any, envs: dict[str, Any]) -> None:
+    from agents.policy_io import describe_space, spaces_compatible
+
+    for name, env in envs.items():
+        for what, exp, got in (("observation", model.observation_space, env.observation_space),
+                               ("action", model.action_space, env.action_space)):
+            if not spaces_compatible(exp, got):
+                raise SimtransferError(f"eval target '{name}' has {what} space {describe_space(got)}, the policy "
+                                       f"expects {describe_space(exp)} (add an adapter)")
+
+
+def train(
+    config: TrainConfig | str | Path | dict[str, Any] | None,
+    out_dir: str | Path | None = None,
+    *,
+    force: bool = False,
+    resume: bool = False,
+    prepare_model: PrepareModel | None = None,
+    extra_metadata: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train per ``config`` into ``out_dir`` (default ``runs/{env}__{algo}__{seed}__{time}``).
+
+    ``prepare_model(model, vec_env)`` runs once after the SB3 model is built and before learning (and, on
+    resume, before the checkpoint is restored) — the seam transfer methods use to load, freeze or re-wire
+    weights. ``extra_metadata`` is merged into metadata.json (e.g. ``{"lineage": {...}}``). With
+    ``resume=True``, ``out_dir`` is an existing run and ``config`` may be None (its config.yaml is used).
+    """
+    import torch
+    from stable_baselines3.common.utils import set_random_seed
+
+    from agents import checkpoint as ckpt
+    from agents.algos import build_model
+    from agents.vecenv import find_vec_normalize, make_training_env
+
+    t_start = time.perf_counter()
+    if resume:
+        if out_dir is None:
+            raise SimtransferError("--resume needs the run directory to continue")
+        run_dir = Path(out_dir)
+        if not (run_dir / "config.yaml").is_file():
+            raise SimtransferError(f"cannot resume {run_dir}: it has no config.yaml")
+        cfg = load_train_config(run_dir / "config.yaml", use_defaults=False) if config is None else \
+            _coerce_config(config)
+        last = ckpt.latest_checkpoint(run_dir / "checkpoints")
+        if last is None:
+            raise SimtransferError(f"cannot resume {run_dir}: no checkpoint in {run_dir / 'checkpoints'}")
+        ckpt_meta, _ = ckpt.read_checkpoint(last)  # fail on a corrupt checkpoint before anything else
+    else:
+        if config is None:
+            raise SimtransferError("train needs a config")
+        cfg = _coerce_config(config)
+        run_dir = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
+        _check_out_dir(run_dir, force)
+        last, ckpt_meta = None, None
+
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    set_random_seed(cfg.seed)
+    vec_env = make_training_env(cfg)
+    eval_envs: dict[str, Any] = {}
+    try:
+        eval_envs = _eval_envs(cfg)
+        model = build_model(cfg.algo, vec_env, hyperparams=cfg.hyperparams, policy=cfg.policy.model_dump(),
+                            seed=cfg.seed, device=cfg.device)
+        _check_eval_spaces(model, eval_envs)
+        if prepare_model is not None:
+            prepare_model(model, vec_env)
+        vec_norm = find_vec_normalize(vec_env)
+        extra_state: dict[str, Any] = {}
+        if last is not None:
+            extra_state = ckpt.restore_checkpoint(last, model, vec_norm)["extra"]
+            vec_env.seed(cfg.seed + model.num_timesteps)  # fresh episodes, not a replay of the first ones
+        elif run_dir.exists():
+            _clear_dir(run_dir)  # --force: only now, after everything that can fail on bad input has run
+        run_dir.mkdir(parents=True, exist_ok=True)
+        return _run(cfg, run_dir, model, vec_env, vec_norm, eval_envs, extra_state=extra_state,
+                    checkpoint_step=ckpt_meta["num_timesteps"] if ckpt_meta else None,
+                    extra_metadata=extra_metadata, t_start=t_start)
+    finally:
+        for env in eval_envs.values():
+            env.close()
+        vec_env.close()
+
+
+def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: Any, eval_envs: dict[str, Any], *,
+         extra_state: dict[str, Any], checkpoint_step: int | None, extra_metadata: dict[str, Any] | None,
+         t_start: float) -> TrainResult:
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.logger import Logger
+
+    from agents import checkpoint as ckpt
+    from agents.callbacks import CheckpointCallback, ParamsCallback, ProgressCallback, TargetEvalCallback
+    from agents.logs import ResumableCSVOutputFormat, read_rows
+    from agents.metadata import build_metadata
+    from agents.policy_io import atomic_write_bytes, atomic_write_json, save_weights
+    from experiments.tracking import Tracker, WandbWriter
+
+    resumed = checkpoint_step is not None
+    atomic_write_bytes(run_dir / "config.yaml", cfg.to_yaml().encode())
+    name = run_dir.name
+    tc = cfg.tracking
+    tracker = Tracker(mode=tc.mode, project=tc.project, entity=tc.entity, group=tc.group, tags=tc.tags)
+    tracker.start(run_dir, cfg.model_dump(mode="json"), name=name, resume_id=extra_state.get("wandb_id"))
+
+    header, rows = read_rows(run_dir / "progress.csv", checkpoint_step) if resumed else ([], [])
+    outputs = [ResumableCSVOutputFormat(run_dir / "progress.csv", header, rows), WandbWriter(tracker)]
+    model.set_logger(Logger(folder=str(run_dir), output_formats=outputs))
+
+    curves: dict[str, dict[str, list]] = extra_state.get("curves", {})
+    params_cb = ParamsCallback(extra_state.get("params_stats"))
+
+    def on_eval(step: int, results: dict[str, EvalResult]) -> None:
+        atomic_write_json(run_dir / "eval.json", {"curves": eval_cb.curves, "final": {}})
+        tracker.log({f"eval/{k}/mean_return": r.mean_return for k, r in results.items()}, step=step)
+
+    eval_cb = TargetEvalCallback(eval_envs, every=cfg.eval.every, episodes=cfg.eval.episodes, seed=cfg.eval.seed,
+                                 curves=curves, on_result=on_eval)
+    ckpt_dir = run_dir / "checkpoints"
+
+    def save_ckpt(m: Any) -> None:
+        ckpt_dir.mkdir(exist_ok=True)
+        state = {"curves": eval_cb.curves, "params_stats": params_cb.stats, "wandb_id": tracker.run_id}
+        ckpt.save_checkpoint(ckpt.checkpoint_path(ckpt_dir, m.num_timesteps), m, vec_norm, state)
+        ckpt.prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
+
+    ckpt_cb = CheckpointCallback(save_ckpt, cfg.checkpoint_every)
+    progress_cb = ProgressCallback(cfg.total_timesteps, lambda: eval_cb.latest, enabled=cfg.progress)
+    callbacks = CallbackList([params_cb, eval_cb, ckpt_cb, progress_cb])
+    remaining = cfg.total_timesteps - model.num_timesteps
+    start_steps = model.num_timesteps
+    t_learn = time.perf_counter()
+    try:
+        if remaining > 0:
+            kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
+            model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=not resumed, **kwargs)
+        learn_s = time.perf_counter() - t_learn
+        if cfg.checkpoint_every > 0:
+            save_ckpt(model)
+
+        # final evaluation, weights, metadata, eval.json
+        eval_cb.episodes = cfg.eval.final_episodes or cfg.eval.episodes
+        final = eval_cb.evaluate(model.num_timesteps) if eval_envs else {}
+        weights = run_dir / "policy.safetensors"
+        sha = save_weights(weights, model, vec_norm)
+        meta = build_metadata(cfg, model, vec_norm, weights_sha256=sha, params_observed=params_cb.summary(),
+                              train_time_s=time.perf_counter() - t_start, extra=extra_metadata)
+        atomic_write_json(run_dir / "metadata.json", meta)
+        tmp_zip = run_dir / ".model.tmp.zip"
+        model.save(str(tmp_zip))
+        tmp_zip.replace(run_dir / "model.zip")
+        atomic_write_json(run_dir / "eval.json", {
+            "curves": eval_cb.curves,
+            "final": {k: {"episodes": r.episodes, "mean_return": r.mean_return, "std_return": r.std_return,
+                          "returns": r.returns} for k, r in final.items()}})
+        model.logger.dump(model.num_timesteps)
+
+        steps = model.num_timesteps - start_steps
+        learn_only = max(learn_s - eval_cb.eval_time - ckpt_cb.save_time, 1e-9)
+        fps = steps / learn_only if steps else 0.0
+        tracker.summary({f"final/{k}/mean_return": r.mean_return for k, r in final.items()}
+                        | {"num_timesteps": model.num_timesteps, "fps": fps})
+        if final:
+            tracker.log_table("final_scores", ["target", "episodes", "mean_return", "std_return"],
+                              [[k, r.episodes, r.mean_return, r.std_return] for k, r in final.items()])
+        if params_cb.stats:
+            tracker.summary({f"params/{k}/{s}": v for k, d in params_cb.summary().items() for s, v in d.items()})
+        if tc.log_artifact:
+            tracker.log_artifact(f"policy-{name}".replace("/", "-")[:120],
+                                 [weights, run_dir / "metadata.json", run_dir / "config.yaml"],
+                                 metadata={"algo": cfg.algo, "env": cfg.env.id, "seed": cfg.seed})
+        return TrainResult(run_dir=run_dir, num_timesteps=int(model.num_timesteps),
+                           wall_time_s=time.perf_counter() - t_start, fps=fps, final=final, curves=eval_cb.curves)
+    finally:
+        model.logger.close()
+        tracker.finish()
+
+
+def summary_line(result: TrainResult) -> str:
+    """One line for the end of a run: where it is and its final scores."""
+    scores = ", ".join(f"{k} {r.mean_return:.1f} ± {r.std_return:.1f}" for k, r in result.final.items())
+    return (f"simtransfer: trained {result.num_timesteps} steps in {result.wall_time_s:.1f} s "
+            f"({result.fps:.0f} steps/s) → {result.run_dir}" + (f"; final: {scores}" if scores else ""))
+
+
+def read_eval_json(run_dir: str | Path) -> dict[str, Any]:
+    p = Path(run_dir) / "eval.json"
+    return json.loads(p.read_text()) if p.is_file() else {"curves": {}, "final": {}}
+
+
+def main_summary(result: TrainResult) -> None:
+    print(summary_line(result), file=sys.stderr, flush=True)
