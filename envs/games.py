@@ -1,0 +1,192 @@
+"""Related-game targets from Gymnasium's own Box2D games: LunarLander under other physics, BipedalWalker Hardcore.
+
+LunarLander family (source: ``LunarLander-v3`` or ``LunarLanderContinuous-v3``; targets differ in gravity, wind
+and turbulence, the ``LunarLander-v3`` keyword arguments)::
+
+    simtransfer/LunarLander<Variant>-v0            discrete engines, Discrete(4) actions
+    simtransfer/LunarLanderContinuous<Variant>-v0  throttled engines, Box(2) actions
+
+for Variant in :data:`LUNAR_VARIANTS` (Nominal, LowGravity, HighGravity, Wind, StrongWind, LowGravityWind).
+``action_space="discrete"`` / ``"continuous"`` puts an action adapter in front, so a policy trained on one
+action interface drives the other engine model:
+
+- :class:`DiscreteToContinuousAction`: noop → ``[-1, 0]``, left → ``[-1, -1]``, main → ``[1, 0]``,
+  right → ``[-1, 1]``. Exact: the continuous engine at these values fires at full power like the discrete one,
+  so with the same seed both games produce the same trajectory.
+- :class:`ContinuousToDiscreteAction`: main engine if ``a[0] > 0``, side engine if ``|a[1]| > 0.5``
+  (left for negative); when both are asked for, the larger demand wins (main ``(a0+1)/2``, side ``|a1|``).
+  Lossy: the discrete game has no throttle and one engine per step.
+
+``simtransfer/BipedalWalkerHardcore-v0`` is the Hardcore course (stumps, pits, stairs) for policies trained on
+``BipedalWalker-v3``; spaces are identical, no adapter needed.
+
+Every env reports its game parameters in ``info["params"]``. Needs ``box2d`` (and ``pygame-ce``, which
+``gymnasium.envs.box2d`` imports): ``pip install "gymnasium[box2d]"``.
+
+>>> import gymnasium as gym
+>>> register_game_envs()
+>>> env = gym.make("simtransfer/LunarLanderContinuousWind-v0", action_space="discrete")
+>>> env.action_space, env.reset(seed=0)[1]["params"]["wind_power"]
+(Discrete(4), 15.0)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from envs.errors import SimtransferError
+
+#: Held-out LunarLander physics: ``LunarLander-v3`` keyword arguments per variant (Nominal = Gymnasium default).
+LUNAR_VARIANTS: dict[str, dict[str, Any]] = {
+    "Nominal": {"gravity": -10.0, "enable_wind": False, "wind_power": 15.0, "turbulence_power": 1.5},
+    "LowGravity": {"gravity": -5.0, "enable_wind": False, "wind_power": 15.0, "turbulence_power": 1.5},
+    "HighGravity": {"gravity": -11.5, "enable_wind": False, "wind_power": 15.0, "turbulence_power": 1.5},
+    "Wind": {"gravity": -10.0, "enable_wind": True, "wind_power": 15.0, "turbulence_power": 1.5},
+    "StrongWind": {"gravity": -10.0, "enable_wind": True, "wind_power": 20.0, "turbulence_power": 2.0},
+    "LowGravityWind": {"gravity": -5.0, "enable_wind": True, "wind_power": 10.0, "turbulence_power": 1.0},
+}
+
+#: Continuous action equivalent to each discrete LunarLander action (noop, left, main, right).
+DISCRETE_TO_CONTINUOUS = np.array([[-1.0, 0.0], [-1.0, -1.0], [1.0, 0.0], [-1.0, 1.0]], dtype=np.float32)
+
+
+class DiscreteToContinuousAction(gym.ActionWrapper):
+    """Drive a continuous LunarLander with the 4 discrete actions (exact, see module docstring).
+
+    >>> env = DiscreteToContinuousAction(gym.make("LunarLanderContinuous-v3"))
+    >>> env.action(2).tolist()
+    [1.0, 0.0]
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        if env.action_space != gym.spaces.Box(-1.0, 1.0, (2,), np.float32):
+            raise SimtransferError(f"DiscreteToContinuousAction needs a Box(-1, 1, (2,)) env, got {env.action_space}")
+        self.action_space = gym.spaces.Discrete(4)
+
+    def action(self, action: Any) -> np.ndarray:
+        return DISCRETE_TO_CONTINUOUS[int(action)].copy()
+
+
+class ContinuousToDiscreteAction(gym.ActionWrapper):
+    """Drive a discrete LunarLander with a continuous ``[main, lateral]`` action (lossy, see module docstring).
+
+    >>> env = ContinuousToDiscreteAction(gym.make("LunarLander-v3"))
+    >>> env.action(np.array([0.8, -0.6])), env.action(np.array([0.0, 0.9])), env.action(np.array([-1.0, 0.2]))
+    (2, 3, 0)
+    """
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        if env.action_space != gym.spaces.Discrete(4):
+            raise SimtransferError(f"ContinuousToDiscreteAction needs a Discrete(4) env, got {env.action_space}")
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+    def action(self, action: Any) -> int:
+        main, lateral = np.clip(np.asarray(action, dtype=np.float64).reshape(2), -1.0, 1.0)
+        main_demand = (main + 1.0) * 0.5 if main > 0.0 else 0.0
+        side_demand = abs(lateral) if abs(lateral) > 0.5 else 0.0
+        if main_demand == 0.0 and side_demand == 0.0:
+            return 0
+        if main_demand >= side_demand:
+            return 2
+        return 1 if lateral < 0 else 3
+
+
+class GameParams(gym.Wrapper):
+    """Put the game's fixed parameters into ``info["params"]`` on every reset and step."""
+
+    def __init__(self, env: gym.Env, params: dict[str, float]) -> None:
+        super().__init__(env)
+        self.params = {k: float(v) for k, v in params.items()}
+
+    def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
+        obs, info = self.env.reset(**kwargs)
+        return obs, {**info, "params": dict(self.params)}
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return obs, reward, terminated, truncated, {**info, "params": dict(self.params)}
+
+
+def _box2d() -> Any:
+    try:
+        from gymnasium.envs.box2d import bipedal_walker, lunar_lander
+    except (ImportError, gym.error.DependencyNotInstalled) as exc:
+        raise SimtransferError(f'Box2D games need box2d and pygame-ce: pip install "gymnasium[box2d]" ({exc})') from exc
+    return lunar_lander, bipedal_walker
+
+
+def make_lunar_lander(
+    continuous: bool = False, action_space: str = "native", render_mode: str | None = None, **physics: Any
+) -> gym.Env:
+    """A LunarLander with ``physics`` (gravity, enable_wind, wind_power, turbulence_power) and an action adapter.
+
+    ``action_space``: ``"native"`` (as ``continuous`` says), ``"discrete"`` or ``"continuous"``.
+    """
+    lunar_lander, _ = _box2d()
+    params = {**LUNAR_VARIANTS["Nominal"], **physics}
+    unknown = set(params) - set(LUNAR_VARIANTS["Nominal"])
+    if unknown:
+        raise SimtransferError(f"unknown LunarLander parameter(s): {', '.join(sorted(unknown))}")
+    if not -12.0 < float(params["gravity"]) < 0.0:
+        raise SimtransferError(f"LunarLander gravity must be in (-12, 0), got {params['gravity']}")
+    if action_space not in ("native", "discrete", "continuous"):
+        raise SimtransferError(f"action_space must be native, discrete or continuous, got {action_space!r}")
+    env: gym.Env = lunar_lander.LunarLander(render_mode=render_mode, continuous=continuous, **params)
+    if action_space == "discrete" and continuous:
+        env = DiscreteToContinuousAction(env)
+    elif action_space == "continuous" and not continuous:
+        env = ContinuousToDiscreteAction(env)
+    return GameParams(env, {**params, "continuous": continuous})
+
+
+def make_bipedal_walker(hardcore: bool = True, render_mode: str | None = None) -> gym.Env:
+    """BipedalWalker (Hardcore by default) with ``info["params"] = {"hardcore": ...}``."""
+    _, bipedal_walker = _box2d()
+    return GameParams(bipedal_walker.BipedalWalker(render_mode=render_mode, hardcore=hardcore), {"hardcore": hardcore})
+
+
+def game_ids() -> list[str]:
+    """Every id :func:`register_game_envs` registers."""
+    ids = []
+    for variant in LUNAR_VARIANTS:
+        ids += [f"simtransfer/LunarLander{variant}-v0", f"simtransfer/LunarLanderContinuous{variant}-v0"]
+    return [*ids, "simtransfer/BipedalWalkerHardcore-v0"]
+
+
+def register_game_envs() -> list[str]:
+    """Register the LunarLander family and BipedalWalkerHardcore under ``simtransfer/`` (idempotent)."""
+    lunar_steps = gym.spec("LunarLander-v3").max_episode_steps
+    for variant, physics in LUNAR_VARIANTS.items():
+        for continuous in (False, True):
+            env_id = f"simtransfer/LunarLander{'Continuous' if continuous else ''}{variant}-v0"
+            if env_id not in gym.registry:
+                gym.register(
+                    id=env_id,
+                    entry_point="envs.games:make_lunar_lander",
+                    kwargs={"continuous": continuous, **physics},
+                    max_episode_steps=lunar_steps,
+                )
+    if "simtransfer/BipedalWalkerHardcore-v0" not in gym.registry:
+        gym.register(
+            id="simtransfer/BipedalWalkerHardcore-v0",
+            entry_point="envs.games:make_bipedal_walker",
+            kwargs={"hardcore": True},
+            max_episode_steps=gym.spec("BipedalWalkerHardcore-v3").max_episode_steps,
+        )
+    return game_ids()
+
+
+__all__ = [
+    "LUNAR_VARIANTS",
+    "ContinuousToDiscreteAction",
+    "DiscreteToContinuousAction",
+    "GameParams",
+    "make_bipedal_walker",
+    "make_lunar_lander",
+    "register_game_envs",
+]

@@ -1,0 +1,114 @@
+"""Related-game targets: LunarLander physics variants with action adapters, BipedalWalker Hardcore."""
+
+from __future__ import annotations
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.envs.registration import load_env_creator
+from gymnasium.utils.env_checker import check_env
+
+from envs.errors import SimtransferError
+from envs.games import (
+    DISCRETE_TO_CONTINUOUS,
+    LUNAR_VARIANTS,
+    ContinuousToDiscreteAction,
+    DiscreteToContinuousAction,
+    game_ids,
+    make_lunar_lander,
+    register_game_envs,
+)
+
+pytest.importorskip("Box2D")
+register_game_envs()
+
+
+@pytest.mark.parametrize("env_id", game_ids())
+def test_every_game_target_passes_check_env(env_id: str) -> None:
+    spec = gym.spec(env_id)
+    env = load_env_creator(spec.entry_point)(**spec.kwargs)  # our stack: GameParams(adapter(game))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "not the unwrapped env" (we check the wrapper stack on purpose)
+        check_env(env, skip_render_check=True)
+    env.close()
+
+
+@pytest.mark.parametrize("variant", LUNAR_VARIANTS)
+def test_variants_keep_the_source_spaces_and_report_params(variant: str) -> None:
+    discrete = gym.make(f"simtransfer/LunarLander{variant}-v0")
+    continuous = gym.make(f"simtransfer/LunarLanderContinuous{variant}-v0")
+    assert discrete.observation_space == gym.make("LunarLander-v3").observation_space
+    assert discrete.action_space == gym.spaces.Discrete(4)
+    assert continuous.action_space == gym.make("LunarLanderContinuous-v3").action_space
+    _, info = continuous.reset(seed=0)
+    assert info["params"]["gravity"] == LUNAR_VARIANTS[variant]["gravity"]
+    assert info["params"]["continuous"] == 1.0
+    lander = continuous.unwrapped
+    assert lander.gravity == LUNAR_VARIANTS[variant]["gravity"]
+    assert lander.enable_wind == LUNAR_VARIANTS[variant]["enable_wind"]
+    assert lander.world.gravity[1] == pytest.approx(LUNAR_VARIANTS[variant]["gravity"])
+
+
+def test_discrete_policy_on_continuous_engines_is_the_same_game() -> None:
+    """Same seed, discrete actions vs their continuous equivalents: identical trajectories and rewards."""
+    discrete = gym.make("simtransfer/LunarLanderWind-v0")
+    adapted = gym.make("simtransfer/LunarLanderContinuousWind-v0", action_space="discrete")
+    assert adapted.action_space == discrete.action_space
+    obs_d, _ = discrete.reset(seed=7)
+    obs_a, _ = adapted.reset(seed=7)
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        action = int(rng.integers(4))
+        obs_d, r_d, term_d, trunc_d, _ = discrete.step(action)
+        obs_a, r_a, term_a, trunc_a, _ = adapted.step(action)
+        np.testing.assert_allclose(obs_a, obs_d, atol=1e-6)
+        assert r_a == pytest.approx(r_d) and term_a == term_d
+        if term_d:
+            break
+
+
+def test_continuous_to_discrete_rules() -> None:
+    env = ContinuousToDiscreteAction(gym.make("LunarLander-v3"))
+    assert env.action_space == gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    cases = {(-0.5, 0.0): 0, (0.5, 0.0): 2, (-1.0, -0.7): 1, (-1.0, 0.7): 3, (0.9, 0.6): 2, (0.1, -0.9): 1,
+             (0.0, 0.5): 0, (3.0, 0.0): 2}
+    for action, expected in cases.items():
+        assert env.action(np.array(action)) == expected, action
+    # round trip: every discrete action survives discrete -> continuous -> discrete
+    assert [env.action(a) for a in DISCRETE_TO_CONTINUOUS] == [0, 1, 2, 3]
+
+
+def test_continuous_policy_runs_on_discrete_variant() -> None:
+    env = gym.make("simtransfer/LunarLanderHighGravity-v0", action_space="continuous", max_episode_steps=300)
+    env.action_space.seed(0)
+    env.reset(seed=0)
+    for _ in range(300):
+        obs, reward, terminated, truncated, info = env.step(env.action_space.sample())
+        if terminated or truncated:
+            break
+    assert terminated or truncated
+    assert info["params"]["gravity"] == -11.5
+
+
+def test_bipedal_walker_hardcore_matches_source_spaces() -> None:
+    target, source = gym.make("simtransfer/BipedalWalkerHardcore-v0"), gym.make("BipedalWalker-v3")
+    assert target.observation_space == source.observation_space
+    assert target.action_space == source.action_space
+    _, info = target.reset(seed=0)
+    assert target.unwrapped.hardcore and info["params"] == {"hardcore": 1.0}
+    obs, *_ = target.step(target.action_space.sample())
+    assert target.observation_space.contains(obs)
+
+
+def test_bad_input_raises_one_line_errors() -> None:
+    with pytest.raises(SimtransferError, match="gravity must be in"):
+        make_lunar_lander(gravity=-20.0)
+    with pytest.raises(SimtransferError, match="unknown LunarLander parameter"):
+        make_lunar_lander(moon=True)
+    with pytest.raises(SimtransferError, match="action_space must be"):
+        make_lunar_lander(action_space="both")
+    with pytest.raises(SimtransferError, match="needs a Box"):
+        DiscreteToContinuousAction(gym.make("LunarLander-v3"))
+    assert register_game_envs() == register_game_envs() == game_ids()
