@@ -29,12 +29,12 @@ def _box(space: gym.Space, what: str) -> gym.spaces.Box:
 
 
 def _scale(value: float | list[float], shape: tuple[int, ...], what: str) -> np.ndarray:
-    arr = np.broadcast_to(np.asarray(value, dtype=np.float64), shape) if np.ndim(value) <= 1 else None
-    if arr is None or (np.ndim(value) == 1 and len(value) not in (1, shape[-1])):
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, shape[-1])):
         raise SimtransferError(f"{what}: expected a number or {shape[-1]} numbers, got {value!r}")
     if np.any(arr < 0):
         raise SimtransferError(f"{what}: must not be negative, got {value!r}")
-    return np.array(arr)
+    return np.array(np.broadcast_to(arr, shape))
 
 
 class ObservationNoise(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):

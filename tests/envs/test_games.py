@@ -22,6 +22,7 @@ from envs.games import (
 )
 
 pytest.importorskip("Box2D")
+pytest.importorskip("pygame")
 register_game_envs()
 
 
