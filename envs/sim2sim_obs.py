@@ -113,18 +113,24 @@ class WalkerLayout:
         self.half_range = 0.5 * (ref.joint_upper - ref.joint_lower)
         # Bullet averages x, y over robot.parts: one link per body (its centre of mass), one massless link per
         # moving joint (at the joint), and the floor. MuJoCo equivalents: body COMs, joint anchors, floor point.
-        self.part_bodies = np.arange(1, model.nbody)
-        self.part_joints = np.array([j for j in range(model.njnt) if model.jnt_type[j] != mujoco.mjtJoint.mjJNT_FREE])
-        self.extra_xy = ref.extra_points[:, :2]
-        self.n_parts = len(self.part_bodies) + len(self.part_joints) + len(self.extra_xy)
-        self.foot_bodies = np.array([model.jnt_bodyid[model.joint(name).id] for name in ref.foot_joints], dtype=int)
+        free = [j for j in range(model.njnt) if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
+        if free not in ([], [0]):
+            raise SimtransferError("MuJoCo model must have at most one free joint, the first (the floating base)")
+        self.first_moving_joint = len(free)
+        self.extra_xy_sum = ref.extra_points[:, :2].sum(axis=0)
+        self.n_parts = (model.nbody - 1) + (model.njnt - len(free)) + len(ref.extra_points)
+        foot_bodies = [int(model.jnt_bodyid[model.joint(name).id]) for name in ref.foot_joints]
+        self.foot_of_body = np.full(model.nbody, -1, dtype=int)
+        self.foot_of_body[foot_bodies] = np.arange(len(foot_bodies))
         try:
             self.floor_geom = int(model.geom("floor").id)
         except KeyError as exc:
             raise SimtransferError("MuJoCo model has no geom named 'floor' (needed for foot contacts)") from exc
+        self.n_joints = len(self.qpos_idx)
+        self._state = np.zeros(8 + 2 * self.n_joints + len(foot_bodies))
         self._velocity = np.zeros(6)
         self.initial_z = 0.0
-        self.feet_contact = np.zeros(len(self.foot_bodies), dtype=np.float32)
+        self.feet_contact = np.zeros(len(foot_bodies), dtype=np.float32)
 
     def reset(self, data: mujoco.MjData) -> np.ndarray:
         """Observation right after reset: sets ``z0`` and clears the contact flags, like Bullet's reset."""
@@ -134,35 +140,36 @@ class WalkerLayout:
 
     def contacts(self, data: mujoco.MjData) -> np.ndarray:
         """1.0 for each foot body touching the floor in ``data.contact``, else 0.0."""
-        flags = np.zeros(len(self.foot_bodies), dtype=np.float32)
+        flags = np.zeros(len(self.feet_contact), dtype=np.float32)
         if data.ncon:
-            g1, g2 = data.contact.geom1[: data.ncon], data.contact.geom2[: data.ncon]
-            other = np.concatenate([g2[g1 == self.floor_geom], g1[g2 == self.floor_geom]])
-            flags[np.isin(self.foot_bodies, self.model.geom_bodyid[other])] = 1.0
+            geoms = data.contact.geom[: data.ncon]
+            with_floor = geoms[(geoms == self.floor_geom).any(axis=1)]
+            feet = self.foot_of_body[self.model.geom_bodyid[with_floor.sum(axis=1) - self.floor_geom]]
+            flags[feet[feet >= 0]] = 1.0
         return flags
 
     def body_xy(self, data: mujoco.MjData) -> tuple[float, float]:
         """Mean ``x, y`` over the parts Bullet averages (``WalkerBase.calc_state`` ``body_xyz``)."""
-        total = data.xipos[self.part_bodies, :2].sum(axis=0) + data.xanchor[self.part_joints, :2].sum(axis=0)
-        total = total + self.extra_xy.sum(axis=0)
-        return float(total[0]) / self.n_parts, float(total[1]) / self.n_parts
+        total = (data.xipos[1:, :2].sum(axis=0) + data.xanchor[self.first_moving_joint :, :2].sum(axis=0)
+                 + self.extra_xy_sum).tolist()
+        return total[0] / self.n_parts, total[1] / self.n_parts
 
     def observe(self, data: mujoco.MjData, update_contacts: bool = True) -> np.ndarray:
         """The Bullet observation; with ``update_contacts`` the flags shown are those of the previous call."""
-        w, qx, qy, qz = data.xquat[self.body]
+        w, qx, qy, qz = data.xquat[self.body].tolist()  # Python floats: scalar math on them is ~5x faster
         roll, pitch, yaw = rpy_from_quat(w, qx, qy, qz)
         x, y = self.body_xy(data)
-        z = float(data.xipos[self.body, 2])
+        z = data.xipos[self.body, 2].item()
         angle = math.atan2(WALK_TARGET_XY[1] - y, WALK_TARGET_XY[0] - x) - yaw
         mujoco.mj_objectVelocity(self.model, data, mujoco.mjtObj.mjOBJ_BODY, self.body, self._velocity, 0)
-        vxw, vyw, vzw = self._velocity[3:]
+        vxw, vyw, vzw = self._velocity[3:].tolist()
         c, s = math.cos(-yaw), math.sin(-yaw)
-        more = [z - self.initial_z, math.sin(angle), math.cos(angle),
-                0.3 * (c * vxw - s * vyw), 0.3 * (s * vxw + c * vyw), 0.3 * vzw, roll, pitch]
-        joints = np.empty(2 * len(self.qpos_idx))
-        joints[0::2] = (data.qpos[self.qpos_idx] - self.mid) / self.half_range
-        joints[1::2] = 0.1 * data.qvel[self.qvel_idx]
-        state = np.concatenate([more, joints.astype(np.float32), self.feet_contact])
+        state, n = self._state, self.n_joints
+        state[:8] = (z - self.initial_z, math.sin(angle), math.cos(angle),
+                     0.3 * (c * vxw - s * vyw), 0.3 * (s * vxw + c * vyw), 0.3 * vzw, roll, pitch)
+        state[8 : 8 + 2 * n : 2] = (data.qpos[self.qpos_idx] - self.mid) / self.half_range
+        state[9 : 9 + 2 * n : 2] = 0.1 * data.qvel[self.qvel_idx]
+        state[8 + 2 * n :] = self.feet_contact
         if update_contacts:
             self.feet_contact = self.contacts(data)
         return np.clip(state, -5.0, 5.0).astype(np.float32)
