@@ -231,7 +231,8 @@ def aggregate(target: str, method: str, runs: Sequence[RunResult], scratch: Sequ
 
     Runs with curves get every metric; curve-less runs (``zeroshot``) get zero-shot return, relatedness and
     jumpstart. ``method == "scratch"`` reports absolute values only (no self-comparison). ``threshold=None``
-    uses ``reference + 0.8 * (scratch final - reference)``. See ``docs/metrics.md`` for every definition.
+    uses ``reference + 0.8 * (scratch final - reference)``. With a single method or scratch run the intervals
+    are NaN (a bootstrap of one run is degenerate). See ``docs/metrics.md`` for every definition.
     """
     if not runs:
         raise SimtransferError(f"no runs for method '{method}' on target '{target}'")
@@ -267,7 +268,9 @@ def aggregate(target: str, method: str, runs: Sequence[RunResult], scratch: Sequ
         return iqm(r[0], axis=1) if r else iqm(s[..., INIT], axis=1)
 
     def est(fn):
-        return stratified_bootstrap(strata, fn, **boot)
+        e = stratified_bootstrap(strata, fn, **boot)
+        # one seed carries no information about its own spread: no interval, hence no flag
+        return e if min(len(runs), len(scratch)) >= 2 else Estimate(e.value, math.nan, math.nan, e.n)
 
     zero_shot = est(lambda t, s, *r: iqm(t[..., zcol], axis=1))
     relatedness = est(lambda t, s, *r: M.ratio_above(iqm(t[..., zcol], axis=1), iqm(s[..., LAST], axis=1),

@@ -175,3 +175,10 @@ def test_aggregate_zeroshot_scratch_and_default_threshold():
         aggregate("T", "m", [SCRATCH[0], RunResult(5, None, 1.0)], SCRATCH)
     with pytest.raises(SimtransferError, match="scratch"):
         aggregate("T", "m", SCRATCH, [])
+
+
+def test_single_seed_has_no_interval_and_no_flag():
+    s = aggregate("T", "freeze", _runs([0, 5, 10, 15, 20], (0.0,)), SCRATCH, reps=100)
+    assert s.transfer_ratio.value == pytest.approx(10.0 / 40.0)
+    assert math.isnan(s.transfer_ratio.low) and math.isnan(s.transfer_ratio.high)
+    assert not s.negative_transfer
