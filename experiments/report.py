@@ -143,6 +143,11 @@ def load_results(results_dir: str | Path) -> Results:
     if not cells_dir.is_dir():
         raise SimtransferError(f"no cells in {root} (expected {cells_dir}/<target>/<method>/seed<k>/)")
     results = Results(root=root, name=_experiment_name(root), targets={})
+    names = {}  # target directory -> real target name, from any cell.json in it (cells without one use it)
+    for path in sorted(cells_dir.glob("*/*/*/cell.json")):
+        cell = _read_json(path)
+        if isinstance(cell, dict) and cell.get("target"):
+            names.setdefault(path.parents[2].name, str(cell["target"]))
     for seed_dir in sorted(cells_dir.glob("*/*/*")):
         if not seed_dir.is_dir():
             continue
@@ -158,7 +163,7 @@ def load_results(results_dir: str | Path) -> Results:
             continue
         if not eval_path.is_file():
             raise SimtransferError(f"cell {rel} is marked done but has no eval.json")
-        target = str(cell.get("target") or target_dir.name)
+        target = str(cell.get("target") or names.get(target_dir.name, target_dir.name))
         method = str(cell.get("method") or method_dir.name)
         seed = _seed_of(seed_dir, cell)
         data = results.targets.setdefault(target, TargetData(target))

@@ -117,8 +117,10 @@ def test_skips_unfinished_cells_and_falls_back_to_the_first_curve(tmp_path):
         _cell(root, INTERP, "scratch", seed, curve=[b + off for b in BASE["scratch"]], key="train")
     _cell(root, INTERP, "finetune", 0, curve=BASE["finetune"], final=80.0)
     _cell(root, INTERP, "finetune", 1, status="running")
+    (_cell(root, INTERP, "finetune", 2, curve=BASE["finetune"]) / "cell.json").unlink()  # name from siblings
     res = load_results(root)
-    assert len(res.targets[INTERP].methods["finetune"]) == 1
+    assert list(res.targets) == [INTERP]
+    assert [r.seed for r in res.targets[INTERP].methods["finetune"]] == [0, 2]
     assert res.skipped == ["cells/CartPoleInterp-v0/finetune/seed1 (status: running)"]
     assert res.targets[INTERP].methods["scratch"][0].curve.mean_return[1] == 15.0
     report = build_report(root, reps=100, plots=False)
