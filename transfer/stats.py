@@ -72,13 +72,15 @@ class Estimate:
 
 
 def format_number(x: float) -> str:
-    """Readable number: ``12,500`` / ``953`` / ``1.27`` / ``0.534`` / ``0.001``; ``∞`` and ``n/a`` for inf and NaN."""
+    """Readable number: ``1.2M`` / ``12.5k`` / ``4096`` / ``1.27`` / ``0.534``; ``∞`` and ``n/a`` for inf and NaN."""
     if math.isnan(x):
         return "n/a"
     if math.isinf(x):
         return "∞" if x > 0 else "-∞"
-    if abs(x) >= 1000:
-        return f"{x:,.0f}"
+    if abs(x) >= 1e6:
+        return f"{x / 1e6:.3g}M"
+    if abs(x) >= 1e4:
+        return f"{x / 1e3:.3g}k"
     if abs(x) >= 100:
         return f"{x:.0f}"
     return f"{x:.3g}" if abs(x) >= 1 else f"{x:.3f}"

@@ -105,7 +105,8 @@ def test_estimate_flags_and_format():
     assert not Estimate(math.nan, math.nan, math.nan, 5).entirely_below(1.0)
     assert Estimate(1.5, 1.2, 1.8, 5).entirely_above(1.0)
     assert Estimate(1.27, 1.25, 1.3, 5).format() == "1.27 [1.25, 1.3]"
-    assert format_number(12500.0) == "12,500" and format_number(math.inf) == "∞"
+    assert format_number(12500.0) == "12.5k" and format_number(4096.0) == "4096" and format_number(math.inf) == "∞"
+    assert format_number(2.5e6) == "2.5M"
     assert format_number(math.nan) == "n/a" and format_number(0.5341) == "0.534"
 
 
