@@ -116,7 +116,7 @@ def _check_index(index: Any, size: int, what: str, env: gym.Env) -> Index:
     return out
 
 
-class ObsIndexMap(gym.ObservationWrapper):
+class ObsIndexMap(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Rearrange a Box observation: ``out[i] = obs[index[i]]``, ``fill`` where ``index[i]`` is None.
 
     ``preset`` names an entry of :data:`PRESETS` instead of an explicit ``index``.
@@ -129,7 +129,8 @@ class ObsIndexMap(gym.ObservationWrapper):
 
     def __init__(self, env: gym.Env, index: Index | None = None, preset: str | None = None,
                  fill: float = 0.0) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, index=index, preset=preset, fill=fill)
+        gym.ObservationWrapper.__init__(self, env)
         space = env.observation_space
         if not isinstance(space, spaces.Box) or len(space.shape) != 1:
             raise SimtransferError(f"ObsIndexMap needs a flat Box observation space, got {space}")
@@ -150,7 +151,7 @@ class ObsIndexMap(gym.ObservationWrapper):
         return out.astype(np.float32)
 
 
-class ActionIndexMap(gym.ActionWrapper):
+class ActionIndexMap(gym.ActionWrapper, gym.utils.RecordConstructorArgs):
     """Spread a smaller Box action onto the env's actuators: ``act[j] = scale[j] * a[index[j]]``.
 
     ``index`` has one entry per env actuator (None: ``fill``); the policy's action size is ``policy_dim``
@@ -164,7 +165,9 @@ class ActionIndexMap(gym.ActionWrapper):
 
     def __init__(self, env: gym.Env, index: Index | None = None, preset: str | None = None,
                  scale: float | list[float] = 1.0, fill: float = 0.0, policy_dim: int | None = None) -> None:
-        super().__init__(env)
+        gym.utils.RecordConstructorArgs.__init__(self, index=index, preset=preset, scale=scale, fill=fill,
+                                                 policy_dim=policy_dim)
+        gym.ActionWrapper.__init__(self, env)
         space = env.action_space
         if not isinstance(space, spaces.Box) or len(space.shape) != 1:
             raise SimtransferError(f"ActionIndexMap needs a flat Box action space, got {space}")
@@ -203,6 +206,26 @@ class ActionIndexMap(gym.ActionWrapper):
         return np.clip(out, space.low, space.high).astype(space.dtype)
 
 
+class IndexProjection(nn.Module):
+    """``y = W x + b`` with ``W`` initialised to the selection matrix of ``index`` and ``b = 0``.
+
+    Not an ``nn.Linear`` on purpose: SB3's orthogonal initialisation re-initialises every ``nn.Linear`` of a
+    policy after construction, which would erase the index map.
+    """
+
+    def __init__(self, in_dim: int, index: Index) -> None:
+        super().__init__()
+        weight = torch.zeros(len(index), in_dim)
+        for i, j in enumerate(index):
+            if j is not None:
+                weight[i, j] = 1.0
+        self.weight = nn.Parameter(weight)
+        self.bias = nn.Parameter(torch.zeros(len(index)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.linear(x, self.weight, self.bias)
+
+
 class LinearObsProjection(BaseFeaturesExtractor):
     """Trainable ``Linear(obs_dim → len(index))`` initialised to the index map (a learned observation adapter).
 
@@ -221,13 +244,7 @@ class LinearObsProjection(BaseFeaturesExtractor):
         self.index = [None if i is None else int(i) for i in index]
         if any(i is not None and not 0 <= i < in_dim for i in self.index):
             raise SimtransferError(f"LinearObsProjection: index {self.index} out of range for observation size {in_dim}")
-        self.proj = nn.Linear(in_dim, len(index))
-        with torch.no_grad():
-            self.proj.weight.zero_()
-            self.proj.bias.zero_()
-            for i, j in enumerate(self.index):
-                if j is not None:
-                    self.proj.weight[i, j] = 1.0
+        self.proj = IndexProjection(in_dim, self.index)
         self.proj.requires_grad_(trainable)
 
     def forward(self, observations: torch.Tensor) -> torch.Tensor:
