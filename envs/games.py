@@ -24,7 +24,7 @@ Every env reports its game parameters in ``info["params"]``. Needs ``box2d`` (an
 ``gymnasium.envs.box2d`` imports): ``pip install "gymnasium[box2d]"``.
 
 >>> import gymnasium as gym
->>> register_game_envs()
+>>> ids = register_game_envs()
 >>> env = gym.make("simtransfer/LunarLanderContinuousWind-v0", action_space="discrete")
 >>> env.action_space, env.reset(seed=0)[1]["params"]["wind_power"]
 (Discrete(4), 15.0)

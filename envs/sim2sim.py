@@ -20,7 +20,7 @@ evaluated on it as is::
 Extra keyword arguments go to the MuJoCo v5 constructor (``frame_skip``, ``reset_noise_scale``, ...).
 
 >>> import gymnasium as gym
->>> register_sim2sim_envs()
+>>> ids = register_sim2sim_envs()
 >>> env = gym.make("simtransfer/InvertedPendulumMuJoCo-v0")
 >>> obs, info = env.reset(seed=0)
 >>> obs.shape, info["sim"], env.action_space.shape

@@ -11,7 +11,7 @@ Each layout reads ``mujoco.MjData`` (positions, velocities, contacts) and return
   (one step late, as in Bullet), the whole clipped to ±5.
 
 >>> import gymnasium as gym, envs.sim2sim as s2s
->>> s2s.register_sim2sim_envs()
+>>> ids = s2s.register_sim2sim_envs()
 >>> env = gym.make("simtransfer/HopperMuJoCo-v0")
 >>> env.reset(seed=0)[0].shape
 (15,)
