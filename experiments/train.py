@@ -243,6 +243,7 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
             "curves": eval_cb.curves,
             "final": {k: {"episodes": r.episodes, "mean_return": r.mean_return, "std_return": r.std_return,
                           "returns": r.returns} for k, r in final.items()}})
+        model.logger.record("time/total_timesteps", model.num_timesteps)
         model.logger.dump(model.num_timesteps)
 
         steps = model.num_timesteps - start_steps
