@@ -1,0 +1,348 @@
+"""Run an experiment: train each source once per seed, then every (target, method, seed) cell.
+
+Layout written under ``OUT`` (read by :mod:`experiments.report`, documented in ``docs/metrics.md``)::
+
+    OUT/experiment.yaml                              the resolved experiment config
+    OUT/sources/seed<k>/                             source run dirs (+ job.json when finished)
+    OUT/cells/<target>/<method>/seed<k>/             one normal run dir per cell (+ cell.json when finished)
+    OUT/cells/<target>/random/seed<k>/eval.json      random-policy return (normalisation reference)
+    OUT/report/                                      report.md, CSV/JSON tables, PNG plots
+
+Resumable: a finished job has its marker file and is skipped on a re-run; a source killed mid-training
+continues from its last checkpoint; an unfinished cell is redone from scratch. Jobs run in-process
+(``workers=1``), in a local process pool (``workers>1``) or as Ray tasks (``ray_address``).
+
+>>> from experiments.runner import run_experiment                       # doctest: +SKIP
+>>> run_experiment("experiments/configs/quickstart.yaml", "results/quickstart", workers=2)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from envs.errors import SimtransferError
+from experiments.experiment import ExperimentConfig, load_experiment, parse_experiment
+
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One unit of work: a source training run, a random-policy baseline, or a transfer cell."""
+
+    kind: str  # "source" | "random" | "cell"
+    seed: int
+    out_dir: str
+    target: str | None = None
+    method: str | None = None  # method label
+
+    @property
+    def marker(self) -> Path:
+        return Path(self.out_dir) / ("cell.json" if self.kind == "cell" else "job.json")
+
+    @property
+    def title(self) -> str:
+        if self.kind == "source":
+            return f"source seed{self.seed}"
+        return f"{self.target}/{self.method or 'random'}/seed{self.seed}"
+
+
+def is_done(job: Job) -> bool:
+    try:
+        return json.loads(job.marker.read_text()).get("status") == DONE
+    except (OSError, ValueError):
+        return False
+
+
+def plan(cfg: ExperimentConfig, out: Path) -> tuple[list[Job], list[Job]]:
+    """Source jobs (one per seed) and target jobs (random baselines + every cell)."""
+    seeds = cfg.seed_list()
+    sources = [Job("source", s, str(out / "sources" / f"seed{s}")) for s in seeds]
+    cells: list[Job] = []
+    for t in cfg.targets:
+        if cfg.budget.random_episodes > 0:
+            cells += [Job("random", s, str(out / "cells" / t.name / "random" / f"seed{s}"), target=t.name)
+                      for s in seeds]
+        for m in cfg.all_methods():
+            cells += [Job("cell", s, str(out / "cells" / t.name / m.label / f"seed{s}"), target=t.name,
+                          method=m.label) for s in seeds]
+    return sources, cells
+
+
+# ----------------------------------------------------------------------------------------------- jobs
+def _tracking_overrides(cfg: ExperimentConfig) -> list[str]:
+    return [f"tracking.mode={cfg.tracking}", f"tracking.group={cfg.name}", "progress=false"]
+
+
+def _source_config(cfg: ExperimentConfig, seed: int) -> Any:
+    from experiments.config import load_train_config, resolve_train_config
+
+    overrides = list(cfg.source.set) + _tracking_overrides(cfg)
+    if cfg.source.timesteps is not None:
+        overrides.append(f"total_timesteps={cfg.source.timesteps}")
+    if isinstance(cfg.source.config, str):
+        return load_train_config(cfg.resolve_path(cfg.source.config), overrides, seed=seed)
+    return resolve_train_config(dict(cfg.source.config), overrides, source=f"{cfg.name}: source.config", seed=seed)
+
+
+def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
+    from experiments.train import train
+
+    run_dir = Path(job.out_dir)
+    resumable = (run_dir / "config.yaml").is_file() and any((run_dir / "checkpoints").glob("*"))
+    if resumable:
+        result = train(None, run_dir, resume=True)
+    else:
+        result = train(_source_config(cfg, job.seed), run_dir, force=True)
+    final = {k: v.mean_return for k, v in result.final.items()}
+    return {"final": final, "resumed": resumable}
+
+
+def _run_random(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
+    """Mean return of uniformly random actions on the target: the low end of every normalisation."""
+    import numpy as np
+
+    from envs.spec import make_env
+
+    target = next(t for t in cfg.targets if t.name == job.target)
+    env = make_env(target.env, seed=job.seed)
+    env.action_space.seed(job.seed)
+    returns = []
+    try:
+        for i in range(cfg.budget.random_episodes):
+            env.reset(seed=1_000_000 + 1000 * job.seed + i)
+            total, done = 0.0, False
+            while not done:
+                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+    finally:
+        env.close()
+    summary = {"episodes": len(returns), "mean_return": float(np.mean(returns)),
+               "std_return": float(np.std(returns)), "returns": returns}
+    out = Path(job.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "eval.json").write_text(json.dumps({"curves": {}, "final": {target.name: summary}}, indent=2))
+    return {"final": {target.name: summary["mean_return"]}}
+
+
+def _method_options(cfg: ExperimentConfig, job: Job) -> tuple[Any, dict[str, Any]]:
+    from transfer.methods import get_method
+
+    target = next(t for t in cfg.targets if t.name == job.target)
+    mcfg = next(m for m in cfg.all_methods() if m.label == job.method)
+    method = get_method(mcfg.method)
+    options = dict(mcfg.options)
+    if target.adapter and method.uses_weights and "adapter" in method.Options.model_fields:
+        options.setdefault("adapter", target.adapter)
+    return method, options
+
+
+def _run_cell(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
+    from transfer.api import transfer
+
+    target = next(t for t in cfg.targets if t.name == job.target)
+    method, options = _method_options(cfg, job)
+    source = Path(job.out_dir).parents[3] / "sources" / f"seed{job.seed}"  # OUT/cells/<t>/<m>/seed<k>
+    b = cfg.budget
+    overrides = _tracking_overrides(cfg) + [
+        f"eval.every={b.eval_every}", f"eval.episodes={b.eval_episodes}",
+        f"eval.final_episodes={b.final_episodes}", "checkpoint_every=0",
+    ]
+    result = transfer([source], target.env, method, out_dir=job.out_dir,
+                      timesteps=target.timesteps or b.timesteps, seed=job.seed, options=options,
+                      overrides=overrides, force=True, quiet=True)
+    final = {k: v.get("mean_return") for k, v in (result.final or {}).items()}
+    return {"final": final}
+
+
+_RUNNERS: dict[str, Callable[[ExperimentConfig, Job], dict[str, Any]]] = {
+    "source": _run_source, "random": _run_random, "cell": _run_cell}
+
+
+def run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, Any]:
+    """Execute one job (in this process, a pool worker or a Ray worker) and write its marker file."""
+    os.environ.setdefault("WANDB_SILENT", "true")
+    cfg = parse_experiment(cfg_dict, source="experiment")
+    job = Job(**job_dict)
+    t0 = time.perf_counter()
+    info = _RUNNERS[job.kind](cfg, job)
+    marker = {"status": DONE, "kind": job.kind, "seed": job.seed, "wall_time_s": round(time.perf_counter() - t0, 2),
+              **info}
+    if job.kind == "cell":
+        target = next(t for t in cfg.targets if t.name == job.target)
+        mcfg = next(m for m in cfg.all_methods() if m.label == job.method)
+        marker.update(target=job.target, method=job.method, method_name=mcfg.method,
+                      threshold=target.threshold if target.threshold is not None else cfg.threshold)
+    tmp = job.marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(marker, indent=2, default=str))
+    os.replace(tmp, job.marker)
+    return {"job": job_dict, **marker}
+
+
+# ------------------------------------------------------------------------------------------ executors
+def _execute(cfg: ExperimentConfig, jobs: list[Job], workers: int, ray_address: str | None,
+             on_done: Callable[[Job, dict[str, Any] | BaseException], None]) -> None:
+    if not jobs:
+        return
+    cfg_dict = cfg.model_dump(mode="json")
+    if ray_address is not None:
+        _execute_ray(cfg_dict, jobs, workers, ray_address, on_done)
+    elif workers <= 1:
+        for job in jobs:
+            try:
+                on_done(job, run_job(cfg_dict, asdict(job)))
+            except SimtransferError:
+                raise
+            except Exception as exc:  # one failed cell must not lose the others
+                on_done(job, exc)
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(run_job, cfg_dict, asdict(job)): job for job in jobs}
+            for fut in as_completed(futures):
+                try:
+                    on_done(futures[fut], fut.result())
+                except SimtransferError:
+                    for f in futures:
+                        f.cancel()
+                    raise
+                except Exception as exc:
+                    on_done(futures[fut], exc)
+
+
+def _execute_ray(cfg_dict: dict[str, Any], jobs: list[Job], workers: int, address: str,
+                 on_done: Callable[[Job, dict[str, Any] | BaseException], None]) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise SimtransferError("Ray is not installed: pip install 'simtransfer[ray]'") from None
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
+    pending = {remote.remote(cfg_dict, asdict(job)): job for job in jobs}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1)
+        for ref in done:
+            job = pending.pop(ref)
+            try:
+                on_done(job, ray.get(ref))
+            except ray.exceptions.RayTaskError as exc:
+                cause = exc.as_instanceof_cause()
+                if isinstance(cause, SimtransferError):
+                    raise SimtransferError(str(cause)) from None
+                on_done(job, cause)
+
+
+# ------------------------------------------------------------------------------------------- driver
+@dataclass
+class RunSummary:
+    """What :func:`run_experiment` did: where, how many jobs ran or were skipped, which failed."""
+
+    out_dir: Path
+    ran: int
+    skipped: int
+    failed: list[str]
+    wall_time_s: float
+
+
+def _write_experiment_yaml(cfg: ExperimentConfig, out: Path, force: bool) -> None:
+    """Record the experiment; refuse to mix results of a different experiment into ``out``."""
+    path = out / "experiment.yaml"
+    text = yaml.safe_dump(cfg.model_dump(mode="json", exclude={"base_dir"}), sort_keys=False)
+    if path.is_file() and not force:
+        old = yaml.safe_load(path.read_text()) or {}
+        new = yaml.safe_load(text)
+        keep = ("name", "source", "targets", "methods", "budget", "threshold")
+        if {k: old.get(k) for k in keep} != {k: new.get(k) for k in keep}:
+            raise SimtransferError(f"{out} holds results of a different experiment config (compare "
+                                   f"{path}); use another --out, or --force to reuse its finished cells")
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Path | None = None, *,
+                   workers: int = 1, ray_address: str | None = None, force: bool = False,
+                   report: bool = True, log: Callable[[str], None] | None = None) -> RunSummary:
+    """Run (or continue) every job of ``experiment`` into ``out_dir``, then write the report."""
+    cfg = experiment if isinstance(experiment, ExperimentConfig) else load_experiment(experiment)
+    if workers < 1:
+        raise SimtransferError(f"--workers must be ≥ 1, got {workers}")
+    out = Path(out_dir) if out_dir is not None else Path("results") / cfg.name
+    say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
+    _validate_targets(cfg)
+    _write_experiment_yaml(cfg, out, force)
+    source_jobs, cell_jobs = plan(cfg, out)
+    t0 = time.perf_counter()
+    todo_src = [j for j in source_jobs if not is_done(j)]
+    todo_cells = [j for j in cell_jobs if not is_done(j)]
+    total = len(todo_src) + len(todo_cells)
+    skipped = len(source_jobs) + len(cell_jobs) - total
+    say(f"simtransfer run: {cfg.name}: {len(source_jobs)} sources, {len(cell_jobs)} target jobs "
+        f"({skipped} already done), {workers} worker(s){' on Ray' if ray_address else ''} → {out}")
+    failed: list[str] = []
+    counter = {"n": 0}
+
+    def on_done(job: Job, res: dict[str, Any] | BaseException) -> None:
+        counter["n"] += 1
+        if isinstance(res, BaseException):
+            failed.append(job.title)
+            say(f"[{counter['n']}/{total}] {job.title} FAILED: {type(res).__name__}: {res}")
+            return
+        scores = ", ".join(f"{k} {v:.1f}" for k, v in (res.get("final") or {}).items() if isinstance(v, int | float))
+        say(f"[{counter['n']}/{total}] {job.title} done in {res['wall_time_s']:.0f} s" + (f": {scores}" if scores else ""))
+
+    _execute(cfg, todo_src, workers, ray_address, on_done)
+    ready = {j.seed for j in source_jobs if is_done(j)}
+    runnable = [j for j in todo_cells if j.kind == "random" or j.seed in ready]
+    for j in todo_cells:
+        if j not in runnable:
+            failed.append(j.title + " (source failed)")
+    _execute(cfg, runnable, workers, ray_address, on_done)
+    summary = RunSummary(out, total - len(failed), skipped, failed, time.perf_counter() - t0)
+    if report and any(is_done(j) for j in cell_jobs if j.kind == "cell"):
+        from experiments.report import build_report, log_report_to_wandb, print_table
+
+        rep = build_report(out)
+        print_table(rep.summaries)
+        say(f"report: {rep.files['markdown']}")
+        mode = os.environ.get("WANDB_MODE", cfg.tracking)
+        if mode != "disabled":
+            log_report_to_wandb(out, mode)
+    say(f"simtransfer run: {summary.ran} job(s) run, {summary.skipped} skipped, {len(failed)} failed "
+        f"in {summary.wall_time_s:.0f} s → {out}")
+    return summary
+
+
+def _validate_targets(cfg: ExperimentConfig) -> None:
+    """Fail fast, before any training, on a target id that does not exist or a method that is unknown."""
+    from envs.spec import make_env
+    from transfer.methods import get_method
+
+    for m in cfg.all_methods():
+        get_method(m.method).parse_options(m.options)
+    for t in cfg.targets:
+        make_env(t.env).close()
+
+
+def iter_jobs(cfg: ExperimentConfig, out: Path) -> Iterable[Job]:
+    """Every job of the experiment in execution order (sources first)."""
+    sources, cells = plan(cfg, out)
+    yield from sources
+    yield from cells
