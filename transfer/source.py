@@ -57,7 +57,12 @@ class SourceRun:
             raise SimtransferError(f"corrupt policy.safetensors in {path}: {exc}") from None
         policy = {k: v for k, v in tensors.items() if not k.startswith(NORM_PREFIX)}
         norm = {k[len(NORM_PREFIX):]: v for k, v in tensors.items() if k.startswith(NORM_PREFIX)}
-        return cls(path, config, metadata, policy, norm, sha256_file(weights))
+        sha = sha256_file(weights)
+        expected = metadata.get("weights_sha256")
+        if expected and expected != sha:
+            raise SimtransferError(f"source run {path}: policy.safetensors does not match the sha256 in metadata.json "
+                                   "(modified or corrupt)")
+        return cls(path, config, metadata, policy, norm, sha)
 
     @property
     def algo(self) -> str:
