@@ -225,16 +225,8 @@ def _execute(cfg: ExperimentConfig, jobs: list[Job], workers: int, ray_address: 
 
 def _execute_ray(cfg_dict: dict[str, Any], jobs: list[Job], workers: int, address: str,
                  on_done: Callable[[Job, dict[str, Any] | BaseException], None]) -> None:
-    try:
-        import ray
-    except ImportError:
-        raise SimtransferError("Ray is not installed: pip install 'simtransfer[ray]'") from None
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(num_cpus=max(1, workers), include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
+    import ray
+
     remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
     pending = {remote.remote(cfg_dict, asdict(job)): job for job in jobs}
     while pending:
@@ -308,13 +300,20 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
         scores = ", ".join(f"{k} {v:.1f}" for k, v in (res.get("final") or {}).items() if isinstance(v, int | float))
         say(f"[{counter['n']}/{total}] {job.title} done in {res['wall_time_s']:.0f} s" + (f": {scores}" if scores else ""))
 
-    _execute(cfg, todo_src, workers, ray_address, on_done)
-    ready = {j.seed for j in source_jobs if is_done(j)}
-    runnable = [j for j in todo_cells if j.kind == "random" or j.seed in ready]
-    for j in todo_cells:
-        if j not in runnable:
-            failed.append(j.title + " (source failed)")
-    _execute(cfg, runnable, workers, ray_address, on_done)
+    started_ray = _start_ray(ray_address, workers) if ray_address is not None and total else False
+    try:
+        _execute(cfg, todo_src, workers, ray_address, on_done)
+        ready = {j.seed for j in source_jobs if is_done(j)}
+        runnable = [j for j in todo_cells if j.kind == "random" or j.seed in ready]
+        for j in todo_cells:
+            if j not in runnable:
+                failed.append(j.title + " (source failed)")
+        _execute(cfg, runnable, workers, ray_address, on_done)
+    finally:
+        if started_ray:
+            import ray
+
+            ray.shutdown()
     summary = RunSummary(out, total - len(failed), skipped, failed, time.perf_counter() - t0)
     if report and any(is_done(j) for j in cell_jobs if j.kind == "cell"):
         from experiments.report import build_report, log_report_to_wandb, print_table
@@ -328,6 +327,25 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
     say(f"simtransfer run: {summary.ran} job(s) run, {summary.skipped} skipped, {len(failed)} failed "
         f"in {summary.wall_time_s:.0f} s → {out}")
     return summary
+
+
+def _start_ray(address: str, workers: int) -> bool:
+    """Connect to (or, for ``local``, start) Ray; True when this call started it (so we shut it down)."""
+    try:
+        import ray
+    except ImportError:
+        raise SimtransferError("Ray is not installed: pip install 'simtransfer[ray]'") from None
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    try:
+        if address == "local":
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+    except ConnectionError as exc:
+        raise SimtransferError(f"cannot connect to Ray at '{address}': {str(exc).splitlines()[0]}") from None
+    return True
 
 
 def _validate_targets(cfg: ExperimentConfig) -> None:

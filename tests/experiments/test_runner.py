@@ -147,3 +147,19 @@ def test_killed_run_continues_without_redoing_finished_cells(tmp_path):
     for out_dir, mtime in finished.items():  # nothing finished was redone
         job = next(j for j in sources + cells if j.out_dir == out_dir)
         assert job.marker.stat().st_mtime_ns == mtime
+
+
+@pytest.mark.parametrize("mode", ["pool", "ray"])
+def test_parallel_executors_write_the_same_layout(tmp_path, mode):
+    if mode == "ray":
+        pytest.importorskip("ray")
+    exp = tiny_experiment(methods=["finetune"], budget={"timesteps": 128, "eval_every": 128, "eval_episodes": 1,
+                                                       "final_episodes": 1, "random_episodes": 0})
+    cfg = parse_experiment(exp)
+    out = tmp_path / mode
+    summary = run_experiment(cfg, out, workers=2, ray_address="local" if mode == "ray" else None,
+                             report=False, log=lambda _m: None)
+    assert summary.failed == [] and summary.ran == 3  # source, scratch, finetune
+    sources, cells = plan(cfg, out)
+    assert all(is_done(j) for j in sources + cells)
+    assert all((Path(j.out_dir) / "policy.safetensors").is_file() for j in sources + cells)
