@@ -190,3 +190,23 @@ def plot_adr_ranges(progress_csv: str | Path, out_png: str | Path, params: list[
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def range_callbacks(vec_env: Any, state: dict[str, Any] | None = None) -> list[BaseCallback]:
+    """The range callbacks a training env needs: an :class:`ADRCallback` (resumed from ``state``, the value
+    :func:`range_state` returned at the last checkpoint) if its envs have an ADR wrapper, a
+    :class:`CurriculumCallback` if they have a curriculum wrapper; ``[]`` otherwise."""
+    out: list[BaseCallback] = []
+    if vec_env.has_attr("adr_config"):
+        out.append(ADRCallback(state=state))
+    if vec_env.has_attr("curriculum_schedule"):
+        out.append(CurriculumCallback())
+    return out
+
+
+def range_state(callbacks: list[BaseCallback]) -> dict[str, Any] | None:
+    """The ADR state among ``callbacks`` (JSON-serializable, for the checkpoint), or None without ADR."""
+    for cb in callbacks:
+        if isinstance(cb, ADRCallback):
+            return cb.state_dict()
+    return None
