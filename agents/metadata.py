@@ -39,9 +39,29 @@ def git_commit(path: str | Path | None = None) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
+def effective_randomization(vec_env: Any) -> dict[str, Any] | None:
+    """The randomization config the first training env actually applies (in-process VecEnvs only)."""
+    try:
+        from envs.randomization import PhysicsRandomizer
+    except ImportError:
+        return None
+    venv = vec_env
+    while hasattr(venv, "venv"):
+        venv = venv.venv
+    env = venv.envs[0] if hasattr(venv, "envs") else None
+    while env is not None:
+        if isinstance(env, PhysicsRandomizer):
+            try:
+                return env.config.model_dump(mode="json")
+            except Exception:  # a config that is not JSON-friendly is not worth failing a run over
+                return None
+        env = getattr(env, "env", None)
+    return None
+
+
 def build_metadata(config: Any, model: Any, vec_normalize: Any, *, weights_sha256: str,
                    params_observed: dict[str, Any] | None = None, train_time_s: float | None = None,
-                   extra: dict[str, Any] | None = None) -> dict[str, Any]:
+                   vec_env: Any = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything a reader needs to know about the saved policy, without unpickling anything."""
     meta: dict[str, Any] = {
         "format": "simtransfer-run/1",
@@ -58,7 +78,9 @@ def build_metadata(config: Any, model: Any, vec_normalize: Any, *, weights_sha25
                           "tensor_prefix": "vecnormalize." if vec_normalize is not None else None},
         "env": config.env.model_dump(mode="json"),
         "adapters": [a.model_dump(mode="json") for a in config.adapters],
-        "randomization": {"spec": config.env.randomization, "observed": params_observed or {}},
+        "randomization": {"spec": config.env.randomization,
+                          "effective": effective_randomization(vec_env) if vec_env is not None else None,
+                          "observed": params_observed or {}},
         "num_timesteps": int(model.num_timesteps),
         "seed": config.seed,
         "train_time_s": train_time_s,

@@ -38,6 +38,9 @@ class TrainResult:
     fps: float
     final: dict[str, EvalResult] = field(default_factory=dict)
     curves: dict[str, dict[str, list]] = field(default_factory=dict)
+    learn_time_s: float = 0.0  # wall time of model.learn, callbacks included
+    eval_time_s: float = 0.0  # periodic evaluation inside learn_time_s
+    checkpoint_time_s: float = 0.0  # checkpoint writing inside learn_time_s
 
 
 def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
@@ -225,6 +228,7 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
             kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
             model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=not resumed, **kwargs)
         learn_s = time.perf_counter() - t_learn
+        eval_in_learn, ckpt_in_learn = eval_cb.eval_time, ckpt_cb.save_time
         if cfg.checkpoint_every > 0:
             save_ckpt(model)
 
@@ -234,7 +238,7 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
         weights = run_dir / "policy.safetensors"
         sha = save_weights(weights, model, vec_norm)
         meta = build_metadata(cfg, model, vec_norm, weights_sha256=sha, params_observed=params_cb.summary(),
-                              train_time_s=time.perf_counter() - t_start, extra=extra_metadata)
+                              train_time_s=time.perf_counter() - t_start, vec_env=vec_env, extra=extra_metadata)
         atomic_write_json(run_dir / "metadata.json", meta)
         tmp_zip = run_dir / ".model.tmp.zip"
         model.save(str(tmp_zip))
@@ -247,7 +251,7 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
         model.logger.dump(model.num_timesteps)
 
         steps = model.num_timesteps - start_steps
-        learn_only = max(learn_s - eval_cb.eval_time - ckpt_cb.save_time, 1e-9)
+        learn_only = max(learn_s - eval_in_learn - ckpt_in_learn, 1e-9)
         fps = steps / learn_only if steps else 0.0
         tracker.summary({f"final/{k}/mean_return": r.mean_return for k, r in final.items()}
                         | {"num_timesteps": model.num_timesteps, "fps": fps})
@@ -261,7 +265,8 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
                                  [weights, run_dir / "metadata.json", run_dir / "config.yaml"],
                                  metadata={"algo": cfg.algo, "env": cfg.env.id, "seed": cfg.seed})
         return TrainResult(run_dir=run_dir, num_timesteps=int(model.num_timesteps),
-                           wall_time_s=time.perf_counter() - t_start, fps=fps, final=final, curves=eval_cb.curves)
+                           wall_time_s=time.perf_counter() - t_start, fps=fps, final=final, curves=eval_cb.curves,
+                           learn_time_s=learn_s, eval_time_s=eval_in_learn, checkpoint_time_s=ckpt_in_learn)
     finally:
         model.logger.close()
         tracker.finish()

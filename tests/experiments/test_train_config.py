@@ -83,3 +83,9 @@ def test_every_field_is_documented():
     rows = field_reference(TrainConfig)
     assert len(rows) > 25
     assert all(desc for _, _, _, desc in rows)
+
+
+def test_docs_reference_every_field():
+    doc = (CONFIGS.parents[1] / "docs" / "training.md").read_text()
+    for key, *_ in field_reference(TrainConfig):
+        assert f"`{key}`" in doc, key

@@ -1,0 +1,201 @@
+"""Benchmark the training pipeline; prints and writes bench/results/train.{md,json}.
+
+Parts (``--parts``, default all):
+- ``throughput``: env-steps/s of ``simtransfer train`` (our callbacks, progress, checkpoints, W&B offline) vs a
+  plain SB3 script with the same env, VecNormalize and hyperparameters, interleaved repetitions in one run.
+  Periodic evaluation is off on both sides (``eval.every=0``); the final evaluation happens after ``learn`` and
+  is not timed. Both sides time ``model.learn`` only.
+- ``learning``: PPO on ``simtransfer/InvertedPendulum-v0`` (shipped ``inverted_pendulum.yaml``), eval every 5k
+  steps; first step with mean eval return >= 950, per seed.
+- ``resume``: ``simtransfer train`` in a subprocess, SIGKILL mid-run, ``--resume``; steps lost vs the interval.
+
+    python bench/bench_train.py                       # everything (~10 min on 2 busy cores)
+    python bench/bench_train.py --parts throughput --steps 10000 --reps 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("WANDB_SILENT", "true")
+
+ENV = "simtransfer/InvertedPendulum-v0"
+CONFIG = ROOT / "experiments" / "configs" / "inverted_pendulum.yaml"
+
+
+def _ours(steps: int, seed: int, out: Path) -> float:
+    from experiments.config import load_train_config
+    from experiments.train import train
+
+    cfg = load_train_config(CONFIG, [f"total_timesteps={steps}", "eval.every=0", "eval.episodes=1",
+                                     "eval.targets=[]", f"checkpoint_every={max(steps // 4, 1)}", "progress=true",
+                                     "tracking.mode=offline"], seed=seed)
+    res = train(cfg, out, force=True)
+    return steps / (res.learn_time_s - res.eval_time_s)
+
+
+def _plain(steps: int, seed: int) -> float:
+    import gymnasium as gym
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+
+    import envs  # noqa: F401  (registers simtransfer ids)
+    from agents.algos import policy_kwargs_from_config, resolve_hyperparams
+    from experiments.config import load_train_config
+
+    cfg = load_train_config(CONFIG, seed=seed)
+    torch.set_num_threads(cfg.torch_threads or 1)
+    venv = DummyVecEnv([lambda: Monitor(gym.make(ENV)) for _ in range(cfg.n_envs)])
+    venv.seed(seed)
+    venv = VecNormalize(venv, gamma=float(cfg.hyperparams.get("gamma", 0.99)))
+    model = PPO("MlpPolicy", venv, seed=seed, device="cpu", policy_kwargs=policy_kwargs_from_config(
+        cfg.policy.model_dump()), **resolve_hyperparams(cfg.hyperparams))
+    t0 = time.perf_counter()
+    model.learn(steps)
+    dt = time.perf_counter() - t0
+    venv.close()
+    return steps / dt
+
+
+def throughput(steps: int, reps: int, tmp: Path) -> dict:
+    ours, plain = [], []
+    for r in range(reps):  # interleaved: plain, ours, plain, ours, ...
+        plain.append(_plain(steps, seed=r))
+        ours.append(_ours(steps, seed=r, out=tmp / f"tp{r}"))
+        print(f"  rep {r}: plain {plain[-1]:.0f} steps/s, simtransfer {ours[-1]:.0f} steps/s", flush=True)
+    ratios = [o / p for o, p in zip(ours, plain)]
+    return {"env": ENV, "steps": steps, "reps": reps, "plain_fps": plain, "ours_fps": ours,
+            "ratio_per_rep": ratios, "ratio_median": statistics.median(ratios),
+            "ratio_of_medians": statistics.median(ours) / statistics.median(plain),
+            "note": "eval off (eval.every=0), both sides time model.learn only; ours includes callbacks, "
+                    "progress bar, 4 atomic checkpoints and W&B offline logging"}
+
+
+def learning(seeds: list[int], steps: int, tmp: Path) -> dict:
+    from experiments.config import load_train_config
+    from experiments.train import train
+
+    out = {"env": ENV, "config": str(CONFIG.relative_to(ROOT)), "steps": steps, "threshold": 950, "seeds": {}}
+    for seed in seeds:
+        cfg = load_train_config(CONFIG, [f"total_timesteps={steps}", "eval.every=5000", "eval.episodes=10",
+                                         "eval.targets=[]", "tracking.mode=disabled", "checkpoint_every=0"],
+                                seed=seed)
+        res = train(cfg, tmp / f"learn{seed}", force=True)
+        curve = res.curves["train"]
+        first = next((t for t, m in zip(curve["timesteps"], curve["mean_return"]) if m >= 950), None)
+        out["seeds"][seed] = {"first_step_ge_950": first, "final_mean_return": res.final["train"].mean_return,
+                              "curve": dict(zip(curve["timesteps"], [round(m, 1) for m in curve["mean_return"]])),
+                              "wall_time_s": round(res.wall_time_s, 1)}
+        print(f"  seed {seed}: first >=950 at {first}, final {res.final['train'].mean_return:.1f}", flush=True)
+    out["solved"] = sum(1 for s in out["seeds"].values() if s["first_step_ge_950"] is not None)
+    return out
+
+
+def _last_logged_step(run: Path) -> int:
+    p = run / "progress.csv"
+    if not p.is_file():
+        return 0
+    with open(p, newline="") as f:
+        rows = list(csv.reader(f))
+    if len(rows) < 2 or "time/total_timesteps" not in rows[0]:
+        return 0
+    i = rows[0].index("time/total_timesteps")
+    return max((int(float(r[i])) for r in rows[1:] if len(r) > i and r[i]), default=0)
+
+
+def resume(tmp: Path, every: int = 2048, kill_after_s: float = 25.0) -> dict:
+    from agents.checkpoint import latest_checkpoint
+
+    run = tmp / "crash"
+    cmd = [sys.executable, "-m", "experiments.cli", "train", str(CONFIG), "--out", str(run), "--force",
+           "--set", "total_timesteps=100000", "--set", f"checkpoint_every={every}", "--set", "eval.every=0",
+           "--set", "eval.targets=[]", "--set", "eval.episodes=2", "--set", "tracking.mode=disabled"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(kill_after_s)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    last_logged = _last_logged_step(run)
+    ckpt = latest_checkpoint(run / "checkpoints")
+    ckpt_step = int(ckpt.stem.split("_")[1]) if ckpt else 0
+    t0 = time.perf_counter()
+    rc = subprocess.run([sys.executable, "-m", "experiments.cli", "train", "--resume", str(run), "--set",
+                         f"total_timesteps={ckpt_step + every}"], cwd=ROOT, env=env,
+                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    meta = json.loads((run / "metadata.json").read_text()) if rc.returncode == 0 else {}
+    return {"checkpoint_every": every, "killed_after_s": kill_after_s, "last_logged_step_before_kill": last_logged,
+            "checkpoint_step": ckpt_step, "lost_steps_at_least": max(last_logged - ckpt_step, 0),
+            "lost_within_one_interval": last_logged - ckpt_step <= every, "resume_exit_code": rc.returncode,
+            "resume_error": rc.stderr.strip().splitlines()[-1:] if rc.returncode else [],
+            "resumed_to": meta.get("num_timesteps"), "resume_wall_s": round(time.perf_counter() - t0, 1)}
+
+
+def _markdown(results: dict) -> str:
+    lines = ["# Training pipeline benchmark", "", f"Machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M')}", ""]
+    if "throughput" in results:
+        t = results["throughput"]
+        lines += ["## Throughput (env-steps/s, model.learn only, eval off)", "",
+                  "| rep | plain SB3 | simtransfer train | ratio |", "|---|---|---|---|"]
+        for i, (p, o, r) in enumerate(zip(t["plain_fps"], t["ours_fps"], t["ratio_per_rep"])):
+            lines.append(f"| {i} | {p:.0f} | {o:.0f} | {r:.3f} |")
+        lines += ["", f"Median ratio {t['ratio_median']:.3f}; ratio of medians {t['ratio_of_medians']:.3f} "
+                      f"({t['steps']} steps, {t['env']}). {t['note']}.", ""]
+    if "learning" in results:
+        lr = results["learning"]
+        lines += [f"## Learning: PPO on {lr['env']}, {lr['steps']} steps ({lr['config']})", "",
+                  "| seed | first step with eval mean >= 950 | final mean return |", "|---|---|---|"]
+        for seed, s in lr["seeds"].items():
+            lines.append(f"| {seed} | {s['first_step_ge_950']} | {s['final_mean_return']:.1f} |")
+        lines += ["", f"Solved on {lr['solved']}/{len(lr['seeds'])} seeds.", ""]
+    if "resume" in results:
+        r = results["resume"]
+        lines += ["## Crash and resume (SIGKILL)", "", "```", json.dumps(r, indent=2), "```", ""]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--parts", nargs="+", default=["throughput", "learning", "resume"],
+                    choices=["throughput", "learning", "resume"])
+    ap.add_argument("--steps", type=int, default=20_000, help="steps per throughput run")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved throughput repetitions")
+    ap.add_argument("--learn-steps", type=int, default=60_000)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--results", default=str(ROOT / "bench" / "results"))
+    args = ap.parse_args()
+    results: dict = {}
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        if "throughput" in args.parts:
+            print("throughput:", flush=True)
+            results["throughput"] = throughput(args.steps, args.reps, tmp)
+        if "learning" in args.parts:
+            print("learning:", flush=True)
+            results["learning"] = learning(args.seeds, args.learn_steps, tmp)
+        if "resume" in args.parts:
+            print("resume:", flush=True)
+            results["resume"] = resume(tmp)
+    out = Path(args.results)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "train.json").write_text(json.dumps(results, indent=2) + "\n")
+    md = _markdown(results)
+    (out / "train.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
