@@ -35,22 +35,18 @@ ADAPTER = {"adapter": "invpendulum_to_invdoublependulum"}
 PAIRS: dict[str, dict[str, Any]] = {
     "physics": {
         "target": "simtransfer/InvertedPendulumExtrap-v0",
-        "threshold": 900.0,
-        "timesteps": 20_000,
+        "threshold": 600.0,
+        "timesteps": 12_000,
         "methods": {
             "scratch": {}, "zeroshot": {}, "finetune": {}, "freeze": {"depth": 1}, "features": {},
-            "l2sp": {"alpha": 0.1}, "finetune_lowlr": ("finetune", {"learning_rate": 1e-4}),
+            "l2sp": {"alpha": 0.1},
         },
     },
     "task": {
         "target": "simtransfer/InvertedDoublePendulumNominal-v0",
         "threshold": 500.0,
-        "timesteps": 30_000,
-        "methods": {
-            "scratch": {}, "zeroshot": dict(ADAPTER), "finetune": dict(ADAPTER),
-            "freeze": {"depth": 1, **ADAPTER}, "l2sp": {"alpha": 0.1, **ADAPTER},
-            "finetune_learned": ("finetune", {**ADAPTER, "adapter_mode": "learned"}), "partial": {},
-        },
+        "timesteps": 12_000,
+        "methods": {"scratch": {}, "zeroshot": dict(ADAPTER), "finetune": dict(ADAPTER), "partial": {}},
     },
 }
 
@@ -199,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     t0 = time.time()
     seeds = 1 if args.quick else args.seeds
-    eval_every, episodes, src_steps = (512, 1, 2048) if args.quick else (2048, 3, 40_000)
+    eval_every, episodes, src_steps = (512, 1, 2048) if args.quick else (2000, 2, 30_000)
     work = Path(args.work) / ("quick" if args.quick else "full")
     source = ensure_source(work, src_steps, 10_000 if not args.quick else 1024, episodes)
     results: dict[str, Any] = {"source_timesteps": src_steps, "seeds": seeds, "eval_every": eval_every,
