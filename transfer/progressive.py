@@ -1,0 +1,399 @@
+"""Progressive neural networks (Rusu et al. 2016): frozen source columns plus one trainable column.
+
+A *tower* holds K+1 columns of layers. Column k's layer i+1 receives its own layer i and, through one
+non-linear lateral adapter, layer i of every earlier column it lists in ``lateral_from``::
+
+    h_{i+1}^k = f( W_{i+1}^k h_i^k + b + U_{i+1}^k  σ( V_{i+1}^k [α_1 h_i^1; …; α_K h_i^K] + c ) )
+
+α are learned scalars (initialised small), V reduces the concatenated width (a 1x1 convolution for conv
+layers), σ is the column's nonlinearity and U projects into layer i+1 (a conv with layer i+1's kernel and
+stride for conv layers). The head of the last column sees ``[h_L^k; σ(V [α h_L^{<k}] + c)]``, so the
+linear action/value head applies its own U. Frozen columns keep their tensors as *buffers*
+(``requires_grad=False``): no optimizer, no Polyak update and no ``init_weights`` call can change them.
+
+The SB3 policies built on these towers are in :mod:`transfer.progressive_policies`.
+
+>>> import torch
+>>> tower = ProgressiveTower(4, [{"arch": [8, 8]}, {"arch": [6, 6]}])
+>>> tower(torch.zeros(3, 4)).shape   # last hidden (6) + head lateral (6)
+torch.Size([3, 12])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from envs.errors import SimtransferError
+
+ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "tanh": nn.Tanh,
+    "relu": nn.ReLU,
+    "elu": nn.ELU,
+    "leaky_relu": nn.LeakyReLU,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def activation_name(fn: str | type[nn.Module]) -> str:
+    """The registry name of an activation given as a name or an ``nn.Module`` class."""
+    if isinstance(fn, str):
+        if fn.lower() not in ACTIVATIONS:
+            raise SimtransferError(f"unknown activation '{fn}' (known: {', '.join(ACTIVATIONS)})")
+        return fn.lower()
+    for name, cls in ACTIVATIONS.items():
+        if fn is cls:
+            return name
+    raise SimtransferError(f"unsupported activation {fn!r} (known: {', '.join(ACTIVATIONS)})")
+
+
+def make_activation(fn: str | type[nn.Module]) -> nn.Module:
+    return ACTIVATIONS[activation_name(fn)]()
+
+
+def freeze_to_buffers(module: nn.Module) -> nn.Module:
+    """Turn every parameter of ``module`` into a buffer of the same name (``requires_grad=False``).
+
+    Names in ``state_dict`` are unchanged, so weights load by name whether frozen or not.
+    """
+    for sub in module.modules():
+        for name, param in list(sub._parameters.items()):
+            del sub._parameters[name]
+            sub.register_buffer(name, None if param is None else param.detach().clone())
+    return module
+
+
+def check_index_map(index_map: Sequence[int] | None, n_in: int, n_out: int | None, what: str) -> list[int] | None:
+    """Validate an observation index map: entry j is the input index feeding output j, or -1 for zero."""
+    if index_map is None:
+        if n_out is not None and n_out != n_in:
+            raise SimtransferError(f"{what}: input has {n_in} dims but the column expects {n_out}; give an index map")
+        return None
+    out = [int(i) for i in index_map]
+    if n_out is not None and len(out) != n_out:
+        raise SimtransferError(f"{what}: index map has {len(out)} entries, the column expects {n_out}")
+    bad = [i for i in out if i < -1 or i >= n_in]
+    if bad:
+        raise SimtransferError(f"{what}: index map entries {bad} outside [-1, {n_in - 1}]")
+    return out
+
+
+class IndexMap(nn.Module):
+    """``y[..., j] = x[..., m[j]]`` and 0 where ``m[j] == -1`` (identity when the map is None)."""
+
+    def __init__(self, n_in: int, index_map: Sequence[int] | None) -> None:
+        super().__init__()
+        self.n_in = n_in
+        self.identity = index_map is None
+        idx = [n_in if i < 0 else i for i in (index_map or [])]
+        self.register_buffer("index", torch.tensor(idx, dtype=torch.long), persistent=False)
+
+    @property
+    def n_out(self) -> int:
+        return self.n_in if self.identity else int(self.index.numel())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.identity:
+            return x
+        return F.pad(x, (0, 1)).index_select(-1, self.index)
+
+
+def compose_maps(inner: Sequence[int] | None, outer: Sequence[int] | None) -> list[int] | None:
+    """The map of ``IndexMap(outer)`` followed by ``IndexMap(inner)``, as one map (None = identity)."""
+    if inner is None:
+        return None if outer is None else list(outer)
+    if outer is None:
+        return list(inner)
+    return [-1 if i < 0 else int(outer[i]) for i in inner]
+
+
+class LateralAdapter(nn.Module):
+    """``U σ(V [α_1 h_1; …; α_K h_K] + c)``; without U (``out_dim=None``) it returns the reduced σ(·)."""
+
+    def __init__(
+        self, in_dims: Sequence[int], reduce_to: int, out_dim: int | None, activation: str, alpha_init: float
+    ) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.full((len(in_dims),), float(alpha_init)))
+        self.reduce = nn.Linear(sum(in_dims), reduce_to)
+        self.act = make_activation(activation)
+        self.project = None if out_dim is None else nn.Linear(reduce_to, out_dim, bias=False)
+
+    def forward(self, hs: Sequence[torch.Tensor]) -> torch.Tensor:
+        x = torch.cat([self.alpha[j] * h for j, h in enumerate(hs)], dim=-1)
+        x = self.act(self.reduce(x))
+        return x if self.project is None else self.project(x)
+
+
+def _reduce_width(adapter_width: int | None, own_width: int) -> int:
+    """Rusu et al. reduce to the receiving column's width; ``adapter_width`` caps it."""
+    return own_width if adapter_width is None else max(1, min(int(adapter_width), own_width))
+
+
+class MlpColumn(nn.Module):
+    """One column: linear layers, lateral adapters into layers 2..L and an optional head adapter."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        arch: Sequence[int],
+        activation: str,
+        lateral_archs: Sequence[Sequence[int]],
+        alpha_init: float,
+        adapter_width: int | None,
+        head_lateral: bool,
+    ) -> None:
+        super().__init__()
+        self.arch = [int(w) for w in arch]
+        self.act = make_activation(activation)
+        dims = [in_dim, *self.arch]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        # lateral into layer i (0-based, i >= 1) takes layer i-1 of every source that has it
+        self.lateral_sources: dict[str, list[int]] = {}
+        self.laterals = nn.ModuleDict()
+        for i in range(1, len(self.arch)):
+            srcs = [j for j, a in enumerate(lateral_archs) if len(a) >= i]
+            if srcs:
+                in_dims = [lateral_archs[j][i - 1] for j in srcs]
+                r = _reduce_width(adapter_width, self.arch[i - 1])
+                self.laterals[str(i)] = LateralAdapter(in_dims, r, self.arch[i], activation, alpha_init)
+                self.lateral_sources[str(i)] = srcs
+        self.head_sources = [j for j, a in enumerate(lateral_archs) if self.arch and len(a) >= len(self.arch)]
+        self.head = None
+        if head_lateral and self.head_sources:
+            in_dims = [lateral_archs[j][len(self.arch) - 1] for j in self.head_sources]
+            r = _reduce_width(adapter_width, self.arch[-1])
+            self.head = LateralAdapter(in_dims, r, None, activation, alpha_init)
+        self.out_dim = (self.arch[-1] if self.arch else in_dim) + (self.head.reduce.out_features if self.head else 0)
+
+    def forward(self, x: torch.Tensor, lateral_acts: Sequence[list[torch.Tensor]]) -> list[torch.Tensor]:
+        """Hidden activations of every layer; ``lateral_acts[j]`` are those of the j-th lateral source."""
+        acts: list[torch.Tensor] = []
+        h = x
+        for i, layer in enumerate(self.layers):
+            z = layer(h)
+            key = str(i)
+            if key in self.laterals:
+                z = z + self.laterals[key]([lateral_acts[j][i - 1] for j in self.lateral_sources[key]])
+            h = self.act(z)
+            acts.append(h)
+        return acts
+
+    def latent(self, x: torch.Tensor, acts: list[torch.Tensor], lateral_acts: Sequence[list[torch.Tensor]]):
+        """What the head sees: last hidden layer, plus the reduced head lateral when there is one."""
+        last = acts[-1] if acts else x
+        if self.head is None:
+            return last
+        n = len(self.arch)
+        return torch.cat([last, self.head([lateral_acts[j][n - 1] for j in self.head_sources])], dim=-1)
+
+
+def _check_columns(columns: Sequence[dict[str, Any]]) -> None:
+    if not columns:
+        raise SimtransferError("a progressive tower needs at least one column")
+    for k, col in enumerate(columns):
+        lat = col.get("lateral_from", list(range(k)) if k == len(columns) - 1 else [])
+        if any(not 0 <= j < k for j in lat):
+            raise SimtransferError(f"column {k}: lateral_from {lat} must name earlier columns")
+
+
+class ProgressiveTower(nn.Module):
+    """MLP columns over one input vector; all but the last column are frozen.
+
+    ``columns[k]``: ``arch`` (hidden widths), ``activation_fn`` (name, default tanh), ``index_map`` (target
+    input index per column input or -1, None = identity) and ``lateral_from`` (earlier column ids; default:
+    all earlier columns for the last column, none for the others).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        columns: Sequence[dict[str, Any]],
+        alpha_init: float = 0.01,
+        adapter_width: int | None = None,
+        head_laterals: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_columns(columns)
+        n = len(columns)
+        self.lateral_from = [
+            [int(j) for j in col.get("lateral_from", list(range(k)) if k == n - 1 else [])]
+            for k, col in enumerate(columns)
+        ]
+        self.maps = nn.ModuleList()
+        self.columns = nn.ModuleList()
+        for k, col in enumerate(columns):
+            m = check_index_map(col.get("index_map"), in_dim, col.get("in_dim"), f"column {k}")
+            self.maps.append(IndexMap(in_dim, m))
+            column = MlpColumn(
+                self.maps[k].n_out,
+                col["arch"],
+                col.get("activation_fn", "tanh"),
+                [columns[j]["arch"] for j in self.lateral_from[k]],
+                alpha_init,
+                col.get("adapter_width", adapter_width),
+                bool(col.get("head_lateral", head_laterals)),
+            )
+            self.columns.append(column if k == n - 1 else freeze_to_buffers(column))
+        self.latent_dim = self.columns[-1].out_dim
+
+    def column_latent(self, k: int, inputs: dict[int, torch.Tensor]) -> torch.Tensor:
+        """Latent of column ``k`` given the (already mapped) input of ``k`` and of its lateral sources."""
+        acts: dict[int, list[torch.Tensor]] = {}
+        needed = sorted({k, *self.lateral_from[k]})
+        for j in needed:
+            missing = [s for s in self.lateral_from[j] if s not in acts]
+            if missing:
+                raise SimtransferError(f"column {j} needs columns {missing}, not laterals of column {k}")
+            acts[j] = self.columns[j](inputs[j], [acts[s] for s in self.lateral_from[j]])
+        return self.columns[k].latent(inputs[k], acts[k], [acts[s] for s in self.lateral_from[k]])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        last = len(self.columns) - 1
+        inputs = {j: self.maps[j](x) for j in {last, *self.lateral_from[last]}}
+        return self.column_latent(last, inputs)
+
+
+class ConvLateralAdapter(nn.Module):
+    """Conv version: α-scaled sources, 1x1 conv reduction, σ, then a conv (or flatten + linear) into the next layer."""
+
+    def __init__(
+        self,
+        in_channels: Sequence[int],
+        reduce_to: int,
+        out: tuple[int, int, int] | tuple[int, int],
+        alpha_init: float,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.alpha = nn.Parameter(torch.full((len(in_channels),), float(alpha_init)))
+        self.reduce = nn.Conv2d(sum(in_channels), reduce_to, kernel_size=1)
+        self.act = make_activation(activation)
+        if len(out) == 3:  # (channels, kernel, stride) of the receiving conv layer
+            self.project: nn.Module = nn.Conv2d(reduce_to, out[0], kernel_size=out[1], stride=out[2], bias=False)
+        else:  # (flattened reduced size, features) of the receiving linear layer
+            self.project = nn.Sequential(nn.Flatten(), nn.Linear(out[0], out[1], bias=False))
+
+    def forward(self, hs: Sequence[torch.Tensor]) -> torch.Tensor:
+        x = torch.cat([self.alpha[j] * h for j, h in enumerate(hs)], dim=1)
+        return self.project(self.act(self.reduce(x)))
+
+
+NATURE_CNN = [[32, 8, 4], [64, 4, 2], [64, 3, 1]]
+
+
+class CnnColumn(nn.Module):
+    """NatureCNN-shaped column (convs + linear features), laterals from the conv/linear layers of sources."""
+
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        conv_arch: Sequence[Sequence[int]],
+        features_dim: int,
+        lateral_cols: Sequence[dict[str, Any]],
+        alpha_init: float,
+        adapter_width: int | None,
+        head_lateral: bool,
+    ) -> None:
+        super().__init__()
+        self.conv_arch = [[int(v) for v in c] for c in conv_arch]
+        for j, src in enumerate(lateral_cols):
+            src_kernels = [c[1:] for c in src["conv_arch"]]
+            if src_kernels[: len(self.conv_arch)] != [c[1:] for c in self.conv_arch][: len(src_kernels)]:
+                raise SimtransferError(f"CNN lateral source {j}: kernels/strides differ from the new column's")
+        chans = [int(obs_shape[0])] + [c[0] for c in self.conv_arch]
+        self.convs = nn.ModuleList(
+            nn.Conv2d(chans[i], c, kernel_size=k, stride=s) for i, (c, k, s) in enumerate(self.conv_arch)
+        )
+        with torch.no_grad():
+            shapes = []
+            h = torch.zeros(1, *obs_shape)
+            for conv in self.convs:
+                h = conv(h)
+                shapes.append(h.shape[1:])
+        self.linear = nn.Linear(int(h[0].numel()), features_dim)
+        self.laterals = nn.ModuleDict()
+        self.lateral_sources: dict[str, list[int]] = {}
+        n = len(self.conv_arch)
+        for i in range(1, n + 1):  # conv i (i < n) or the linear layer (i == n) takes conv i-1
+            srcs = [j for j, src in enumerate(lateral_cols) if len(src["conv_arch"]) >= i]
+            if not srcs:
+                continue
+            in_ch = [lateral_cols[j]["conv_arch"][i - 1][0] for j in srcs]
+            r = _reduce_width(adapter_width, self.conv_arch[i - 1][0])
+            if i < n:
+                out: tuple = tuple(self.conv_arch[i])
+            else:
+                out = (r * shapes[-1][1] * shapes[-1][2], features_dim)
+            self.laterals[str(i)] = ConvLateralAdapter(in_ch, r, out, alpha_init)
+            self.lateral_sources[str(i)] = srcs
+        self.head_sources = list(range(len(lateral_cols)))
+        self.head = None
+        if head_lateral and lateral_cols:
+            in_dims = [int(src["features_dim"]) for src in lateral_cols]
+            r = _reduce_width(adapter_width, features_dim)
+            self.head = LateralAdapter(in_dims, r, None, "relu", alpha_init)
+        self.out_dim = features_dim + (self.head.reduce.out_features if self.head else 0)
+
+    def forward(self, x: torch.Tensor, lateral_acts: Sequence[list[torch.Tensor]]) -> list[torch.Tensor]:
+        acts: list[torch.Tensor] = []
+        h = x
+        for i, layer in enumerate([*self.convs, self.linear]):
+            if i == len(self.convs):
+                h = h.flatten(1)
+            z = layer(h)
+            if str(i) in self.laterals:
+                z = z + self.laterals[str(i)]([lateral_acts[j][i - 1] for j in self.lateral_sources[str(i)]])
+            h = F.relu(z)
+            acts.append(h)
+        return acts
+
+    def latent(self, x: torch.Tensor, acts: list[torch.Tensor], lateral_acts: Sequence[list[torch.Tensor]]):
+        if self.head is None:
+            return acts[-1]
+        return torch.cat([acts[-1], self.head([lateral_acts[j][-1] for j in self.head_sources])], dim=-1)
+
+
+class ProgressiveCnn(ProgressiveTower):
+    """CNN columns over one image input (channels first, already scaled); same lateral rules as the tower.
+
+    ``columns[k]``: ``conv_arch`` (``[[channels, kernel, stride], ...]``, default NatureCNN),
+    ``features_dim`` (default 512) and ``lateral_from``.
+    """
+
+    def __init__(
+        self,
+        obs_shape: Sequence[int],
+        columns: Sequence[dict[str, Any]],
+        alpha_init: float = 0.01,
+        adapter_width: int | None = None,
+        head_laterals: bool = True,
+    ) -> None:
+        nn.Module.__init__(self)
+        _check_columns(columns)
+        n = len(columns)
+        cols = [{"conv_arch": c.get("conv_arch", NATURE_CNN), "features_dim": c.get("features_dim", 512)} for c in columns]
+        self.lateral_from = [
+            [int(j) for j in col.get("lateral_from", list(range(k)) if k == n - 1 else [])]
+            for k, col in enumerate(columns)
+        ]
+        self.maps = nn.ModuleList(IndexMap(1, None) for _ in columns)  # images: identity
+        self.columns = nn.ModuleList()
+        for k, col in enumerate(cols):
+            column = CnnColumn(
+                obs_shape,
+                col["conv_arch"],
+                int(col["features_dim"]),
+                [cols[j] for j in self.lateral_from[k]],
+                alpha_init,
+                adapter_width,
+                head_laterals,
+            )
+            self.columns.append(column if k == n - 1 else freeze_to_buffers(column))
+        self.latent_dim = self.columns[-1].out_dim

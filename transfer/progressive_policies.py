@@ -1,0 +1,389 @@
+"""Stable-Baselines3 policies made of progressive columns (see :mod:`transfer.progressive`).
+
+Every constructor argument is JSON-serialisable: ``columns`` lists the frozen source columns (plain dicts),
+the new column is the usual ``net_arch`` / ``activation_fn`` (a name), and the adapters are set by
+``alpha_init``, ``adapter_width`` and ``head_laterals``. Build the kwargs with
+:func:`transfer.progressive_spec.progressive_policy_spec`, then fill the frozen columns with
+:func:`transfer.progressive_spec.load_source_columns`.
+
+Source column dict (MLP): ``pi``/``vf`` (on-policy) or ``pi``/``qf`` (SAC/TD3) hidden widths,
+``activation_fn``, ``obs_dim``, ``obs_index_map`` (per source input: target obs index or -1 for zero),
+``action_dim``, ``action_index_map`` (off-policy critics), ``action_kind`` (``box``/``discrete``),
+``algo``, ``lateral_from`` (earlier column ids), ``lateral_obs_maps`` (their maps from this column's
+own observations, for :meth:`source_column_forward`), ``origin`` (where its weights come from).
+CNN source columns (PPO/A2C) have ``conv_arch`` and ``features_dim`` instead of ``pi``/``vf``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from gymnasium import spaces
+from stable_baselines3.common.policies import ActorCriticPolicy
+from stable_baselines3.common.preprocessing import preprocess_obs
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.sac.policies import SACPolicy
+from stable_baselines3.td3.policies import TD3Policy
+from torch import nn
+
+from envs.errors import SimtransferError
+from transfer.progressive import (
+    ACTIVATIONS,
+    NATURE_CNN,
+    IndexMap,
+    ProgressiveCnn,
+    ProgressiveTower,
+    activation_name,
+    freeze_to_buffers,
+)
+
+ADAPTER_KEYS = ("alpha_init", "adapter_width", "head_laterals")
+
+
+def _lateral_from(columns: list[dict[str, Any]], k: int) -> list[int]:
+    return [int(j) for j in columns[k].get("lateral_from", [])]
+
+
+def _tower_columns(columns: list[dict[str, Any]], key: str, new_arch: list[int], new_act: str, n_obs: int | None = None):
+    """Tower column dicts for the ``key`` (pi/vf/qf) networks: sources, then the new column.
+
+    Critic towers (``n_obs`` given) read ``concat(obs, action)``; their map joins the obs and action maps.
+    """
+    out = []
+    for k, col in enumerate(columns):
+        obs_dim = int(col["obs_dim"])
+        index_map, in_dim = col.get("obs_index_map"), obs_dim
+        if n_obs is not None:
+            obs_map = list(range(obs_dim)) if index_map is None else list(index_map)
+            act_map = col.get("action_index_map")
+            act_map = list(range(int(col["action_dim"]))) if act_map is None else list(act_map)
+            index_map = obs_map + [-1 if a < 0 else n_obs + int(a) for a in act_map]
+            in_dim = obs_dim + int(col["action_dim"])
+        out.append(
+            {
+                "arch": col[key],
+                "activation_fn": col.get("activation_fn", "tanh"),
+                "index_map": index_map,
+                "in_dim": in_dim,
+                "lateral_from": _lateral_from(columns, k),
+                **{a: col[a] for a in ("adapter_width", "head_lateral") if a in col},
+            }
+        )
+    out.append({"arch": list(new_arch), "activation_fn": new_act, "lateral_from": list(range(len(columns)))})
+    return out
+
+
+def _source_inputs(maps_from_own: list[Any], lateral: list[int], k: int, obs: torch.Tensor) -> dict:
+    inputs = {k: obs}
+    for j, m in zip(lateral, maps_from_own):
+        inputs[j] = IndexMap(obs.shape[-1], m).to(obs.device)(obs)
+    return inputs
+
+
+def _frozen_linear(n_in: int, n_out: int) -> nn.Linear:
+    return freeze_to_buffers(nn.Linear(n_in, n_out))
+
+
+class _SourceColumns:
+    """Mixin: shared checks and :meth:`source_column_forward` plumbing."""
+
+    columns: list[dict[str, Any]]
+    source_heads: nn.ModuleList
+
+    def _check_sources(self, columns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        columns = [dict(c) for c in (columns or [])]
+        for k, col in enumerate(columns):
+            if any(not 0 <= j < k for j in _lateral_from(columns, k)):
+                raise SimtransferError(f"source column {k}: lateral_from must name earlier columns")
+            if len(col.get("lateral_obs_maps", [])) not in (0, len(_lateral_from(columns, k))):
+                raise SimtransferError(f"source column {k}: one lateral_obs_map per lateral_from entry")
+        return columns
+
+    def _column_index(self, k: int) -> int:
+        if not 0 <= k < len(self.columns):
+            raise SimtransferError(f"no source column {k} (this policy has {len(self.columns)})")
+        return k
+
+    def _own_inputs(self, k: int, obs: torch.Tensor) -> dict[int, torch.Tensor]:
+        col = self.columns[k]
+        lateral = _lateral_from(self.columns, k)
+        maps = col.get("lateral_obs_maps") or [None] * len(lateral)
+        return _source_inputs(maps, lateral, k, obs)
+
+
+class ProgressiveMlpExtractor(nn.Module):
+    """Drop-in for SB3's ``MlpExtractor``: a progressive policy tower and a progressive value tower."""
+
+    def __init__(self, features_dim: int, columns: list[dict[str, Any]], net_arch: Any, activation: str, **adapt):
+        super().__init__()
+        pi = net_arch.get("pi", []) if isinstance(net_arch, dict) else list(net_arch)
+        vf = net_arch.get("vf", []) if isinstance(net_arch, dict) else list(net_arch)
+        self.policy_tower = ProgressiveTower(features_dim, _tower_columns(columns, "pi", pi, activation), **adapt)
+        self.value_tower = ProgressiveTower(features_dim, _tower_columns(columns, "vf", vf, activation), **adapt)
+        self.latent_dim_pi = self.policy_tower.latent_dim
+        self.latent_dim_vf = self.value_tower.latent_dim
+
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.policy_tower(features), self.value_tower(features)
+
+    def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
+        return self.policy_tower(features)
+
+    def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
+        return self.value_tower(features)
+
+
+class ProgressiveCnnExtractor(BaseFeaturesExtractor):
+    """Features extractor of CNN columns; outputs the new column's features (+ head lateral)."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Box,
+        columns: list[dict[str, Any]],
+        conv_arch: list[list[int]] | None = None,
+        features_dim: int = 512,
+        alpha_init: float = 0.01,
+        adapter_width: int | None = None,
+        head_laterals: bool = True,
+    ) -> None:
+        new = {"conv_arch": conv_arch or NATURE_CNN, "features_dim": features_dim, "lateral_from": list(range(len(columns)))}
+        cols = [*[dict(c) for c in columns], new]
+        net = ProgressiveCnn(observation_space.shape, cols, alpha_init, adapter_width, head_laterals)
+        super().__init__(observation_space, net.latent_dim)
+        self.net = net
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        return self.net(observations)
+
+
+class ProgressiveActorCriticPolicy(_SourceColumns, ActorCriticPolicy):
+    """PPO/A2C policy: frozen source columns + a new actor-critic column with lateral adapters.
+
+    Image observations use CNN columns (give ``conv_arch``/``features_dim`` in each source column dict
+    and, for the new column, ``conv_arch`` and ``features_dim`` kwargs); the MLP on top is plain.
+    """
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Space,
+        lr_schedule: Any,
+        columns: list[dict[str, Any]] | None = None,
+        net_arch: Any = None,
+        activation_fn: str | type[nn.Module] = "tanh",
+        alpha_init: float = 0.01,
+        adapter_width: int | None = None,
+        head_laterals: bool = True,
+        conv_arch: list[list[int]] | None = None,
+        features_dim: int = 512,
+        **kwargs: Any,
+    ) -> None:
+        self._columns = self._check_sources(columns)
+        self._act_name = activation_name(activation_fn)
+        self._adapt = {"alpha_init": float(alpha_init), "adapter_width": adapter_width, "head_laterals": head_laterals}
+        self._cnn = any("conv_arch" in c for c in self._columns) or conv_arch is not None
+        if self._cnn:
+            if kwargs.get("features_extractor_class") not in (None, ProgressiveCnnExtractor):
+                raise SimtransferError("progressive CNN policies build their own features extractor")
+            kwargs["features_extractor_class"] = ProgressiveCnnExtractor
+            kwargs["features_extractor_kwargs"] = {
+                "columns": [{k: c[k] for k in ("conv_arch", "features_dim", "lateral_from") if k in c} for c in self._columns],
+                "conv_arch": conv_arch,
+                "features_dim": features_dim,
+                **self._adapt,
+            }
+            kwargs["share_features_extractor"] = True
+            net_arch = [] if net_arch is None else net_arch
+        elif net_arch is None:
+            net_arch = {"pi": [64, 64], "vf": [64, 64]}
+        super().__init__(
+            observation_space, action_space, lr_schedule, net_arch=net_arch, activation_fn=ACTIVATIONS[self._act_name], **kwargs
+        )
+        self.columns = self._columns
+        self.source_heads = nn.ModuleList(self._source_head(k) for k in range(len(self.columns)))
+
+    def _build_mlp_extractor(self) -> None:
+        if self._cnn:
+            return super()._build_mlp_extractor()
+        self.mlp_extractor = ProgressiveMlpExtractor(
+            self.features_dim, self._columns, self.net_arch, self._act_name, **self._adapt
+        ).to(self.device)
+
+    def _source_head(self, k: int) -> nn.Module:
+        col = self._columns[k]
+        if self._cnn:
+            col_net = self.features_extractor.net.columns[k]
+            lat_pi = lat_vf = col_net.out_dim
+        else:
+            lat_pi = self.mlp_extractor.policy_tower.columns[k].out_dim
+            lat_vf = self.mlp_extractor.value_tower.columns[k].out_dim
+        head = nn.Module()
+        head.action_net = _frozen_linear(lat_pi, int(col["action_dim"]))
+        head.value_net = _frozen_linear(lat_vf, 1)
+        if col.get("action_kind", "box") == "box":
+            head.register_buffer("log_std", torch.zeros(int(col["action_dim"])))
+        return head
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.pop("features_extractor_class", None)
+        data.pop("features_extractor_kwargs", None)
+        data.update(columns=self.columns, activation_fn=self._act_name, **self._adapt)
+        if self._cnn:
+            fe = self.features_extractor_kwargs
+            data.update(conv_arch=fe["conv_arch"], features_dim=fe["features_dim"])
+        return data
+
+    def source_column_forward(self, k: int, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """Source column ``k`` acting on its own task: ``obs`` in that column's own observation space.
+
+        Returns the deterministic action (Box: the mean, unclipped; Discrete: the argmax).
+        """
+        k = self._column_index(k)
+        obs = torch.as_tensor(obs, device=self.device)
+        if not self._cnn:
+            obs = obs.float()
+        with torch.no_grad():
+            if self._cnn:
+                obs = preprocess_obs(obs, self.observation_space, normalize_images=self.normalize_images)
+                inputs = dict.fromkeys([k, *_lateral_from(self.columns, k)], obs)
+                latent = self.features_extractor.net.column_latent(k, inputs)
+            else:
+                latent = self.mlp_extractor.policy_tower.column_latent(k, self._own_inputs(k, obs.flatten(1)))
+            out = self.source_heads[k].action_net(latent)
+        if self.columns[k].get("action_kind", "box") == "discrete":
+            return out.argmax(-1)
+        return out
+
+
+class _OffPolicyColumns(_SourceColumns):
+    """Shared by the SAC and TD3 policies: progressive actor tower and progressive critics."""
+
+    _algo_default_act = "relu"
+
+    def _setup_columns(self, columns: Any, activation_fn: Any, alpha_init: float, adapter_width: Any, head_laterals: bool):
+        self._columns = self._check_sources(columns)
+        if any("conv_arch" in c for c in self._columns):
+            raise SimtransferError("progressive SAC/TD3 policies support MLP columns only")
+        self._act_name = activation_name(activation_fn)
+        self._adapt = {"alpha_init": float(alpha_init), "adapter_width": adapter_width, "head_laterals": head_laterals}
+        return ACTIVATIONS[self._act_name]
+
+    def _actor_tower(self, features_dim: int, net_arch: list[int]) -> ProgressiveTower:
+        cols = _tower_columns(self._columns, "pi", net_arch, self._act_name)
+        return ProgressiveTower(features_dim, cols, **self._adapt)
+
+    def _critic_tower(self, features_dim: int, action_dim: int, net_arch: list[int]) -> ProgressiveTower:
+        cols = _tower_columns(self._columns, "qf", net_arch, self._act_name, n_obs=features_dim)
+        return ProgressiveTower(features_dim + action_dim, cols, **self._adapt)
+
+    def make_critic(self, features_extractor: BaseFeaturesExtractor | None = None):
+        critic = super().make_critic(features_extractor)
+        action_dim = int(self.action_space.shape[0])
+        critic.q_networks = []
+        for idx in range(critic.n_critics):
+            tower = self._critic_tower(critic.features_extractor.features_dim, action_dim, self.critic_kwargs["net_arch"])
+            q_net = nn.Sequential(tower, nn.Linear(tower.latent_dim, 1)).to(self.device)
+            setattr(critic, f"qf{idx}", q_net)
+            critic.q_networks.append(q_net)
+        return critic
+
+    def _finish(self) -> None:
+        self.columns = self._columns
+        heads = []
+        for k, col in enumerate(self.columns):
+            head = nn.Module()
+            head.mu = _frozen_linear(self._actor_latent(self.actor).columns[k].out_dim, int(col["action_dim"]))
+            if col.get("algo", "sac") == "sac":
+                head.log_std = _frozen_linear(self._actor_latent(self.actor).columns[k].out_dim, int(col["action_dim"]))
+            heads.append(head)
+        self.source_heads = nn.ModuleList(heads).to(self.device)
+
+    def _get_constructor_parameters(self) -> dict[str, Any]:
+        data = super()._get_constructor_parameters()
+        data.update(columns=self.columns, activation_fn=self._act_name, **self._adapt)
+        return data
+
+    def source_column_forward(self, k: int, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
+        """Source column ``k`` on its own task: its deterministic squashed action in [-1, 1]."""
+        k = self._column_index(k)
+        obs = torch.as_tensor(obs, dtype=torch.float32, device=self.device).flatten(1)
+        with torch.no_grad():
+            latent = self._actor_latent(self.actor).column_latent(k, self._own_inputs(k, obs))
+            return torch.tanh(self.source_heads[k].mu(latent))
+
+
+class ProgressiveSACPolicy(_OffPolicyColumns, SACPolicy):
+    """SAC policy: progressive actor (``actor.latent_pi``) and progressive critics (``critic.qf*``)."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Any,
+        columns: list[dict[str, Any]] | None = None,
+        net_arch: Any = None,
+        activation_fn: str | type[nn.Module] = "relu",
+        alpha_init: float = 0.01,
+        adapter_width: int | None = None,
+        head_laterals: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if kwargs.get("use_sde"):
+            raise SimtransferError("progressive SAC policies do not support gSDE (use_sde)")
+        act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals)
+        super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, activation_fn=act, **kwargs)
+        self._finish()
+
+    @staticmethod
+    def _actor_latent(actor: nn.Module) -> ProgressiveTower:
+        return actor.latent_pi
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None):
+        actor = super().make_actor(features_extractor)
+        tower = self._actor_tower(actor.features_dim, self.actor_kwargs["net_arch"])
+        action_dim = int(self.action_space.shape[0])
+        actor.latent_pi = tower
+        actor.mu = nn.Linear(tower.latent_dim, action_dim)
+        actor.log_std = nn.Linear(tower.latent_dim, action_dim)
+        return actor.to(self.device)
+
+
+class ProgressiveTD3Policy(_OffPolicyColumns, TD3Policy):
+    """TD3 policy: progressive actor (``actor.mu.0`` tower, ``actor.mu.1`` head) and critics."""
+
+    def __init__(
+        self,
+        observation_space: spaces.Space,
+        action_space: spaces.Box,
+        lr_schedule: Any,
+        columns: list[dict[str, Any]] | None = None,
+        net_arch: Any = None,
+        activation_fn: str | type[nn.Module] = "relu",
+        alpha_init: float = 0.01,
+        adapter_width: int | None = None,
+        head_laterals: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals)
+        super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, activation_fn=act, **kwargs)
+        self._finish()
+
+    @staticmethod
+    def _actor_latent(actor: nn.Module) -> ProgressiveTower:
+        return actor.mu[0]
+
+    def make_actor(self, features_extractor: BaseFeaturesExtractor | None = None):
+        actor = super().make_actor(features_extractor)
+        tower = self._actor_tower(actor.features_dim, self.actor_kwargs["net_arch"])
+        actor.mu = nn.Sequential(tower, nn.Linear(tower.latent_dim, int(self.action_space.shape[0])), nn.Tanh())
+        return actor.to(self.device)
+
+
+POLICY_CLASSES = {
+    "ppo": "transfer.progressive_policies.ProgressiveActorCriticPolicy",
+    "a2c": "transfer.progressive_policies.ProgressiveActorCriticPolicy",
+    "sac": "transfer.progressive_policies.ProgressiveSACPolicy",
+    "td3": "transfer.progressive_policies.ProgressiveTD3Policy",
+}
