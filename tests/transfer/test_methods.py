@@ -174,3 +174,27 @@ def test_cli_transfer_json(sources, tmp_path, capsys):
                  "--out", str(tmp_path / "bad")])
     assert code == 2
     assert "method 'freeze': option bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("algo", "env", "hyper"), [
+    ("a2c", PEND, {"n_steps": 8}),
+    ("td3", PEND, {"learning_starts": 32, "batch_size": 16, "buffer_size": 500}),
+    ("dqn", "CartPole-v1", {"learning_starts": 32, "batch_size": 16, "buffer_size": 500}),
+])
+def test_freeze_for_other_algorithms(tmp_path, algo, env, hyper):
+    from experiments.config import resolve_train_config
+    from experiments.train import train
+    from transfer.api import transfer
+
+    raw = {"env": env, "algo": algo, "seed": 0, "checkpoint_every": 0, "progress": False, "total_timesteps": 64,
+           "eval": {"every": 0, "episodes": 1}, "tracking": {"mode": "disabled"}, "hyperparams": hyper,
+           "policy": {"net_arch": [16, 16]}}
+    train(resolve_train_config(raw, use_defaults=False), tmp_path / "src")
+    transfer(tmp_path / "src", env, "freeze", out_dir=tmp_path / "t", timesteps=64, quiet=True,
+             options={"layers": ["depth:1"], "reinit_head": True})
+    report = json.loads((tmp_path / "t" / "transfer_report.json").read_text())
+    src_w, out_w = _weights(tmp_path / "src"), _weights(tmp_path / "t")
+    assert report["frozen"] and report["reinitialized"]
+    assert all(torch.equal(src_w[n], out_w[n]) for n in report["frozen"])
+    if algo in ("td3", "dqn"):
+        assert report["targets_synced"]
