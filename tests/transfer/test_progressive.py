@@ -278,3 +278,32 @@ def test_cnn_progressive_ppo_from_sb3_cnn_source(tmp_path):
     before = frozen(model.policy)
     model.learn(64)
     assert all(torch.equal(t, model.policy.state_dict()[n]) for n, t in before.items())
+
+
+def test_progressive_method_through_the_pipeline_and_a_chain(tmp_path):
+    from agents.policy_io import load_policy
+    from experiments.config import resolve_train_config
+    from experiments.train import train
+    from transfer.api import transfer
+
+    raw = {"env": ENV, "algo": "ppo", "seed": 0, "checkpoint_every": 0, "progress": False, "total_timesteps": 64,
+           "eval": {"every": 0, "episodes": 1}, "tracking": {"mode": "disabled"},
+           "hyperparams": {"n_steps": 64, "batch_size": 32, "n_epochs": 1}, "policy": {"net_arch": [16, 16]}}
+    train(resolve_train_config(raw, use_defaults=False), tmp_path / "a")
+    res = transfer(tmp_path / "a", ENV, "progressive", out_dir=tmp_path / "b", timesteps=64, seed=1, quiet=True,
+                   options={"alpha_init": 0.05})
+    report = json.loads((res.run_dir / "transfer_report.json").read_text())
+    assert report["loaded"] and set(report["frozen"]) == set(report["loaded"])
+    b = load_policy(res.run_dir)  # rebuilt from config + metadata, weights from safetensors
+    assert type(b.model.policy).__name__ == "ProgressiveActorCriticPolicy"
+    src = load_file(str(tmp_path / "a" / "policy.safetensors"))
+    ours = b.model.policy.state_dict()
+    assert torch.equal(ours["mlp_extractor.policy_tower.columns.0.layers.1.weight"], src["mlp_extractor.policy_net.2.weight"])
+    assert torch.equal(ours["source_heads.0.action_net.weight"], src["action_net.weight"])
+    chain = transfer(res.run_dir, ENV, "progressive", out_dir=tmp_path / "c", timesteps=64, seed=2, quiet=True)
+    c = load_policy(chain.run_dir)
+    assert [col["lateral_from"] for col in c.model.policy.columns] == [[], [0]]
+    obs = torch.as_tensor(np.random.default_rng(5).normal(size=(4, 5)), dtype=torch.float32)
+    with torch.no_grad():
+        b_action = b.model.policy._predict(obs, deterministic=True)
+    assert torch.equal(c.model.policy.source_column_forward(1, obs), b_action)

@@ -1,0 +1,99 @@
+"""``progressive``: frozen source column(s) + a new column with lateral adapters (Rusu et al. 2016).
+
+``configure`` swaps the policy for :mod:`transfer.progressive_policies` (kwargs built by
+:func:`transfer.progressive_spec.progressive_policy_spec`, recorded in ``config.yaml``/``metadata.json`` so
+``load_policy`` rebuilds it); ``prepare_model`` copies the sources' weights into the frozen columns. Several
+source runs give several columns; a source that is itself progressive brings its own columns (chains
+A → B → C). Options: ``alpha_init``, ``adapter_width``, ``head_laterals``, ``net_arch`` (new column),
+``obs_index_maps`` / ``action_index_maps`` (one per source: target index or -1 for zero, for sources with
+other spaces), plus the common options (``normalization``, ``learning_rate``, ``adapter``).
+
+>>> transfer(["runs/a", "runs/b"], "simtransfer/HopperExtrap-v0", "progressive",            # doctest: +SKIP
+...          options={"alpha_init": 0.01}, timesteps=50_000)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
+from transfer.methods.common import carry_normalization
+from transfer.weights import TransferReport
+
+
+class ProgressiveOptions(MethodOptions):
+    alpha_init: float = Field(default=0.01, description="initial value of the learned lateral scalars α")
+    adapter_width: int | None = Field(
+        default=None, ge=1, description="cap on the lateral adapters' reduced width (default: the column's width)"
+    )
+    head_laterals: bool = Field(default=True, description="feed the sources' last hidden layer into the new heads")
+    net_arch: list[int] | dict[str, list[int]] | None = Field(
+        default=None, description="hidden layers of the new column (default: the source's)"
+    )
+    obs_index_maps: list[list[int] | None] | None = Field(
+        default=None, description="per source: target observation index for each source input, -1 for zero"
+    )
+    action_index_maps: list[list[int] | None] | None = Field(
+        default=None, description="per source (SAC/TD3 critics): target action index per source action, -1 for zero"
+    )
+
+
+@register
+class Progressive(TransferMethod):
+    name = "progressive"
+    summary = "frozen source columns + a new column with lateral adapters (progressive networks)"
+    Options = ProgressiveOptions
+    max_sources = 8
+    requires_matching_spaces = False  # index maps bridge the spaces; the spec checks them
+
+    def configure(self, config: Any, sources: list[SourceRun], options: Any) -> Any:
+        from agents.vecenv import make_single_env
+        from transfer.api import update_config
+        from transfer.progressive_spec import progressive_policy_spec
+
+        config = super().configure(config, sources, options)
+        env = make_single_env(config.env, config.adapters, seed=config.seed)
+        try:
+            obs_space, act_space = env.observation_space, env.action_space
+        finally:
+            env.close()
+        path, kwargs = progressive_policy_spec(
+            [s.path for s in sources],
+            obs_space,
+            act_space,
+            config.algo,
+            net_arch=options.net_arch,
+            activation_fn=config.policy.activation_fn,
+            alpha_init=options.alpha_init,
+            adapter_width=options.adapter_width,
+            head_laterals=options.head_laterals,
+            obs_index_maps=options.obs_index_maps,
+            action_index_maps=options.action_index_maps,
+        )
+        policy = {
+            "policy_class": path,
+            "net_arch": kwargs.pop("net_arch", config.policy.net_arch),
+            "activation_fn": kwargs.pop("activation_fn"),
+            "features_extractor_class": None,
+            "features_extractor_kwargs": {},
+            "kwargs": {**config.policy.kwargs, **kwargs},
+        }
+        return update_config(config, {"policy": policy})
+
+    def prepare_model(self, model: Any, vec_env: Any, sources: list[SourceRun], options: Any) -> TransferReport:
+        from transfer.progressive_spec import load_source_columns
+
+        report = TransferReport(method=self.name)
+        report.loaded = load_source_columns(model, [s.path for s in sources])
+        report.frozen = list(report.loaded)
+        loaded = set(report.loaded)
+        report.new = [n for n in model.policy.state_dict() if n not in loaded]
+        if len(sources) == 1 and not options.obs_index_maps:
+            carry_normalization(model, vec_env, sources[0], options, report)
+        else:
+            report.notes.append("several sources or index maps: normalisation statistics re-estimated on the target")
+            report.normalization = "reestimate"
+        report.notes.append(f"{len(model.policy.columns)} frozen column(s); source weights are buffers, never trained")
+        return report
