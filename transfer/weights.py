@@ -55,8 +55,8 @@ class TransferReport:
         ]
         for s in self.skipped_shape:
             lines.append(f"  skipped {s['source']} {s['source_shape']} -> {s['target']} {s['target_shape']}")
-        for n in self.new:
-            lines.append(f"  new     {n}")
+        shape_skipped = {s["target"] for s in self.skipped_shape}
+        lines.extend(f"  new     {n}" for n in self.new if n not in shape_skipped)
         lines.extend(f"  note    {n}" for n in self.notes)
         return "\n".join(lines)
 
