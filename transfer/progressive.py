@@ -126,7 +126,10 @@ class LateralAdapter(nn.Module):
         self.project = None if out_dim is None else nn.Linear(reduce_to, out_dim, bias=False)
 
     def forward(self, hs: Sequence[torch.Tensor]) -> torch.Tensor:
-        x = torch.cat([self.alpha[j] * h for j, h in enumerate(hs)], dim=-1)
+        if len(hs) == 1:  # the common case: skip the concatenation
+            x = self.alpha * hs[0]
+        else:
+            x = torch.cat([self.alpha[j] * h for j, h in enumerate(hs)], dim=-1)
         x = self.act(self.reduce(x))
         return x if self.project is None else self.project(x)
 
@@ -251,7 +254,11 @@ class ProgressiveTower(nn.Module):
             missing = [s for s in self.lateral_from[j] if s not in acts]
             if missing:
                 raise SimtransferError(f"column {j} needs columns {missing}, not laterals of column {k}")
-            acts[j] = self.columns[j](inputs[j], [acts[s] for s in self.lateral_from[j]])
+            if j != len(self.columns) - 1 and not inputs[j].requires_grad:
+                with torch.no_grad():  # frozen column on plain observations: no graph needed
+                    acts[j] = self.columns[j](inputs[j], [acts[s] for s in self.lateral_from[j]])
+            else:  # (a SAC/TD3 critic's input carries the actor's gradient through the frozen column)
+                acts[j] = self.columns[j](inputs[j], [acts[s] for s in self.lateral_from[j]])
         return self.columns[k].latent(inputs[k], acts[k], [acts[s] for s in self.lateral_from[k]])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
