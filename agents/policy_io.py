@@ -246,9 +246,11 @@ class LoadedPolicy:
     model: Any
     config: Any
     metadata: dict[str, Any]
-    obs_rms: dict[str, np.ndarray] | None
+    obs_rms: Any  # SB3 RunningMeanStd (dict of them for Dict observations) or None without VecNormalize
     normalizer: ObsNormalizer | None
     run_dir: Path
+    ret_rms: Any = None  # return statistics (reward normalization), RunningMeanStd or None
+    normalization: dict[str, Any] | None = None  # VecNormalize settings (clip_obs, gamma, ...) or None
 
     @property
     def observation_space(self) -> gym.Space:
@@ -262,6 +264,15 @@ class LoadedPolicy:
         """Like SB3's ``predict``, applying the run's observation normalization first."""
         x = self.normalizer(obs) if self.normalizer is not None else obs
         return self.model.predict(x, state=state, episode_start=episode_start, deterministic=deterministic)
+
+    def apply_normalization(self, vec_normalize: Any) -> None:
+        """Copy the saved statistics into a ``VecNormalize`` (e.g. to fine-tune with the source's scaling)."""
+        import copy
+
+        if self.obs_rms is not None:
+            vec_normalize.obs_rms = copy.deepcopy(self.obs_rms)
+        if self.ret_rms is not None:
+            vec_normalize.ret_rms = copy.deepcopy(self.ret_rms)
 
 
 def load_policy(run_dir: str | Path) -> LoadedPolicy:
@@ -287,8 +298,25 @@ def load_policy(run_dir: str | Path) -> LoadedPolicy:
     model.policy.set_training_mode(False)
     settings = (metadata.get("normalization") or {}).get("vecnormalize")
     normalizer = normalizer_from_arrays(settings, vn)
-    obs_rms = None
-    if normalizer is not None:
-        obs_rms = {"mean": normalizer.mean, "var": normalizer.var}
+    obs_rms = running_stats(vn, f"{VN_PREFIX}obs_rms", (settings or {}).get("obs_keys")) if settings else None
+    ret_rms = running_stats(vn, f"{VN_PREFIX}ret_rms") if settings else None
     return LoadedPolicy(model=model, config=config, metadata=metadata, obs_rms=obs_rms, normalizer=normalizer,
-                        run_dir=run_dir)
+                        run_dir=run_dir, ret_rms=ret_rms, normalization=settings)
+
+
+def running_stats(arrays: dict[str, np.ndarray], prefix: str, keys: list[str] | None = None) -> Any:
+    """SB3 ``RunningMeanStd`` (or a dict of them for Dict observations) from ``vecnormalize.*`` arrays."""
+    from stable_baselines3.common.running_mean_std import RunningMeanStd
+
+    def one(p: str) -> Any:
+        if f"{p}.mean" not in arrays:
+            return None
+        rms = RunningMeanStd(shape=np.shape(arrays[f"{p}.mean"]))
+        rms.mean = np.array(arrays[f"{p}.mean"], dtype=np.float64)
+        rms.var = np.array(arrays[f"{p}.var"], dtype=np.float64)
+        rms.count = float(arrays[f"{p}.count"][0])
+        return rms
+
+    if keys:
+        return {k: one(f"{prefix}.{k}") for k in keys}
+    return one(prefix)

@@ -44,17 +44,23 @@ def test_vecnormalize_statistics_travel_with_the_policy(tmp_path):
     assert "vecnormalize.obs_rms.mean" in vn_keys and "vecnormalize.ret_rms.var" in vn_keys
     loaded = load_policy(tmp_path / "run")
     venv = seen["venv"]
-    np.testing.assert_allclose(loaded.obs_rms["mean"], venv.obs_rms.mean)
-    np.testing.assert_allclose(loaded.obs_rms["var"], venv.obs_rms.var)
+    np.testing.assert_allclose(loaded.obs_rms.mean, venv.obs_rms.mean)
+    np.testing.assert_allclose(loaded.obs_rms.var, venv.obs_rms.var)
+    assert loaded.obs_rms.count == venv.obs_rms.count and loaded.ret_rms.count == venv.ret_rms.count
     obs = np.array([0.1, 0.2, -0.1, 0.3], dtype=np.float32)
     expected = np.clip((obs - venv.obs_rms.mean) / np.sqrt(venv.obs_rms.var + venv.epsilon), -10, 10)
     np.testing.assert_allclose(loaded.normalizer(obs), expected, rtol=1e-5)
+    from stable_baselines3.common.vec_env import VecNormalize
+
+    fresh = VecNormalize(venv.venv)
+    loaded.apply_normalization(fresh)
+    np.testing.assert_allclose(fresh.normalize_obs(obs), expected, rtol=1e-5)
     meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert meta["normalization"]["enabled"] and meta["normalization"]["vecnormalize"]["clip_obs"] == 10.0
 
 
 def test_spaces_round_trip_through_json():
-    box = spaces.Box(low=np.array([-1.0, -np.inf]), high=np.array([1.0, np.inf]), dtype=np.float32)
+    box = spaces.Box(low=np.array([-1.0, -np.inf], dtype=np.float32), high=np.array([1.0, np.inf], dtype=np.float32))
     for space in (box, spaces.Discrete(3), spaces.MultiDiscrete([2, 3]), spaces.Dict({"a": box})):
         back = space_from_json(json.loads(json.dumps(space_to_json(space))))
         assert back == space
