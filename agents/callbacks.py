@@ -30,9 +30,12 @@ class TargetEvalCallback(BaseCallback):
 
     def __init__(self, envs: dict[str, Any], *, every: int, episodes: int, seed: int,
                  curves: dict[str, dict[str, list]] | None = None,
-                 on_result: Callable[[int, dict[str, EvalResult]], None] | None = None) -> None:
+                 on_result: Callable[[int, dict[str, EvalResult]], None] | None = None,
+                 stop_at: float | None = None, stop_target: str = "train") -> None:
         super().__init__()
         self.envs, self.every, self.episodes, self.seed = envs, every, episodes, seed
+        self.stop_at, self.stop_target = stop_at, stop_target
+        self.stopped_at: int | None = None
         self.curves: dict[str, dict[str, list]] = curves or {}
         self.on_result = on_result
         self.latest: dict[str, EvalResult] = {}
@@ -69,7 +72,11 @@ class TargetEvalCallback(BaseCallback):
     def _on_step(self) -> bool:
         if self._next > 0 and self.num_timesteps >= self._next:
             self._next = _next_multiple(self.num_timesteps, self.every)
-            self.evaluate(self.num_timesteps)
+            results = self.evaluate(self.num_timesteps)
+            hit = results.get(self.stop_target)
+            if self.stop_at is not None and hit is not None and hit.mean_return >= self.stop_at:
+                self.stopped_at = self.num_timesteps
+                return False
         return True
 
 

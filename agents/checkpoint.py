@@ -185,7 +185,11 @@ def restore_checkpoint(path: str | Path, model: Any, vec_normalize: Any = None) 
         with torch.no_grad():
             getattr(model, name).copy_(torch.from_numpy(np.array(arrays[f"var.{name}"])))
     if "replay_buffer" in meta and getattr(model, "replay_buffer", None) is not None:
-        _restore_buffer(model.replay_buffer, meta["replay_buffer"], arrays)
+        try:
+            _restore_buffer(model.replay_buffer, meta["replay_buffer"], arrays)
+        except (ValueError, KeyError) as exc:
+            raise SimtransferError(f"checkpoint {path}: replay buffer does not fit the model (changed n_envs or "
+                                   f"spaces?): {' '.join(str(exc).split())[:200]}") from None
     if vec_normalize is not None and "vecnormalize_returns" in arrays:
         restore_vecnormalize(vec_normalize, arrays)
         returns = np.array(arrays["vecnormalize_returns"])

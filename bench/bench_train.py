@@ -6,7 +6,7 @@ Parts (``--parts``, default all):
   Periodic evaluation is off on both sides (``eval.every=0``); the final evaluation happens after ``learn`` and
   is not timed. Both sides time ``model.learn`` only.
 - ``learning``: PPO on ``simtransfer/InvertedPendulum-v0`` (shipped ``inverted_pendulum.yaml``), eval every 5k
-  steps; first step with mean eval return >= 950, per seed.
+  steps (10 episodes); first step with mean eval return >= 950, per seed (training stops there: eval.stop_at).
 - ``resume``: ``simtransfer train`` in a subprocess, SIGKILL mid-run, ``--resume``; steps lost vs the interval.
 
     python bench/bench_train.py                       # everything (~10 min on 2 busy cores)
@@ -92,12 +92,13 @@ def learning(seeds: list[int], steps: int, tmp: Path) -> dict:
     out = {"env": ENV, "config": str(CONFIG.relative_to(ROOT)), "steps": steps, "threshold": 950, "seeds": {}}
     for seed in seeds:
         cfg = load_train_config(CONFIG, [f"total_timesteps={steps}", "eval.every=5000", "eval.episodes=10",
-                                         "eval.targets=[]", "tracking.mode=disabled", "checkpoint_every=0"],
+                                         "eval.targets=[]", "tracking.mode=disabled", "checkpoint_every=0",
+                                         "eval.stop_at=950"],
                                 seed=seed)
         res = train(cfg, tmp / f"learn{seed}", force=True)
         curve = res.curves["train"]
         first = next((t for t, m in zip(curve["timesteps"], curve["mean_return"]) if m >= 950), None)
-        out["seeds"][seed] = {"first_step_ge_950": first, "final_mean_return": res.final["train"].mean_return,
+        out["seeds"][seed] = {"first_step_ge_950": first, "stopped_early": res.stopped_early, "final_mean_return": res.final["train"].mean_return,
                               "curve": dict(zip(curve["timesteps"], [round(m, 1) for m in curve["mean_return"]])),
                               "wall_time_s": round(res.wall_time_s, 1)}
         print(f"  seed {seed}: first >=950 at {first}, final {res.final['train'].mean_return:.1f}", flush=True)

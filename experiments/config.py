@@ -88,6 +88,8 @@ class EvalConfig(BaseModel):
     seed: int = Field(default=1_000_000, ge=0, description="episode i of an evaluation resets with seed+i")
     train: bool = Field(default=True, description="also score the training distribution (name 'train')")
     targets: list[EnvSpec] = Field(default_factory=list, description="held-out target envs scored alongside")
+    stop_at: float | None = Field(
+        default=None, description="stop early once the training-distribution mean return reaches this (None: never)")
 
     @field_validator("targets", mode="before")
     @classmethod

@@ -38,6 +38,7 @@ class TrainResult:
     fps: float
     final: dict[str, EvalResult] = field(default_factory=dict)
     curves: dict[str, dict[str, list]] = field(default_factory=dict)
+    stopped_early: bool = False  # eval.stop_at was reached before total_timesteps
     learn_time_s: float = 0.0  # wall time of model.learn, callbacks included
     eval_time_s: float = 0.0  # periodic evaluation inside learn_time_s
     checkpoint_time_s: float = 0.0  # checkpoint writing inside learn_time_s
@@ -208,7 +209,7 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
         tracker.log({f"eval/{k}/mean_return": r.mean_return for k, r in results.items()}, step=step)
 
     eval_cb = TargetEvalCallback(eval_envs, every=cfg.eval.every, episodes=cfg.eval.episodes, seed=cfg.eval.seed,
-                                 curves=curves, on_result=on_eval)
+                                 curves=curves, on_result=on_eval, stop_at=cfg.eval.stop_at)
     ckpt_dir = run_dir / "checkpoints"
 
     def save_ckpt(m: Any) -> None:
@@ -266,7 +267,8 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
                                  metadata={"algo": cfg.algo, "env": cfg.env.id, "seed": cfg.seed})
         return TrainResult(run_dir=run_dir, num_timesteps=int(model.num_timesteps),
                            wall_time_s=time.perf_counter() - t_start, fps=fps, final=final, curves=eval_cb.curves,
-                           learn_time_s=learn_s, eval_time_s=eval_in_learn, checkpoint_time_s=ckpt_in_learn)
+                           stopped_early=eval_cb.stopped_at is not None, learn_time_s=learn_s,
+                           eval_time_s=eval_in_learn, checkpoint_time_s=ckpt_in_learn)
     finally:
         model.logger.close()
         tracker.finish()

@@ -119,3 +119,9 @@ def test_wandb_failure_never_fails_training(tmp_path, monkeypatch, capsys):
     result = train(tiny_config("ppo"), tmp_path / "run")
     assert (result.run_dir / "policy.safetensors").is_file()
     assert "W&B init failed" in capsys.readouterr().err
+
+
+def test_stop_at_ends_training_early(tmp_path):
+    result = train(tiny_config("ppo", total_timesteps=512, eval={"stop_at": 0.0}), tmp_path / "run")
+    assert result.stopped_early and result.num_timesteps == 64
+    assert json.loads((tmp_path / "run" / "eval.json").read_text())["curves"]["train"]["timesteps"] == [64]

@@ -18,7 +18,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "inve
 def test_ppo_solves_randomized_inverted_pendulum(tmp_path, seed):
     cfg = load_train_config(CONFIG, ["total_timesteps=60000", "eval.every=5000", "eval.episodes=10",
                                      "eval.targets=[]", "tracking.mode=disabled", "checkpoint_every=0",
-                                     "progress=false"], seed=seed)
+                                     "progress=false", "eval.stop_at=950"], seed=seed)
     assert cfg.env.id == "simtransfer/InvertedPendulum-v0"
     result = train(cfg, tmp_path / "run")
     best = max(result.curves["train"]["mean_return"])
