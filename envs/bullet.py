@@ -12,10 +12,14 @@ import fnmatch
 from dataclasses import dataclass
 from typing import Any
 
+import pybullet
+
 from envs.errors import SimtransferError
 from envs.params import KINDS, ParameterSpace
 
 # kind -> (changeDynamics keyword, index in getDynamicsInfo)
+_KEYWORD = {"mass": "mass", "joint_damping": "jointDamping", "lateral_friction": "lateralFriction",
+            "restitution": "restitution", "rolling_friction": "rollingFriction", "spinning_friction": "spinningFriction"}
 _LINK_FIELDS = {"lateral_friction": ("lateralFriction", 1), "restitution": ("restitution", 5),
                 "rolling_friction": ("rollingFriction", 6), "spinning_friction": ("spinningFriction", 7)}
 
@@ -51,18 +55,43 @@ class GainCell:
 
 
 def _install_gain(joint: Any) -> GainCell:
-    """Wrap ``joint.set_motor_torque`` on the instance so every commanded torque is multiplied by a gain."""
-    cell = getattr(joint, "_simtransfer_gain", None)
-    if cell is None:
-        cell = GainCell()
-        orig = joint.set_motor_torque
+    """Make ``joint.set_motor_torque`` multiply every commanded torque by a gain (on the instance, once).
 
+    For the stock ``pybullet_envs_gymnasium`` joint the installed function sends the scaled torque straight to
+    PyBullet (one call instead of the joint's two-level Python chain), so the gain costs nothing per step;
+    other joint classes get a plain wrapper around their own method.
+    """
+    cell = getattr(joint, "_simtransfer_gain", None)
+    if cell is not None:
+        return cell
+    cell = GainCell()
+    orig = joint.set_motor_torque
+    stock = _stock_joint(joint)
+    if stock:
+        body, index = joint.bodies[joint.bodyIndex], joint.jointIndex
+        client = joint._p._client
+
+        def set_motor_torque(torque: float, _cell=cell, _set=pybullet.setJointMotorControl2,
+                             _mode=pybullet.TORQUE_CONTROL) -> None:
+            _set(bodyIndex=body, jointIndex=index, controlMode=_mode, force=_cell.gain * torque,
+                 physicsClientId=client)
+    else:
         def set_motor_torque(torque: float, _orig=orig, _cell=cell) -> None:
             _orig(_cell.gain * torque)
 
-        joint.set_motor_torque = set_motor_torque
-        joint._simtransfer_gain = cell
+    joint.set_motor_torque = set_motor_torque
+    joint._simtransfer_gain = cell
     return cell
+
+
+def _stock_joint(joint: Any) -> bool:
+    try:
+        from pybullet_envs_gymnasium.robot_bases import Joint
+    except ImportError:  # pragma: no cover - the package is a dependency
+        return False
+    cls = type(joint)
+    return (isinstance(joint, Joint) and cls.set_motor_torque is Joint.set_motor_torque
+            and cls.set_torque is Joint.set_torque and hasattr(joint._p, "_client"))
 
 
 class BulletBinding:
@@ -107,7 +136,9 @@ class BulletBinding:
                 for i in self._select(prm):
                     self.assign[(i, prm.kind)] = prm.name
         self._params = space.by_name
-        self._written: dict[int, dict[str, float]] = {}
+        self._cid = getattr(p, "_client", 0)
+        self._compile()
+        self._world = getattr(getattr(self.env, "scene", None), "cpp_world", None)
         self.native_gravity = self._scene_gravity()
         self._gravity = self.native_gravity
 
@@ -173,58 +204,61 @@ class BulletBinding:
     def preset_gravity(self, values: dict[str, float]) -> None:
         """Before the env's reset: set the scene's gravity so its reset applies it (a direct write would be
         overwritten there)."""
-        world = getattr(getattr(self.env, "scene", None), "cpp_world", None)
+        world = self._world
         if world is not None and self.gravity_param is not None:
-            world.gravity = self.gravity_for(values)
-            self._gravity = float("nan")  # the env's reset writes it; re-check after
+            world.gravity = g = self.gravity_for(values)
+            # pybullet-envs scenes write cpp_world.gravity on every reset; other worlds get a direct write after
+            self._gravity = g if hasattr(world, "clean_everything") else float("nan")
 
-    def apply(self, values: dict[str, float] | None) -> None:
-        """Write ``values`` (None: the native values) to the simulation, skipping what is already there."""
-        p = self.p
-        native = values is None
-        want: dict[int, dict[str, float]] = {}
+    def _compile(self) -> None:
+        """One write plan per link: (body, link, [(keyword, param, native, relative)], inertia, native mass)."""
+        by_link: dict[int, list[tuple[str, str]]] = {}
         for (i, kind), pname in self.assign.items():
+            by_link.setdefault(i, []).append((kind, pname))
+        self._plans: list[tuple[int, int, tuple[tuple[str, str, float, bool], ...], tuple, float]] = []
+        self._last: list[dict[str, float]] = []
+        for i, entries in sorted(by_link.items()):
             li = self.links[i]
-            if native:
-                x = li.native[kind]
+            items = tuple((_KEYWORD[kind], pname, li.native[kind], self._params[pname].relative)
+                          for kind, pname in entries)
+            self._plans.append((li.body, li.link, items, li.inertia, li.native["mass"]))
+            self._last.append({kw: native for kw, _, native, _ in items})
+        self._native = [dict(d) for d in self._last]
+
+    def apply(self, values: dict[str, float] | None) -> int:
+        """Write ``values`` (None: the native values) to the simulation, skipping what is already there.
+
+        Returns the number of ``changeDynamics`` calls made.
+        """
+        change, cid, calls = pybullet.changeDynamics, self._cid, 0
+        for k, (body, link, items, inertia, mass0) in enumerate(self._plans):
+            if values is None:
+                kw = self._native[k]
             else:
-                prm = self._params[pname]
-                x = li.native[kind] * values[pname] if prm.relative else values[pname]
-            want.setdefault(i, {})[kind] = x
-        for i, props in want.items():
-            last = self._written.get(i)
-            if last is None:
-                if all(self.links[i].native[k] == v for k, v in props.items()):
-                    continue
-            elif last == props:
+                kw = {name: native * values[pname] if rel else values[pname] for name, pname, native, rel in items}
+            if kw == self._last[k]:
                 continue
-            li = self.links[i]
-            kw: dict[str, Any] = {}
-            for k, v in props.items():
-                if k == "mass":
-                    kw["mass"] = v
-                    s = v / li.native["mass"]
-                    kw["localInertiaDiagonal"] = [c * s for c in li.inertia]
-                elif k == "joint_damping":
-                    kw["jointDamping"] = v
-                else:
-                    kw[_LINK_FIELDS[k][0]] = v
-            p.changeDynamics(li.body, li.link, **kw)
-            self._written[i] = props
-        g = self.native_gravity if native else self.gravity_for(values)
+            self._last[k] = kw
+            if "mass" in kw:
+                s = kw["mass"] / mass0
+                change(body, link, localInertiaDiagonal=(inertia[0] * s, inertia[1] * s, inertia[2] * s),
+                       physicsClientId=cid, **kw)
+            else:
+                change(body, link, physicsClientId=cid, **kw)
+            calls += 1
+        g = self.native_gravity if values is None else self.gravity_for(values)
         if g != self._gravity:
-            world = getattr(getattr(self.env, "scene", None), "cpp_world", None)
-            if world is not None:
-                world.gravity = g
-            p.setGravity(0.0, 0.0, -g)
+            if self._world is not None:
+                self._world.gravity = g
+            pybullet.setGravity(0.0, 0.0, -g, physicsClientId=cid)
             self._gravity = g
-        if self.motor_assign:
-            for jname, pname in self.motor_assign.items():
-                gain = 1.0 if native else values[pname]
-                if jname == "*":
-                    self.env.motor_gain = gain
-                else:
-                    self.joints[jname].gain = gain
+        for jname, pname in self.motor_assign.items():
+            gain = 1.0 if values is None else values[pname]
+            if jname == "*":
+                self.env.motor_gain = gain
+            else:
+                self.joints[jname].gain = gain
+        return calls
 
     def link_names(self) -> list[str]:
         return sorted({li.name for li in self.links})

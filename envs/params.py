@@ -243,6 +243,11 @@ class ParameterSpace:
             raise SimtransferError(f"duplicate parameter names in {names}")
         self.params = list(params)
         self.by_name = {p.name: p for p in params}
+        # uniform and log-uniform parameters are drawn with one vectorized call (cheap resets)
+        self._vec = [(p.name, math.log(p.low) if p.dist == "loguniform" else p.low,
+                      (math.log(p.high) - math.log(p.low)) if p.dist == "loguniform" else p.high - p.low,
+                      p.dist == "loguniform") for p in params if p.dist in ("uniform", "loguniform")]
+        self._other = [p for p in params if p.dist not in ("uniform", "loguniform")]
 
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any]) -> ParameterSpace:
@@ -256,8 +261,34 @@ class ParameterSpace:
         return {p.name: p.nominal for p in self.params}
 
     def sample(self, rng: np.random.Generator) -> dict[str, float]:
-        """The sampler: one vector from the training distribution."""
-        return {p.name: p.sample(rng) for p in self.params}
+        """The sampler: one vector from the training distribution (in the space's parameter order)."""
+        u = rng.random(len(self._vec)).tolist()
+        drawn = {name: (math.exp(lo + x * w) if log else lo + x * w) for (name, lo, w, log), x in zip(self._vec, u)}
+        if not self._other:
+            return drawn if len(drawn) == len(self.params) else {p.name: drawn[p.name] for p in self.params}
+        for p in self._other:
+            drawn[p.name] = p.sample(rng)
+        return {p.name: drawn[p.name] for p in self.params}
+
+    def sample_block(self, rng: np.random.Generator, n: int) -> list[dict[str, float]]:
+        """``n`` training vectors drawn at once (vectorized; what the train selector uses per reset)."""
+        k = len(self._vec)
+        u = rng.random((n, k))
+        lo = np.array([v[1] for v in self._vec])
+        width = np.array([v[2] for v in self._vec])
+        x = lo + u * width
+        log = np.array([v[3] for v in self._vec], dtype=bool)
+        if log.any():
+            x[:, log] = np.exp(x[:, log])
+        names = [v[0] for v in self._vec]
+        rows = [dict(zip(names, row)) for row in x.tolist()]
+        if self._other or len(names) != len(self.params):
+            order = self.names
+            for row in rows:
+                for p in self._other:
+                    row[p.name] = p.sample(rng)
+            rows = [{name: row[name] for name in order} for row in rows]
+        return rows
 
     def in_train_range(self, values: dict[str, float]) -> bool:
         return all(p.in_train_range(values[p.name]) for p in self.params)
@@ -314,12 +345,18 @@ class Selector:
         self.space, self.split, self.mode = space, split, mode
         self.targets = [] if split == "train" else make_targets(space, split, split_seed, n_targets)
         self._next = 0
+        self._block: list[dict[str, float]] = []
 
     def select(self, rng: np.random.Generator, *, restart: bool = False) -> tuple[int, dict[str, float]]:
-        if self.split == "train":
-            return -1, self.space.sample(rng)
+        """The next episode's (context id, parameter vector); ``restart`` after the caller reseeded ``rng``."""
         if restart:
             self._next = 0
+            self._block = []
+        if self.split == "train":
+            if not self._block:  # draw training samples in blocks: one vectorized call per 32 episodes
+                self._block = self.space.sample_block(rng, 32)
+                self._block.reverse()
+            return -1, self._block.pop()
         if self.mode == "random":
             i = int(rng.integers(len(self.targets)))
         else:

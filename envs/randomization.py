@@ -97,7 +97,10 @@ class PhysicsRandomizer(gym.Wrapper):
         self._binding: BulletBinding | None = None
         self._steps = 0
         self.current_params: dict[str, float] = self.space.nominal()
-        self.context_id = 0 if self.config.split == "nominal" else -1
+        self._nominal = self.config.split == "nominal"
+        self.context_id = 0 if self._nominal else -1
+        if not self.config.resample_every or self.config.split == "nominal":
+            self.step = self.env.step  # nothing to do per step: skip this layer entirely (no per-step cost)
 
     @property
     def param_names(self) -> list[str]:
@@ -109,26 +112,29 @@ class PhysicsRandomizer(gym.Wrapper):
         return self._binding
 
     def _choose(self, restart: bool) -> None:
-        if self.config.split == "nominal":
+        if self._nominal:
             self.current_params, self.context_id = self.space.nominal(), 0
         else:
             self.context_id, self.current_params = self.selector.select(self._rng, restart=restart)
 
     def _apply(self) -> None:
         assert self._binding is not None
-        self._binding.apply(None if self.config.split == "nominal" else self.current_params)
+        self._binding.apply(None if self._nominal else self.current_params)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
             self._rng = np.random.default_rng([int(seed), 0x7A2D])
+        binding = self._binding
         self._choose(restart=seed is not None)
-        if self._binding is not None and self.config.split != "nominal":
-            self._binding.preset_gravity(self.current_params)
+        if binding is not None and not self._nominal:
+            binding.preset_gravity(self.current_params)
         obs, info = self.env.reset(seed=seed, options=options)
-        if self._binding is None:
+        if binding is None:
             bullet_client(self.env)
             self._binding = BulletBinding(self.env, self.space)
-        self._apply()
+            self._apply()
+        elif not self._nominal:  # nominal: the native values never change, nothing to write again
+            self._apply()
         self._steps = 0
         info = dict(info)
         info["params"] = dict(self.current_params)
@@ -139,7 +145,7 @@ class PhysicsRandomizer(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         every = self.config.resample_every
-        if every and self._steps % every == 0 and self.config.split != "nominal":
+        if every and self._steps % every == 0 and not self._nominal:
             self._choose(restart=False)
             self._apply()
             info = dict(info)

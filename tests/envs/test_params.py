@@ -123,3 +123,14 @@ def test_bad_randomization_specs(mapping, msg: str) -> None:
     with pytest.raises(SimtransferError, match=msg) as exc:
         parse_randomization(mapping)
     assert "\n" not in str(exc.value)
+
+
+def test_block_sampler_matches_the_training_distribution() -> None:
+    s = space()
+    rows = s.sample_block(np.random.default_rng(0), 500)
+    assert rows == s.sample_block(np.random.default_rng(0), 500)
+    assert all(s.in_train_range(r) and list(r) == s.names for r in rows)
+    m = np.array([r["mass"] for r in rows])
+    assert abs(m.mean() - 1.0) < 0.02 and m.min() < 0.81 and m.max() > 1.19
+    g = np.log([r["motor_gain"] for r in rows])  # log-uniform: uniform in log space
+    assert abs(g.mean() - 0.5 * (np.log(0.8) + np.log(1.25))) < 0.02
