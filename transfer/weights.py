@@ -233,8 +233,18 @@ def optimizer_parameter_names(model: Any) -> set[str]:
 def freeze(model: Any, selectors: Iterable[str | int], *, rebuild: bool = True) -> list[str]:
     """Freeze the parameters the selectors match (see :func:`transfer.layers.select_parameters`)."""
     policy = model.policy if hasattr(model, "policy") else model
-    chosen = select_parameters(policy, selectors)
+    return freeze_names(model, select_parameters(policy, selectors), rebuild=rebuild)
+
+
+def freeze_names(model: Any, names: Iterable[str], *, rebuild: bool = True) -> list[str]:
+    """Freeze the named parameters: ``requires_grad=False`` and out of every optimizer; returns them in order."""
+    policy = model.policy if hasattr(model, "policy") else model
     params = dict(policy.named_parameters())
+    wanted = set(names)
+    unknown = wanted - set(params)
+    if unknown:
+        raise SimtransferError(f"cannot freeze unknown parameter(s): {', '.join(sorted(unknown))}")
+    chosen = [n for n in params if n in wanted]
     for n in chosen:
         params[n].requires_grad_(False)
     if not any(p.requires_grad for n, p in params.items() if not is_target_param(n)):

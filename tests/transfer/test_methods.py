@@ -198,3 +198,27 @@ def test_freeze_for_other_algorithms(tmp_path, algo, env, hyper):
     assert all(torch.equal(src_w[n], out_w[n]) for n in report["frozen"])
     if algo in ("td3", "dqn"):
         assert report["targets_synced"]
+
+
+def test_freeze_depth_skips_a_new_learned_adapter(sources):
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from transfer.adapters import LinearObsProjection
+    from transfer.methods import get_method
+    from transfer.source import SourceRun
+
+    venv = DummyVecEnv([lambda: gym.make(DOUBLE)])
+    model = PPO("MlpPolicy", venv, device="cpu", policy_kwargs={
+        "net_arch": [16, 16], "features_extractor_class": LinearObsProjection,
+        "features_extractor_kwargs": {"preset": "invpendulum_to_invdoublependulum"}})
+    for name in ("freeze", "features"):
+        m = get_method(name)
+        report = m.prepare_model(model, venv, [SourceRun.load(sources["ppo"])], m.parse_options({}))
+        assert "features_extractor.proj.weight" in report.new
+        assert not any("features_extractor" in n for n in report.frozen)  # the new adapter keeps training
+        assert model.policy.features_extractor.proj.weight.requires_grad
+        for p in model.policy.parameters():
+            p.requires_grad_(True)
+    assert get_method("freeze").parse_options({}).depth is None

@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import Field
 
-from transfer.layers import HEADS, chains
+from transfer.layers import HEADS, block_map, chains
 from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
 from transfer.methods.common import carry_normalization, load_source
-from transfer.weights import TransferReport, freeze
+from transfer.weights import TransferReport, freeze_names
 
 
 class FeaturesOptions(MethodOptions):
@@ -42,5 +42,8 @@ class Features(TransferMethod):
         report = TransferReport(method=self.name)
         load_source(model, sources[0], options, report)
         carry_normalization(model, vec_env, sources[0], options, report)
-        report.frozen = freeze(model, trunk_blocks(model, options.train_critic))
+        blocks = block_map(model.policy)
+        loaded = set(report.loaded)  # a new learned adapter in the trunk stays trainable
+        names = [n for b in trunk_blocks(model, options.train_critic) for n in blocks[b] if n in loaded]
+        report.frozen = freeze_names(model, names)
         return report

@@ -11,9 +11,11 @@ from typing import Any
 
 from pydantic import Field
 
+from envs.errors import SimtransferError
+from transfer.layers import block_map, chains, select_parameters
 from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
 from transfer.methods.common import carry_normalization, load_source
-from transfer.weights import TransferReport, freeze
+from transfer.weights import TransferReport, freeze_names
 
 
 class FreezeOptions(MethodOptions):
@@ -31,8 +33,24 @@ class Freeze(TransferMethod):
         report = TransferReport(method=self.name)
         load_source(model, sources[0], options, report)
         carry_normalization(model, vec_env, sources[0], options, report)
-        selectors = list(options.layers)
-        if options.depth is not None or not selectors:
-            selectors.append(f"depth:{options.depth or 1}")
-        report.frozen = freeze(model, selectors)
+        report.frozen = freeze_names(model, frozen_names(model, options, set(report.loaded)))
         return report
+
+
+def frozen_names(model: Any, options: Any, loaded: set[str]) -> list[str]:
+    """The loaded parameters to freeze: the ``layers`` selectors, plus the first ``depth`` blocks of every chain.
+
+    Depth counts only blocks that came from the source (a new learned adapter is not the source's first
+    layer), and tensors left at their fresh initialisation are never frozen.
+    """
+    policy = model.policy
+    names = select_parameters(policy, options.layers) if options.layers else []
+    if options.depth is not None or not options.layers:
+        blocks = block_map(policy)
+        for seq in chains(policy).values():
+            from_source = [b for b in seq if any(n in loaded for n in blocks[b])]
+            names += [n for b in from_source[: options.depth or 1] for n in blocks[b]]
+    chosen = [n for n in dict.fromkeys(names) if n in loaded]
+    if not chosen:
+        raise SimtransferError("nothing to freeze: the chosen layers hold no tensor loaded from the source")
+    return chosen
