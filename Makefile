@@ -17,7 +17,7 @@ $(BIN)/simtransfer: pyproject.toml
 setup: $(BIN)/simtransfer
 
 quickstart: setup
-	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/simtransfer run experiments/configs/quickstart.yaml --out results/quickstart
+	WANDB_MODE=$${WANDB_MODE:-offline} $(BIN)/simtransfer run experiments/configs/quickstart.yaml --workers 2 --out results/quickstart
 
 test: setup
 	WANDB_MODE=disabled $(BIN)/python -m pytest -q

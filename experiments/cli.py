@@ -8,9 +8,12 @@ Any :class:`envs.errors.SimtransferError` becomes ``simtransfer: error: <one lin
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
 import importlib
 import os
 import sys
+from collections.abc import Iterator
 
 from envs.errors import SimtransferError
 
@@ -45,7 +48,34 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def machine_stdout() -> Iterator[None]:
+    """Keep stdout for what Python code prints (``--json`` objects, tables); C libraries that write to
+    file descriptor 1 (pybullet prints its build time and ``argv[0]=`` on connect) go to stderr instead."""
+    if sys.stdout is not sys.__stdout__ or sys.stdout is None:  # already redirected (pytest capsys, a pipe wrapper)
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    original, sys.stdout = sys.stdout, open(saved, "w", buffering=1, closefd=False)  # noqa: SIM115
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        with contextlib.suppress(Exception):
+            ctypes.CDLL(None).fflush(None)  # C-level buffers still go to stderr
+        os.dup2(saved, 1)
+        os.close(saved)
+        sys.stdout = original
+
+
 def main(argv: list[str] | None = None) -> int:
+    with machine_stdout():
+        return _main(argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(only=command if command in COMMANDS else None)
