@@ -1,7 +1,7 @@
 """Range callbacks for SB3: Automatic Domain Randomization and scheduled curricula, plus a range plot.
 
 Workers (``DummyVecEnv`` or ``SubprocVecEnv``) run :class:`envs.adr.ADRRandomization`; each pinned episode's
-result arrives in the main process through ``info["adr"]``. One :class:`ADRController` holds the shared
+result arrives in the main process through ``info["adr"]`` of its last step (``done`` true). One :class:`ADRController` holds the shared
 :class:`~envs.adr.ADRState`, and after every range change pushes the ranges back to all workers with
 ``vec_env.env_method("set_adr_ranges", ranges)``. :class:`ADRCallback` drives it from SB3 and logs
 ``adr/<param>_low`` / ``adr/<param>_high`` (hence ``progress.csv`` and W&B through the run's logger).
@@ -51,11 +51,12 @@ class ADRController:
         """Send the current ranges to every worker (used from each worker's next reset)."""
         self.vec_env.env_method("set_adr_ranges", dict(self.state.ranges))
 
-    def process(self, infos: Any) -> bool:
-        """Record every ``info["adr"]`` result; push and return True if a range changed."""
+    def process(self, infos: Any, dones: Any) -> bool:
+        """Record ``info["adr"]`` of every env whose episode just ended; push and return True if a range
+        changed."""
         changed = False
-        for info in infos:
-            res = info.get("adr") if isinstance(info, dict) else None
+        for info, done in zip(infos, dones):
+            res = info.get("adr") if done and isinstance(info, dict) else None
             if res:
                 changed |= self.state.record(res["param"], res["side"], float(res["value"]), float(res["return"]))
         if changed:
@@ -99,8 +100,8 @@ class ADRCallback(BaseCallback):
 
     def _on_step(self) -> bool:
         assert self.controller is not None
-        infos = self.locals.get("infos")
-        if infos and self.controller.process(infos):
+        infos, dones = self.locals.get("infos"), self.locals.get("dones")
+        if infos is not None and dones is not None and np.any(dones) and self.controller.process(infos, dones):
             if self.on_change is not None:
                 self.on_change(self.controller)
         return True

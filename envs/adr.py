@@ -13,7 +13,7 @@ Three pieces, so that vectorized training works (workers act, one process decide
 * :class:`ADRConfig` — the ``adr:`` section of a randomization spec (pydantic, one-line errors);
 * :class:`ADRState` — ranges and boundary buffers; pure logic, JSON round trip (``to_json``/``from_json``);
 * :class:`ADRRandomization` — a wrapper over a :class:`~envs.randomization.PhysicsRandomizer` that samples from
-  its (local copy of the) ranges and reports each pinned episode's result in ``info["adr"]`` at episode end;
+  its (local copy of the) ranges and reports a pinned episode's return in ``info["adr"]`` (read at its end);
   the main process calls ``set_adr_ranges`` on every worker after an update
   (:class:`agents.adr_callback.ADRController`).
 
@@ -297,9 +297,10 @@ class _ADRSelector:
 class ADRRandomization(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Sample the physics randomizer's parameters from ADR ranges; report pinned episodes in ``info["adr"]``.
 
-    Keyword arguments are the fields of :class:`ADRConfig`. At the end of a pinned episode the last step's
-    info holds ``{"param", "side", "value", "return"}`` under ``"adr"``; every reset's info holds the current
-    ranges under ``"adr_ranges"``. ``set_adr_ranges`` installs ranges decided elsewhere (the main process).
+    Keyword arguments are the fields of :class:`ADRConfig`. Every step of a pinned episode has
+    ``{"param", "side", "value", "return"}`` (return so far) under ``info["adr"]``; the consumer counts it
+    when the episode ends (terminated or truncated by any wrapper, e.g. a ``TimeLimit`` outside this one).
+    Every reset's info holds the current ranges under ``"adr_ranges"``. ``set_adr_ranges`` installs ranges decided elsewhere (the main process).
     """
 
     def __init__(self, env: gym.Env, **adr: Any) -> None:
@@ -336,11 +337,11 @@ class ADRRandomization(gym.Wrapper, gym.utils.RecordConstructorArgs):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._return += float(reward)
         pinned = self._selector.pinned
-        if (terminated or truncated) and pinned is not None:
+        if pinned is not None:
+            # on every step, not only at the end: a TimeLimit outside this wrapper may end the episode
             info = dict(info)
             info["adr"] = {"param": pinned[0], "side": pinned[1], "value": self._selector.pinned_value,
                            "return": self._return}
-            self._selector.pinned = None
         return obs, reward, terminated, truncated, info
 
 

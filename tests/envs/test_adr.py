@@ -182,8 +182,8 @@ def test_real_env_easy_widens_impossible_narrows():
         venv.reset()
         ctl = ADRController(venv)
         for _ in range(600):
-            _, _, _, infos = venv.step(np.zeros((2, 1), dtype=np.float32))
-            ctl.process(infos)
+            _, _, dones, infos = venv.step(np.zeros((2, 1), dtype=np.float32))
+            ctl.process(infos, dones)
         ranges = venv.env_method("get_adr_ranges")
         assert ranges[0] == ranges[1] == ctl.state.ranges  # workers got the shared ranges
         venv.close()
