@@ -174,16 +174,20 @@ class MlpColumn(nn.Module):
             r = _reduce_width(adapter_width, self.arch[-1])
             self.head = LateralAdapter(in_dims, r, None, activation, alpha_init)
         self.out_dim = (self.arch[-1] if self.arch else in_dim) + (self.head.reduce.out_features if self.head else 0)
+        # (layer, its lateral adapter or None, lateral source positions) per layer, resolved once
+        self._steps = [
+            (layer, self.laterals[str(i)] if str(i) in self.laterals else None, self.lateral_sources.get(str(i), []))
+            for i, layer in enumerate(self.layers)
+        ]
 
     def forward(self, x: torch.Tensor, lateral_acts: Sequence[list[torch.Tensor]]) -> list[torch.Tensor]:
         """Hidden activations of every layer; ``lateral_acts[j]`` are those of the j-th lateral source."""
         acts: list[torch.Tensor] = []
         h = x
-        for i, layer in enumerate(self.layers):
+        for i, (layer, lateral, srcs) in enumerate(self._steps):
             z = layer(h)
-            key = str(i)
-            if key in self.laterals:
-                z = z + self.laterals[key]([lateral_acts[j][i - 1] for j in self.lateral_sources[key]])
+            if lateral is not None:
+                z = z + lateral([lateral_acts[j][i - 1] for j in srcs])
             h = self.act(z)
             acts.append(h)
         return acts
@@ -245,26 +249,35 @@ class ProgressiveTower(nn.Module):
             )
             self.columns.append(column if k == n - 1 else freeze_to_buffers(column))
         self.latent_dim = self.columns[-1].out_dim
+        self._plan()
+
+    def _plan(self) -> None:
+        """Per column: the columns to compute, in order (checked once: laterals must be closed)."""
+        self.last = len(self.columns) - 1
+        self.needed = []
+        for k in range(len(self.columns)):
+            needed = sorted({k, *self.lateral_from[k]})
+            for j in needed:
+                missing = [s for s in self.lateral_from[j] if s not in needed]
+                if missing:
+                    raise SimtransferError(f"column {j} needs columns {missing}, which are not laterals of column {k}")
+            self.needed.append(needed)
 
     def column_latent(self, k: int, inputs: dict[int, torch.Tensor]) -> torch.Tensor:
         """Latent of column ``k`` given the (already mapped) input of ``k`` and of its lateral sources."""
         acts: dict[int, list[torch.Tensor]] = {}
-        needed = sorted({k, *self.lateral_from[k]})
-        for j in needed:
-            missing = [s for s in self.lateral_from[j] if s not in acts]
-            if missing:
-                raise SimtransferError(f"column {j} needs columns {missing}, not laterals of column {k}")
-            if j != len(self.columns) - 1 and not inputs[j].requires_grad:
+        for j in self.needed[k]:
+            lateral = [acts[s] for s in self.lateral_from[j]]
+            if j != self.last and not inputs[j].requires_grad:
                 with torch.no_grad():  # frozen column on plain observations: no graph needed
-                    acts[j] = self.columns[j](inputs[j], [acts[s] for s in self.lateral_from[j]])
+                    acts[j] = self.columns[j](inputs[j], lateral)
             else:  # (a SAC/TD3 critic's input carries the actor's gradient through the frozen column)
-                acts[j] = self.columns[j](inputs[j], [acts[s] for s in self.lateral_from[j]])
+                acts[j] = self.columns[j](inputs[j], lateral)
         return self.columns[k].latent(inputs[k], acts[k], [acts[s] for s in self.lateral_from[k]])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        last = len(self.columns) - 1
-        inputs = {j: self.maps[j](x) for j in {last, *self.lateral_from[last]}}
-        return self.column_latent(last, inputs)
+        inputs = {j: self.maps[j](x) for j in self.needed[self.last]}
+        return self.column_latent(self.last, inputs)
 
 
 class ConvLateralAdapter(nn.Module):
@@ -404,3 +417,4 @@ class ProgressiveCnn(ProgressiveTower):
             )
             self.columns.append(column if k == n - 1 else freeze_to_buffers(column))
         self.latent_dim = self.columns[-1].out_dim
+        self._plan()

@@ -307,3 +307,25 @@ def test_progressive_method_through_the_pipeline_and_a_chain(tmp_path):
     with torch.no_grad():
         b_action = b.model.policy._predict(obs, deterministic=True)
     assert torch.equal(c.model.policy.source_column_forward(1, obs), b_action)
+
+
+def test_progressive_method_sac_through_the_pipeline(tmp_path):
+    from agents.policy_io import load_policy
+    from experiments.config import resolve_train_config
+    from experiments.train import train
+    from transfer.api import transfer
+
+    raw = {"env": ENV, "algo": "sac", "seed": 0, "checkpoint_every": 0, "progress": False, "total_timesteps": 48,
+           "eval": {"every": 0, "episodes": 1}, "tracking": {"mode": "disabled"},
+           "hyperparams": {"learning_starts": 32, "batch_size": 16, "buffer_size": 500}, "policy": {"net_arch": [16, 16]}}
+    train(resolve_train_config(raw, use_defaults=False), tmp_path / "a")
+    res = transfer(tmp_path / "a", ENV, "progressive", out_dir=tmp_path / "b", timesteps=48, seed=1, quiet=True)
+    b = load_policy(res.run_dir)
+    assert type(b.model.policy).__name__ == "ProgressiveSACPolicy"
+    src = load_file(str(tmp_path / "a" / "policy.safetensors"))
+    ours = b.model.policy.state_dict()
+    for prefix in ("critic", "critic_target"):
+        assert torch.equal(ours[f"{prefix}.qf1.0.columns.0.layers.0.weight"], src["critic.qf1.0.weight"])
+    obs = np.random.default_rng(6).normal(size=(3, 5)).astype(np.float32)
+    a, _ = b.model.predict(obs, deterministic=True)
+    assert a.shape == (3, 1) and np.all(np.abs(a) <= 1.0)
