@@ -276,6 +276,11 @@ def find_randomizer(env: gym.Env, what: str) -> Any:
     if inner.config.split != "train":
         raise SimtransferError(f"{what} changes the training distribution; the env uses split "
                                f"'{inner.config.split}'")
+    from envs.params import Selector
+
+    if not isinstance(inner.selector, Selector):
+        raise SimtransferError(f"{what}: the randomizer's ranges are already driven by "
+                               f"{type(inner.selector).__name__} (use one of adr / curriculum)")
     return inner
 
 

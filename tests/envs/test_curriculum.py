@@ -50,6 +50,15 @@ def test_scale_parameter_linear_log_normal():
     assert (scale_parameter(d, 0.0).low, scale_parameter(d, 0.0).high) == pytest.approx((0.2, 0.2))
 
 
+def test_adr_and_curriculum_do_not_stack():
+    from envs.adr import ADRRandomization
+
+    env = CurriculumRandomization(gym.make("simtransfer/InvertedPendulum-v0"), kind="linear", end=10)
+    with pytest.raises(SimtransferError, match="already driven"):
+        ADRRandomization(env, threshold_low=0, threshold_high=1)
+    env.close()
+
+
 def test_wrapper_scales_the_sampled_ranges():
     env = CurriculumRandomization(gym.make("simtransfer/InvertedPendulum-v0"), kind="linear", end=1000)
     _, info = env.reset(seed=0)
