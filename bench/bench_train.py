@@ -85,23 +85,33 @@ def throughput(steps: int, reps: int, tmp: Path) -> dict:
                     "progress bar, 4 atomic checkpoints and W&B offline logging"}
 
 
-def learning(seeds: list[int], steps: int, tmp: Path) -> dict:
+def _learn_one(seed: int, steps: int, tmp: str) -> dict:
     from experiments.config import load_train_config
     from experiments.train import train
 
+    cfg = load_train_config(CONFIG, [f"total_timesteps={steps}", "eval.every=5000", "eval.episodes=10",
+                                     "eval.targets=[]", "tracking.mode=disabled", "checkpoint_every=0",
+                                     "eval.stop_at=950", "progress=false"], seed=seed)
+    res = train(cfg, Path(tmp) / f"learn{seed}", force=True)
+    curve = res.curves["train"]
+    first = next((t for t, m in zip(curve["timesteps"], curve["mean_return"]) if m >= 950), None)
+    return {"first_step_ge_950": first, "stopped_early": res.stopped_early,
+            "final_mean_return": res.final["train"].mean_return,
+            "curve": dict(zip(curve["timesteps"], [round(m, 1) for m in curve["mean_return"]])),
+            "wall_time_s": round(res.wall_time_s, 1)}
+
+
+def learning(seeds: list[int], steps: int, tmp: Path, jobs: int = 1) -> dict:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
     out = {"env": ENV, "config": str(CONFIG.relative_to(ROOT)), "steps": steps, "threshold": 950, "seeds": {}}
-    for seed in seeds:
-        cfg = load_train_config(CONFIG, [f"total_timesteps={steps}", "eval.every=5000", "eval.episodes=10",
-                                         "eval.targets=[]", "tracking.mode=disabled", "checkpoint_every=0",
-                                         "eval.stop_at=950"],
-                                seed=seed)
-        res = train(cfg, tmp / f"learn{seed}", force=True)
-        curve = res.curves["train"]
-        first = next((t for t, m in zip(curve["timesteps"], curve["mean_return"]) if m >= 950), None)
-        out["seeds"][seed] = {"first_step_ge_950": first, "stopped_early": res.stopped_early, "final_mean_return": res.final["train"].mean_return,
-                              "curve": dict(zip(curve["timesteps"], [round(m, 1) for m in curve["mean_return"]])),
-                              "wall_time_s": round(res.wall_time_s, 1)}
-        print(f"  seed {seed}: first >=950 at {first}, final {res.final['train'].mean_return:.1f}", flush=True)
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn")) as pool:
+        futures = {seed: pool.submit(_learn_one, seed, steps, str(tmp)) for seed in seeds}
+        for seed, fut in futures.items():
+            out["seeds"][seed] = r = fut.result()
+            print(f"  seed {seed}: first >=950 at {r['first_step_ge_950']}, final {r['final_mean_return']:.1f}",
+                  flush=True)
     out["solved"] = sum(1 for s in out["seeds"].values() if s["first_step_ge_950"] is not None)
     return out
 
@@ -157,7 +167,7 @@ def _markdown(results: dict) -> str:
                       f"({t['steps']} steps, {t['env']}). {t['note']}.", ""]
     if "learning" in results:
         lr = results["learning"]
-        lines += [f"## Learning: PPO on {lr['env']}, {lr['steps']} steps ({lr['config']})", "",
+        lines += [f"## Learning: PPO on {lr['env']}, at most {lr['steps']} steps ({lr['config']})", "",
                   "| seed | first step with eval mean >= 950 | final mean return |", "|---|---|---|"]
         for seed, s in lr["seeds"].items():
             lines.append(f"| {seed} | {s['first_step_ge_950']} | {s['final_mean_return']:.1f} |")
@@ -176,6 +186,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3, help="interleaved throughput repetitions")
     ap.add_argument("--learn-steps", type=int, default=60_000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--jobs", type=int, default=3, help="learning seeds run in parallel processes")
     ap.add_argument("--results", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
     results: dict = {}
@@ -186,7 +197,7 @@ def main() -> None:
             results["throughput"] = throughput(args.steps, args.reps, tmp)
         if "learning" in args.parts:
             print("learning:", flush=True)
-            results["learning"] = learning(args.seeds, args.learn_steps, tmp)
+            results["learning"] = learning(args.seeds, args.learn_steps, tmp, args.jobs)
         if "resume" in args.parts:
             print("resume:", flush=True)
             results["resume"] = resume(tmp)

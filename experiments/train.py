@@ -211,16 +211,18 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
     eval_cb = TargetEvalCallback(eval_envs, every=cfg.eval.every, episodes=cfg.eval.episodes, seed=cfg.eval.seed,
                                  curves=curves, on_result=on_eval, stop_at=cfg.eval.stop_at)
     ckpt_dir = run_dir / "checkpoints"
+    range_cbs, range_state = _range_callbacks(vec_env, extra_state.get("adr"))
 
     def save_ckpt(m: Any) -> None:
         ckpt_dir.mkdir(exist_ok=True)
-        state = {"curves": eval_cb.curves, "params_stats": params_cb.stats, "wandb_id": tracker.run_id}
+        state = {"curves": eval_cb.curves, "params_stats": params_cb.stats, "wandb_id": tracker.run_id,
+                 "adr": range_state(range_cbs)}
         ckpt.save_checkpoint(ckpt.checkpoint_path(ckpt_dir, m.num_timesteps), m, vec_norm, state)
         ckpt.prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
 
     ckpt_cb = CheckpointCallback(save_ckpt, cfg.checkpoint_every)
     progress_cb = ProgressCallback(cfg.total_timesteps, lambda: eval_cb.latest, enabled=cfg.progress)
-    callbacks = CallbackList([params_cb, eval_cb, ckpt_cb, progress_cb])
+    callbacks = CallbackList([params_cb, *range_cbs, eval_cb, ckpt_cb, progress_cb])
     remaining = cfg.total_timesteps - model.num_timesteps
     start_steps = model.num_timesteps
     t_learn = time.perf_counter()
@@ -272,6 +274,15 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
     finally:
         model.logger.close()
         tracker.finish()
+
+
+def _range_callbacks(vec_env: Any, state: dict[str, Any] | None) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    """ADR / curriculum callbacks when the training envs use those wrappers (``agents.adr_callback``)."""
+    try:
+        from agents.adr_callback import range_callbacks, range_state
+    except ImportError:
+        return [], lambda cbs: None
+    return range_callbacks(vec_env, state), range_state
 
 
 def summary_line(result: TrainResult) -> str:

@@ -84,7 +84,7 @@ def test_same_config_and_seed_give_identical_evaluations(tmp_path):
 
 def test_resume_continues_from_latest_checkpoint(tmp_path):
     run = tmp_path / "run"
-    train(tiny_config("sac", total_timesteps=128), run)
+    train(tiny_config("ppo", total_timesteps=128, normalize=True), run)
     ckpt_rows = (run / "progress.csv").read_text().splitlines()
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     cfg["total_timesteps"] = 192
