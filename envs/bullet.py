@@ -119,7 +119,11 @@ class BulletBinding:
                 # links the MJCF importer inserts between joints carry no shapes
                 contact = d[0] > 0 or (j < 0 and p.getNumJoints(b) == 0)
                 self.links.append(LinkInfo(b, j, name, jname, movable, contact, native, tuple(d[2])))
-        self._robot_idx = [i for i, li in enumerate(self.links) if li.body in robot_bodies]
+        # default selection: the robot's moving bodies; static scenery (a jointless, massless body such as the
+        # floor, a rail or the arena walls) is only changed when selected by name
+        static = {li.body for li in self.links if li.link < 0 and li.native["mass"] == 0
+                  and p.getNumJoints(li.body) == 0}
+        self._robot_idx = [i for i, li in enumerate(self.links) if li.body in robot_bodies and li.body not in static]
         self.joints = self._motor_joints(robot)
         # (link index, kind) -> parameter name; specific selections override general ones
         self.assign: dict[tuple[int, str], str] = {}
@@ -232,10 +236,8 @@ class BulletBinding:
         """
         change, cid, calls = pybullet.changeDynamics, self._cid, 0
         for k, (body, link, items, inertia, mass0) in enumerate(self._plans):
-            if values is None:
-                kw = self._native[k]
-            else:
-                kw = {name: native * values[pname] if rel else values[pname] for name, pname, native, rel in items}
+            kw = self._native[k] if values is None else {
+                name: native * values[pname] if rel else values[pname] for name, pname, native, rel in items}
             if kw == self._last[k]:
                 continue
             self._last[k] = kw

@@ -346,16 +346,19 @@ class Selector:
         self.targets = [] if split == "train" else make_targets(space, split, split_seed, n_targets)
         self._next = 0
         self._block: list[dict[str, float]] = []
+        self._block_size = 1
 
     def select(self, rng: np.random.Generator, *, restart: bool = False) -> tuple[int, dict[str, float]]:
         """The next episode's (context id, parameter vector); ``restart`` after the caller reseeded ``rng``."""
         if restart:
             self._next = 0
             self._block = []
+            self._block_size = 1
         if self.split == "train":
-            if not self._block:  # draw training samples in blocks: one vectorized call per 32 episodes
-                self._block = self.space.sample_block(rng, 32)
+            if not self._block:  # vectorized draws in blocks of 1, 2, 4, ... 32 after each reseed
+                self._block = self.space.sample_block(rng, self._block_size)
                 self._block.reverse()
+                self._block_size = min(32, 2 * self._block_size)
             return -1, self._block.pop()
         if self.mode == "random":
             i = int(rng.integers(len(self.targets)))
