@@ -38,8 +38,6 @@ from transfer.progressive import (
     freeze_to_buffers,
 )
 
-ADAPTER_KEYS = ("alpha_init", "adapter_width", "head_laterals")
-
 
 def _lateral_from(columns: list[dict[str, Any]], k: int) -> list[int]:
     return [int(j) for j in columns[k].get("lateral_from", [])]
