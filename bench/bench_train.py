@@ -128,7 +128,8 @@ def _last_logged_step(run: Path) -> int:
     return max((int(float(r[i])) for r in rows[1:] if len(r) > i and r[i]), default=0)
 
 
-def resume(tmp: Path, every: int = 2048, kill_after_s: float = 25.0) -> dict:
+def resume(tmp: Path, every: int = 1024, timeout_s: float = 600.0) -> dict:
+    """Kill -9 half-way between two checkpoints (after the first one), resume, count the steps lost."""
     from agents.checkpoint import latest_checkpoint
 
     run = tmp / "crash"
@@ -137,22 +138,31 @@ def resume(tmp: Path, every: int = 2048, kill_after_s: float = 25.0) -> dict:
            "--set", "eval.targets=[]", "--set", "eval.episodes=2", "--set", "tracking.mode=disabled"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(kill_after_s)
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout_s and proc.poll() is None:
+        ckpt = latest_checkpoint(run / "checkpoints")
+        step = int(ckpt.stem.split("_")[1]) if ckpt else None
+        if step is not None and _last_logged_step(run) >= step + every // 2:
+            break
+        time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    killed_after = time.perf_counter() - t0
     last_logged = _last_logged_step(run)
     ckpt = latest_checkpoint(run / "checkpoints")
     ckpt_step = int(ckpt.stem.split("_")[1]) if ckpt else 0
-    t0 = time.perf_counter()
+    t1 = time.perf_counter()
     rc = subprocess.run([sys.executable, "-m", "experiments.cli", "train", "--resume", str(run), "--set",
                          f"total_timesteps={ckpt_step + every}"], cwd=ROOT, env=env,
                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     meta = json.loads((run / "metadata.json").read_text()) if rc.returncode == 0 else {}
-    return {"checkpoint_every": every, "killed_after_s": kill_after_s, "last_logged_step_before_kill": last_logged,
-            "checkpoint_step": ckpt_step, "lost_steps_at_least": max(last_logged - ckpt_step, 0),
+    return {"checkpoint_every": every, "killed_after_s": round(killed_after, 1),
+            "last_logged_step_before_kill": last_logged, "checkpoint_step": ckpt_step,
+            "lost_steps_at_least": max(last_logged - ckpt_step, 0),
             "lost_within_one_interval": last_logged - ckpt_step <= every, "resume_exit_code": rc.returncode,
             "resume_error": rc.stderr.strip().splitlines()[-1:] if rc.returncode else [],
-            "resumed_to": meta.get("num_timesteps"), "resume_wall_s": round(time.perf_counter() - t0, 1)}
+            "resumed_from": ckpt_step, "resumed_to": meta.get("num_timesteps"),
+            "resume_wall_s": round(time.perf_counter() - t1, 1)}
 
 
 def _markdown(results: dict) -> str:
