@@ -185,6 +185,8 @@ def markdown(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=1, help="start at this seed (to split the bench over processes)")
+    p.add_argument("--name", default=None, help="results file stem (default: transfer)")
     p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed (smoke test)")
     p.add_argument("--pairs", nargs="*", default=list(PAIRS))
     p.add_argument("--work", default=str(ROOT / "bench" / ".transfer_runs"))
@@ -202,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
                                "episodes": episodes, "pairs": {}}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    name = "transfer_quick" if args.quick else "transfer"
+    name = args.name or ("transfer_quick" if args.quick else "transfer")
     specs = {}
     for pair in args.pairs:
         specs[pair] = dict(PAIRS[pair])
@@ -211,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {p: {} for p in specs}
     # seed-major over both pairs: an interrupted bench still has every method of every pair on its first seeds;
     # the results files are rewritten after every completed seed
-    for seed in range(1, seeds + 1):
+    for seed in range(args.first_seed, seeds + 1):
         for pair, spec in specs.items():
             for label, entry in spec["methods"].items():
                 method, options = entry if isinstance(entry, tuple) else (label, entry)
