@@ -40,6 +40,7 @@ class TrainResult:
     curves: dict[str, dict[str, list]] = field(default_factory=dict)
     stopped_early: bool = False  # eval.stop_at was reached before total_timesteps
     learn_time_s: float = 0.0  # wall time of model.learn, callbacks included
+    learn_cpu_s: float = 0.0  # CPU time of this process during model.learn (robust to other load)
     eval_time_s: float = 0.0  # periodic evaluation inside learn_time_s
     checkpoint_time_s: float = 0.0  # checkpoint writing inside learn_time_s
 
@@ -225,12 +226,12 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
     callbacks = CallbackList([params_cb, *range_cbs, eval_cb, ckpt_cb, progress_cb])
     remaining = cfg.total_timesteps - model.num_timesteps
     start_steps = model.num_timesteps
-    t_learn = time.perf_counter()
+    t_learn, cpu_learn = time.perf_counter(), time.process_time()
     try:
         if remaining > 0:
             kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
             model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=not resumed, **kwargs)
-        learn_s = time.perf_counter() - t_learn
+        learn_s, learn_cpu = time.perf_counter() - t_learn, time.process_time() - cpu_learn
         eval_in_learn, ckpt_in_learn = eval_cb.eval_time, ckpt_cb.save_time
         if cfg.checkpoint_every > 0:
             save_ckpt(model)
@@ -269,7 +270,7 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
                                  metadata={"algo": cfg.algo, "env": cfg.env.id, "seed": cfg.seed})
         return TrainResult(run_dir=run_dir, num_timesteps=int(model.num_timesteps),
                            wall_time_s=time.perf_counter() - t_start, fps=fps, final=final, curves=eval_cb.curves,
-                           stopped_early=eval_cb.stopped_at is not None, learn_time_s=learn_s,
+                           stopped_early=eval_cb.stopped_at is not None, learn_time_s=learn_s, learn_cpu_s=learn_cpu,
                            eval_time_s=eval_in_learn, checkpoint_time_s=ckpt_in_learn)
     finally:
         model.logger.close()
