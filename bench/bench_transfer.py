@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--first-seed", type=int, default=1, help="start at this seed (to split the bench over processes)")
     p.add_argument("--name", default=None, help="results file stem (default: transfer)")
+    p.add_argument("--summarize", action="store_true",
+                   help="train nothing: summarize the seeds whose runs are all finished (e.g. of split processes)")
     p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed (smoke test)")
     p.add_argument("--pairs", nargs="*", default=list(PAIRS))
     p.add_argument("--work", default=str(ROOT / "bench" / ".transfer_runs"))
@@ -199,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     seeds = 1 if args.quick else args.seeds
     eval_every, episodes, src_steps = (512, 1, 2048) if args.quick else (2000, 2, 30_000)
     work = Path(args.work) / ("quick" if args.quick else "full")
-    source = ensure_source(work, src_steps, 10_000 if not args.quick else 1024, episodes)
+    source = work / "source" if args.summarize else ensure_source(work, src_steps, 10_000 if not args.quick else 1024,
+                                                                  episodes)
     results: dict[str, Any] = {"source_timesteps": src_steps, "seeds": seeds, "eval_every": eval_every,
                                "episodes": episodes, "pairs": {}}
     out = Path(args.out)
@@ -213,7 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     runs: dict[str, dict[str, list[dict[str, Any]]]] = {p: {} for p in specs}
     # seed-major over both pairs: an interrupted bench still has every method of every pair on its first seeds;
     # the results files are rewritten after every completed seed
+    done_seeds = 0
+    results["seed_list"] = []
     for seed in range(args.first_seed, seeds + 1):
+        if args.summarize and not all((work / p / label / f"seed{seed}" / "eval.json").is_file()
+                                      for p, sp in specs.items() for label in sp["methods"]):
+            continue
+        done_seeds += 1
+        results["seed_list"].append(seed)
         for pair, spec in specs.items():
             for label, entry in spec["methods"].items():
                 method, options = entry if isinstance(entry, tuple) else (label, entry)
@@ -221,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                 runs[pair].setdefault(label, []).append(
                     run_one(source, run_dir, spec["target"], method, dict(options), seed, spec["timesteps"],
                             eval_every, episodes))
-        results["seeds"] = seed
+        results["seeds"] = done_seeds
         results["pairs"] = {p: summarize_pair(p, specs[p], runs[p]) for p in specs}
         results["wall_s"] = time.time() - t0
         (out / f"{name}.json").write_text(json.dumps(results, indent=2, default=float))
