@@ -14,6 +14,7 @@ set), ``randomization=`` (a mapping or YAML path replacing the preset) and ``con
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -120,9 +121,11 @@ def register_all() -> None:
 
 register_all()
 
-try:
-    from envs.sim2sim import register_sim2sim_envs
-except ImportError:
-    pass
-else:
-    register_sim2sim_envs()
+# held-out targets from other simulators and games, pixel variants: each module registers its own ids
+for _module, _function in (("envs.sim2sim", "register_sim2sim_envs"), ("envs.games", "register_game_envs"),
+                           ("envs.pixels", "register_pixel_envs")):
+    try:
+        _register = getattr(importlib.import_module(_module), _function)
+    except (ImportError, AttributeError):
+        continue
+    _register()

@@ -30,16 +30,17 @@ Extra keyword arguments go to the MuJoCo v5 constructor (``frame_skip``, ``reset
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
-import mujoco
 import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
 from envs.errors import SimtransferError
 from envs.sim2sim_bullet import BULLET_IDS, BulletReference, bullet_reference
-from envs.sim2sim_obs import LAYOUTS
+
+if TYPE_CHECKING:  # mujoco loads only when a MuJoCo target is built, not at registration
+    import mujoco
 
 #: MuJoCo v5 counterpart of each task (gymnasium ids; the entry point is read from gymnasium's registry).
 MUJOCO_IDS: dict[str, str] = {
@@ -67,6 +68,8 @@ class ActionMap:
     """
 
     def __init__(self, model: mujoco.MjModel, ref: BulletReference, match_torque: bool = True) -> None:
+        import mujoco
+
         by_joint = {name: i for i, name in enumerate(ref.action_joint)}
         index, scale = [], []
         for k in range(model.nu):
@@ -115,6 +118,8 @@ class BulletLayoutMuJoCoEnv(gym.Env):
         self.observation_space = copy.deepcopy(self.reference.observation_space)
         self.action_space = copy.deepcopy(self.reference.action_space)
         self.actions = ActionMap(self.model, self.reference, match_torque=match_torque)
+        from envs.sim2sim_obs import LAYOUTS  # imports mujoco: only when a MuJoCo target is built
+
         self.layout = LAYOUTS[task](self.model, self.reference)
         self.render_mode = render_mode
         self.metadata = dict(self.mujoco_env.metadata)
