@@ -72,7 +72,7 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def __init__(self, env: gym.Env, width: int = 64, height: int = 64, frames: int = 2, randomize: bool = True,
                  heldout: bool = False, heldout_hue: tuple[float, float] = HELDOUT_HUE,
-                 target: tuple[float, float, float] = (0.0, 0.0, 0.2), distance: float = 2.0, yaw: float = 0.0,
+                 target: tuple[float, float, float] = (0.0, 0.0, 0.25), distance: float = 1.6, yaw: float = 0.0,
                  pitch: float = -10.0, fov: float = 60.0, yaw_jitter: float = 6.0, pitch_jitter: float = 4.0,
                  distance_jitter: float = 0.15, target_jitter: float = 0.05) -> None:
         gym.utils.RecordConstructorArgs.__init__(
