@@ -110,6 +110,7 @@ def summarize_pair(name: str, spec: dict[str, Any], runs: dict[str, list[dict[st
             rows.append({
                 "seed": seed, "t_threshold": ttt, "t_threshold_scratch": tts,
                 "steps_ratio": _steps_ratio(ttt, tts, horizon),
+                "ratio_is_bound": bool(np.isinf(tts) and np.isfinite(ttt)),
                 "auc_ratio": (auc_t - ref) / (auc_s - ref) if auc_s - ref > 0 else float("nan"),
                 "initial": float(r[0]), "final": float(ev["final"]["train"]["mean_return"]),
             })
@@ -146,6 +147,7 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
     agg = {k: stats(k) for k in ("steps_ratio", "auc_ratio", "initial", "final", "t_threshold")}
     agg["reached"] = int(sum(np.isfinite(r["t_threshold"]) for r in rows))
+    agg["ratio_is_bound"] = bool(any(r["ratio_is_bound"] for r in rows))
     agg["negative_transfer"] = bool(agg["auc_ratio"]["median"] < 1.0)
     return agg
 
@@ -164,8 +166,11 @@ def markdown(results: dict[str, Any]) -> str:
              f"{results['seeds']} target seeds per method, evaluation every {results['eval_every']} steps "
              f"({results['episodes']} episodes). Steps ratio = steps to threshold / scratch's steps, paired by "
              "seed (< 1: faster; 'never': the method never reached it while scratch did); AUC ratio = area above "
-             "the untrained return, method / scratch (> 1: better; < 1: negative transfer). Median [min, max] "
-             "over seeds. Metrics computed with `transfer.metrics` (time_to_threshold, mean_return_over).", ""]
+             "the untrained return, method / scratch (> 1: better; < 1: negative transfer). '≤': scratch never "
+             "reached the threshold within the budget on some seed, so the ratio there is the upper bound "
+             "steps/budget. Median [min, max] over seeds (no bootstrap interval: few seeds). Curves start with "
+             "the prepared policy's score at t=0. Metrics computed with `transfer.metrics` (time_to_threshold, "
+             "mean_return_over).", ""]
     for pair, res in results["pairs"].items():
         lines += [f"## {pair}: → `{res['target']}` (threshold {res['threshold']:.0f}, budget {res['timesteps']})", "",
                   "| method | reached | steps ratio | AUC ratio | initial return | final return | negative? |",
@@ -173,12 +178,13 @@ def markdown(results: dict[str, Any]) -> str:
         for method, m in res["methods"].items():
             sr, ar = m["steps_ratio"], m["auc_ratio"]
             lines.append(
-                f"| {method} | {m['reached']}/{sr['n']} | {_fmt(sr['median'])} [{_fmt(sr['min'])}, {_fmt(sr['max'])}] "
+                f"| {method} | {m['reached']}/{sr['n']} | {'≤' if m['ratio_is_bound'] else ''}{_fmt(sr['median'])} "
+                f"[{_fmt(sr['min'])}, {_fmt(sr['max'])}] "
                 f"| {_fmt(ar['median'])} [{_fmt(ar['min'])}, {_fmt(ar['max'])}] "
                 f"| {m['initial']['mean']:.0f} ± {m['initial']['std']:.0f} | {m['final']['mean']:.0f} ± "
                 f"{m['final']['std']:.0f} | {'yes' if m['negative_transfer'] and method != 'scratch' else ''} |")
         lines.append("")
-    lines.append(f"Wall time: {results['wall_s']:.0f} s.")
+    lines.append(f"Seeds: {results.get('seed_list')}. Wall time of this invocation: {results['wall_s']:.0f} s.")
     return "\n".join(lines) + "\n"
 
 
