@@ -35,13 +35,13 @@ ENV = "simtransfer/InvertedPendulum-v0"
 CONFIG = ROOT / "experiments" / "configs" / "inverted_pendulum.yaml"
 
 
-def _ours(steps: int, seed: int, out: Path) -> tuple[float, float]:
+def _ours(steps: int, seed: int, out: Path, tracking: str = "offline") -> tuple[float, float]:
     from experiments.config import load_train_config
     from experiments.train import train
 
     cfg = load_train_config(CONFIG, [f"total_timesteps={steps}", "eval.every=0", "eval.episodes=1",
                                      "eval.targets=[]", f"checkpoint_every={max(steps // 4, 1)}", "progress=true",
-                                     "tracking.mode=offline"], seed=seed)
+                                     f"tracking.mode={tracking}"], seed=seed)
     res = train(cfg, out, force=True)
     return steps / (res.learn_time_s - res.eval_time_s), steps / res.learn_cpu_s
 
@@ -72,7 +72,7 @@ def _plain(steps: int, seed: int) -> tuple[float, float]:
 
 
 def throughput(steps: int, reps: int, tmp: Path) -> dict:
-    ours, plain, ours_cpu, plain_cpu = [], [], [], []
+    ours, plain, ours_cpu, plain_cpu, nowb = [], [], [], [], []
     for r in range(reps):  # interleaved, alternating which side goes first
         order = ("plain", "ours") if r % 2 == 0 else ("ours", "plain")
         for side in order:
@@ -84,8 +84,9 @@ def throughput(steps: int, reps: int, tmp: Path) -> dict:
                 w, c = _ours(steps, seed=r, out=tmp / f"tp{r}")
                 ours.append(w)
                 ours_cpu.append(c)
+        nowb.append(_ours(steps, seed=r, out=tmp / f"nowb{r}", tracking="disabled")[1])
         print(f"  rep {r}: plain {plain[-1]:.0f} steps/s ({plain_cpu[-1]:.0f} per CPU-s), simtransfer {ours[-1]:.0f} "
-              f"steps/s ({ours_cpu[-1]:.0f} per CPU-s)", flush=True)
+              f"steps/s ({ours_cpu[-1]:.0f} per CPU-s), W&B disabled {nowb[-1]:.0f} per CPU-s", flush=True)
     ratios = [o / p for o, p in zip(ours, plain)]
     cpu_ratios = [o / p for o, p in zip(ours_cpu, plain_cpu)]
     return {"env": ENV, "steps": steps, "reps": reps, "plain_fps": plain, "ours_fps": ours,
@@ -93,9 +94,55 @@ def throughput(steps: int, reps: int, tmp: Path) -> dict:
             "ratio_per_rep": ratios, "ratio_median": statistics.median(ratios),
             "cpu_ratio_per_rep": cpu_ratios, "cpu_ratio_median": statistics.median(cpu_ratios),
             "cpu_ratio_of_medians": statistics.median(ours_cpu) / statistics.median(plain_cpu),
+            "wandb_disabled_steps_per_cpu_s": nowb,
+            "wandb_disabled_cpu_ratio_median": statistics.median(n / p for n, p in zip(nowb, plain_cpu)),
             "note": "eval off (eval.every=0), both sides time model.learn only; ours includes callbacks, "
                     "progress, 4 atomic checkpoints and W&B offline logging. Steps per CPU-second of the "
                     "training process is the comparison that survives other load on the machine"}
+
+
+def overhead(n: int = 200_000) -> dict:
+    """Per-step CPU cost of the pipeline's callbacks (no work due) and of the EpisodeParams wrapper."""
+    import gymnasium as gym
+    import numpy as np
+    from stable_baselines3.common.callbacks import CallbackList
+    from stable_baselines3.common.logger import configure
+
+    import envs  # noqa: F401
+    from agents.algos import build_model
+    from agents.callbacks import CheckpointCallback, ParamsCallback, ProgressCallback, TargetEvalCallback
+    from agents.vecenv import EpisodeParams, make_training_env
+    from experiments.config import load_train_config
+
+    cfg = load_train_config(CONFIG, ["tracking.mode=disabled"])
+    venv = make_training_env(cfg)
+    model = build_model("ppo", venv, hyperparams=cfg.hyperparams, policy=cfg.policy.model_dump(), seed=0)
+    model.set_logger(configure(None, []))
+    cbs = CallbackList([ParamsCallback(), TargetEvalCallback({}, every=10**9, episodes=1, seed=0),
+                        CheckpointCallback(lambda m: None, 10**9), ProgressCallback(10**9, lambda: {})])
+    cbs.init_callback(model)
+    cbs.on_training_start(locals_={}, globals_={})
+    cbs.update_locals({"dones": np.zeros(cfg.n_envs, dtype=bool), "infos": [{}] * cfg.n_envs})
+    t = time.process_time()
+    for _ in range(n):
+        cbs.on_step()
+    per_vec_step = (time.process_time() - t) / n * 1e6
+    venv.close()
+
+    def env_step_us(env: gym.Env, k: int = 20_000) -> float:
+        env.reset(seed=0)
+        a = env.action_space.sample() * 0
+        t0 = time.process_time()
+        for _ in range(k):
+            _, _, term, trunc, _ = env.step(a)
+            if term or trunc:
+                env.reset()
+        return (time.process_time() - t0) / k * 1e6
+
+    base = min(env_step_us(gym.make(ENV)) for _ in range(3))
+    wrapped = min(env_step_us(EpisodeParams(gym.make(ENV))) for _ in range(3))
+    return {"callbacks_us_per_vec_step": round(per_vec_step, 2), "n_envs": cfg.n_envs,
+            "env_step_us": round(base, 1), "env_step_with_episode_params_us": round(wrapped, 1)}
 
 
 def _learn_one(seed: int, steps: int, tmp: str) -> dict:
@@ -191,7 +238,14 @@ def _markdown(results: dict) -> str:
                          f"{t['cpu_ratio_per_rep'][i]:.3f} |")
         lines += ["", f"Median CPU ratio {t['cpu_ratio_median']:.3f} (ratio of medians "
                       f"{t['cpu_ratio_of_medians']:.3f}); median wall ratio {t['ratio_median']:.3f} "
-                      f"({t['steps']} steps, {t['env']}). {t['note']}.", ""]
+                      f"({t['steps']} steps, {t['env']}). {t['note']}. Third arm, simtransfer with W&B "
+                      f"disabled: median CPU ratio {t['wandb_disabled_cpu_ratio_median']:.3f}.", ""]
+    if "overhead" in results:
+        o = results["overhead"]
+        lines += ["## Per-step overhead (CPU time, steady state)", "",
+                  f"Pipeline callbacks with no work due: {o['callbacks_us_per_vec_step']} us per vec-step "
+                  f"({o['n_envs']} envs); env step {o['env_step_us']} us, with the EpisodeParams wrapper "
+                  f"{o['env_step_with_episode_params_us']} us.", ""]
     if "learning" in results:
         lr = results["learning"]
         lines += [f"## Learning: PPO on {lr['env']}, at most {lr['steps']} steps ({lr['config']})", "",
@@ -207,8 +261,8 @@ def _markdown(results: dict) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--parts", nargs="+", default=["throughput", "learning", "resume"],
-                    choices=["throughput", "learning", "resume"])
+    ap.add_argument("--parts", nargs="+", default=["overhead", "throughput", "learning", "resume"],
+                    choices=["overhead", "throughput", "learning", "resume"])
     ap.add_argument("--steps", type=int, default=20_000, help="steps per throughput run")
     ap.add_argument("--reps", type=int, default=3, help="interleaved throughput repetitions")
     ap.add_argument("--learn-steps", type=int, default=60_000)
@@ -219,6 +273,9 @@ def main() -> None:
     results: dict = {}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
+        if "overhead" in args.parts:
+            print("overhead:", flush=True)
+            results["overhead"] = overhead()
         if "throughput" in args.parts:
             print("throughput:", flush=True)
             results["throughput"] = throughput(args.steps, args.reps, tmp)

@@ -111,6 +111,8 @@ class TrackingConfig(BaseModel):
     group: str | None = Field(default=None, description="W&B group (e.g. the experiment name)")
     tags: list[str] = Field(default_factory=list, description="W&B tags")
     log_artifact: bool = Field(default=True, description="upload the policy (weights + metadata) as an artifact")
+    system_metrics: bool = Field(
+        default=False, description="let W&B sample CPU/memory usage and capture the console (costs throughput)")
 
 
 class TrainConfig(BaseModel):

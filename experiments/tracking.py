@@ -34,8 +34,9 @@ class Tracker:
     """A thin, fail-safe wrapper over one W&B run."""
 
     def __init__(self, mode: str = "offline", project: str = "simtransfer", entity: str | None = None,
-                 group: str | None = None, tags: list[str] | None = None) -> None:
+                 group: str | None = None, tags: list[str] | None = None, system_metrics: bool = False) -> None:
         self.mode = resolve_mode(mode)
+        self.system_metrics = system_metrics
         self.project, self.entity, self.group, self.tags = project, entity, group, list(tags or [])
         self.run: Any = None
         self.failed = False
@@ -58,8 +59,11 @@ class Tracker:
             import wandb
 
             os.environ.setdefault("WANDB_SILENT", "true")
+            # without system metrics, W&B's service process stays idle between logs: it then costs no
+            # measurable training throughput on a 2-core machine (bench/bench_train.py)
+            settings = None if self.system_metrics else wandb.Settings(console="off", x_disable_stats=True)
             self.run = wandb.init(project=self.project, entity=self.entity, group=self.group, tags=self.tags,
-                                  name=name, config=config, dir=str(run_dir), mode=self.mode,
+                                  name=name, config=config, dir=str(run_dir), mode=self.mode, settings=settings,
                                   id=resume_id, resume="allow" if resume_id else None, reinit="finish_previous")
         except BaseException as exc:  # noqa: BLE001  (W&B must never take training down, incl. its CommError)
             if isinstance(exc, KeyboardInterrupt):

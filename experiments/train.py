@@ -195,7 +195,8 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
     atomic_write_bytes(run_dir / "config.yaml", cfg.to_yaml().encode())
     name = run_dir.name
     tc = cfg.tracking
-    tracker = Tracker(mode=tc.mode, project=tc.project, entity=tc.entity, group=tc.group, tags=tc.tags)
+    tracker = Tracker(mode=tc.mode, project=tc.project, entity=tc.entity, group=tc.group, tags=tc.tags,
+                      system_metrics=tc.system_metrics)
     tracker.start(run_dir, cfg.model_dump(mode="json"), name=name, resume_id=extra_state.get("wandb_id"))
 
     header, rows = read_rows(run_dir / "progress.csv", checkpoint_step) if resumed else ([], [])
