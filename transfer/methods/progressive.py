@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
 from transfer.methods.common import carry_normalization
@@ -38,6 +38,24 @@ class ProgressiveOptions(MethodOptions):
     action_index_maps: list[list[int] | None] | None = Field(
         default=None, description="per source (SAC/TD3 critics): target action index per source action, -1 for zero"
     )
+
+    @model_validator(mode="after")
+    def _adapter_to_index_maps(self) -> ProgressiveOptions:
+        """An adapter preset becomes the source column's index maps: the new column keeps the full target
+        observation instead of the preset's reduced one (the other methods' env-level adapter)."""
+        if self.adapter is None:
+            return self
+        from transfer.adapters import get_preset
+
+        preset = get_preset(self.adapter)
+        if self.obs_index_maps is None:
+            self.obs_index_maps = [[-1 if i is None else int(i) for i in preset.obs_index]]
+        if self.action_index_maps is None and preset.action_index is not None:
+            first = {src: k for k, src in reversed(list(enumerate(preset.action_index))) if src is not None}
+            n_source = max(first) + 1 if first else 0
+            self.action_index_maps = [[first.get(j, -1) for j in range(n_source)]]
+        self.adapter = None
+        return self
 
 
 @register
