@@ -14,6 +14,25 @@ import numpy as np
 from agents.vecenv import ObsNormalizer
 
 
+class RandomPolicy:
+    """Uniformly random actions with the ``predict`` signature of an SB3 model: the "no skill" reference.
+
+    >>> import gymnasium as gym
+    >>> env = gym.make("CartPole-v1")
+    >>> returns, _ = run_episodes(env, RandomPolicy(env.action_space, seed=0), episodes=2, seed=0)
+    >>> len(returns)
+    2
+    """
+
+    def __init__(self, action_space: Any, seed: int | None = None) -> None:
+        self.action_space = action_space
+        self.action_space.seed(seed)
+
+    def predict(self, observation: Any, state: Any = None, episode_start: Any = None,
+                deterministic: bool = True) -> tuple[Any, Any]:
+        return self.action_space.sample(), state
+
+
 @dataclass
 class EvalResult:
     """Scores of one policy on one target."""

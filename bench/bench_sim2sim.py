@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 import pybullet_envs_gymnasium  # noqa: F401  (registers the Bullet ids)
 
+from agents.evaluation import RandomPolicy, run_episodes
 from envs.sim2sim import BULLET_IDS, MUJOCO_IDS, TASKS, register_sim2sim_envs, target_id
 
 
@@ -36,17 +37,10 @@ def steps_per_second(env: gym.Env, steps: int, rng: np.random.Generator, space: 
 
 def random_returns(env_id: str, episodes: int, seed: int) -> list[float]:
     env = gym.make(env_id)
-    env.action_space.seed(seed)
-    returns = []
-    for episode in range(episodes):
-        env.reset(seed=seed + episode)
-        total, done = 0.0, False
-        while not done:
-            _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-            total += float(reward)
-            done = terminated or truncated
-        returns.append(total)
-    env.close()
+    try:
+        returns, _ = run_episodes(env, RandomPolicy(env.action_space, seed=seed), episodes=episodes, seed=seed)
+    finally:
+        env.close()
     return returns
 
 

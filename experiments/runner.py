@@ -109,27 +109,17 @@ def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
 
 def _run_random(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     """Mean return of uniformly random actions on the target: the low end of every normalisation."""
-    import numpy as np
-
+    from agents.evaluation import RandomPolicy, run_episodes, summarize
     from envs.spec import make_env
 
     target = next(t for t in cfg.targets if t.name == job.target)
     env = make_env(target.env, seed=job.seed)
-    env.action_space.seed(job.seed)
-    returns = []
     try:
-        for i in range(cfg.budget.random_episodes):
-            env.reset(seed=1_000_000 + 1000 * job.seed + i)
-            total, done = 0.0, False
-            while not done:
-                _, reward, terminated, truncated, _ = env.step(env.action_space.sample())
-                total += float(reward)
-                done = terminated or truncated
-            returns.append(total)
+        returns, lengths = run_episodes(env, RandomPolicy(env.action_space, seed=job.seed),
+                                        episodes=cfg.budget.random_episodes, seed=1_000_000 + 1000 * job.seed)
     finally:
         env.close()
-    summary = {"episodes": len(returns), "mean_return": float(np.mean(returns)),
-               "std_return": float(np.std(returns)), "returns": returns}
+    summary = summarize(target.name, returns, lengths).to_dict()
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "eval.json").write_text(json.dumps({"curves": {}, "final": {target.name: summary}}, indent=2))
