@@ -264,13 +264,15 @@ def part_pixels(args: argparse.Namespace) -> dict[str, Any]:
     train_spec = {"id": ids["train_visuals"], "kwargs": {"split": args.pixel_physics}}
     venv = DummyVecEnv([lambda i=i: make_single_env(train_spec, [], seed=i, monitor=True) for i in range(2)])
     venv.seed(0)
-    model = PPO("CnnPolicy", venv, n_steps=128, batch_size=64, n_epochs=10, learning_rate=3e-4, gamma=0.98,
+    model = PPO("CnnPolicy", venv, n_steps=args.pixel_n_steps, batch_size=64, n_epochs=args.pixel_epochs,
+                learning_rate=3e-4, gamma=0.98,
                 gae_lambda=0.95, ent_coef=0.0, seed=0, device="cpu",
                 policy_kwargs={"features_extractor_kwargs": {"features_dim": 256}})
     t0 = time.perf_counter()
     model.learn(args.pixel_timesteps)
     train_s = time.perf_counter() - t0
     out.update({"ppo_timesteps": args.pixel_timesteps, "ppo_train_s": train_s, "ppo_physics": args.pixel_physics,
+                "ppo_n_steps": args.pixel_n_steps, "ppo_epochs": args.pixel_epochs,
                 "ppo_fps": args.pixel_timesteps / train_s})
     for name, eid in ids.items():
         env = make_single_env({"id": eid, "kwargs": {"split": args.pixel_physics}}, [], seed=0)
@@ -336,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cost-steps", type=int, default=5_000)
     ap.add_argument("--pixel-timesteps", type=int, default=30_000)
     ap.add_argument("--pixel-frames", type=int, default=1_000)
+    ap.add_argument("--pixel-n-steps", type=int, default=256, help="PPO n_steps per env of the pixel run")
+    ap.add_argument("--pixel-epochs", type=int, default=4, help="PPO epochs per update of the pixel run")
     ap.add_argument("--pixel-physics", default="nominal", choices=["nominal", "train"],
                     help="physics split of the pixel PPO run (visuals are randomized either way)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="output folder (and run cache)")
