@@ -87,6 +87,8 @@ class EvalConfig(BaseModel):
         default=None, ge=1, description="episodes per target at the final evaluation (default: episodes)")
     seed: int = Field(default=1_000_000, ge=0, description="episode i of an evaluation resets with seed+i")
     train: bool = Field(default=True, description="also score the training distribution (name 'train')")
+    at_start: bool = Field(
+        default=False, description="also evaluate before any training, at t=0 (transfer runs: jumpstart needs it)")
     targets: list[EnvSpec] = Field(default_factory=list, description="held-out target envs scored alongside")
     stop_at: float | None = Field(
         default=None, description="stop early once the training-distribution mean return reaches this (None: never)")

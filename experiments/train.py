@@ -197,7 +197,8 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
     tc = cfg.tracking
     tracker = Tracker(mode=tc.mode, project=tc.project, entity=tc.entity, group=tc.group, tags=tc.tags,
                       system_metrics=tc.system_metrics)
-    tracker.start(run_dir, cfg.model_dump(mode="json"), name=name, resume_id=extra_state.get("wandb_id"))
+    tracker.start(run_dir, cfg.model_dump(mode="json") | (extra_metadata or {}), name=name,
+                  resume_id=extra_state.get("wandb_id"))  # extra_metadata: e.g. a transfer run's lineage
 
     header, rows = read_rows(run_dir / "progress.csv", checkpoint_step) if resumed else ([], [])
     outputs = [ResumableCSVOutputFormat(run_dir / "progress.csv", header, rows), WandbWriter(tracker)]
@@ -229,6 +230,10 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
     start_steps = model.num_timesteps
     t_learn, cpu_learn = time.perf_counter(), time.process_time()
     try:
+        if cfg.eval.at_start and eval_envs and not resumed:  # t=0: the policy as built (and as prepared)
+            eval_cb.init_callback(model)
+            eval_cb.evaluate(model.num_timesteps)
+            model.logger.dump(model.num_timesteps)
         if remaining > 0:
             kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
             model.learn(total_timesteps=remaining, callback=callbacks, reset_num_timesteps=not resumed, **kwargs)

@@ -183,6 +183,8 @@ def transfer(
     opts = meth.parse_options(options)
     config = target_config(srcs[0], target, method=meth.name, timesteps=timesteps, seed=seed, overrides=overrides)
     config = meth.configure(config, srcs, opts)
+    if eval_at_start and meth.learns and not config.eval.at_start:
+        config = update_config(config, {"eval.at_start": True})
     if meth.uses_weights and getattr(meth, "requires_matching_spaces", True):
         check_spaces(srcs, config)
     run_dir = Path(out_dir) if out_dir is not None else default_out_dir(config, meth.name)
@@ -197,7 +199,6 @@ def transfer(
         return result
 
     holder: dict[str, TransferReport] = {}
-    start_scores: dict[str, tuple[float, float]] = {}
 
     def prepare(model: Any, vec_env: Any) -> None:
         rep = meth.prepare_model(model, vec_env, srcs, opts)
@@ -205,8 +206,6 @@ def transfer(
         holder["report"] = rep
         if not quiet:
             print(rep.summary(), file=sys.stderr, flush=True)
-        if eval_at_start and meth.learns:
-            start_scores.update(evaluate_now(model, vec_env, config))
         meta["lineage"]["report"] = {k: v for k, v in rep.to_dict().items()
                                      if k in ("frozen", "new", "reinitialized", "normalization", "notes")}
 
@@ -215,45 +214,5 @@ def transfer(
     res = train(config, run_dir, force=force, prepare_model=prepare, extra_metadata=meta)
     report = holder.get("report", TransferReport(method=meth.name))
     (Path(res.run_dir) / REPORT).write_text(json.dumps(report.to_dict(), indent=2))
-    curves = prepend_start(Path(res.run_dir), start_scores) if start_scores else res.curves
     return TransferResult(run_dir=Path(res.run_dir), method=meth.name, report=report.to_dict(),
-                          final={k: v.to_dict() for k, v in res.final.items()}, curves=curves)
-
-
-def evaluate_now(model: Any, vec_env: Any, config: Any) -> dict[str, tuple[float, float]]:
-    """(mean, std) return of ``model`` as it is now on the training target and every ``eval.targets`` entry."""
-    import numpy as np
-
-    from agents.evaluation import run_episodes
-    from agents.vecenv import ObsNormalizer, find_vec_normalize, make_single_env
-
-    normalizer = ObsNormalizer.from_vec_normalize(find_vec_normalize(vec_env))
-    specs = ({"train": config.env} if config.eval.train else {}) | {t.display_name: t for t in config.eval.targets}
-    out = {}
-    for name, spec in specs.items():
-        env = make_single_env(spec, config.adapters, seed=config.eval.seed)
-        try:
-            returns, _ = run_episodes(env, model, episodes=config.eval.episodes, seed=config.eval.seed,
-                                      normalizer=normalizer)
-        finally:
-            env.close()
-        out[name] = (float(np.mean(returns)), float(np.std(returns)))
-    return out
-
-
-def prepend_start(run_dir: Path, scores: dict[str, tuple[float, float]]) -> dict[str, dict[str, list]]:
-    """Put the t=0 scores at the start of ``eval.json``'s curves (unless the trainer already evaluated at 0)."""
-    from agents.policy_io import atomic_write_json
-
-    path = run_dir / "eval.json"
-    data = json.loads(path.read_text())
-    curves = data.setdefault("curves", {})
-    for name, (mean, std) in scores.items():
-        c = curves.setdefault(name, {"timesteps": [], "mean_return": [], "std_return": []})
-        if c["timesteps"] and c["timesteps"][0] == 0:
-            continue
-        c["timesteps"].insert(0, 0)
-        c["mean_return"].insert(0, mean)
-        c["std_return"].insert(0, std)
-    atomic_write_json(path, data)
-    return curves
+                          final={k: v.to_dict() for k, v in res.final.items()}, curves=res.curves)
