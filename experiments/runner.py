@@ -200,7 +200,8 @@ def _execute(cfg: ExperimentConfig, jobs: list[Job], workers: int, ray_address: 
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                 initializer=_quiet_worker) as pool:
             futures = {pool.submit(run_job, cfg_dict, asdict(job)): job for job in jobs}
             for fut in as_completed(futures):
                 try:
@@ -211,6 +212,15 @@ def _execute(cfg: ExperimentConfig, jobs: list[Job], workers: int, ray_address: 
                     raise
                 except Exception as exc:
                     on_done(futures[fut], exc)
+
+
+def _quiet_worker() -> None:
+    """Pool workers print nothing to stdout: pybullet's C-level chatter (``argv[0]=`` on every connect) would
+    bury the driver's progress lines. Python output of a worker goes to stderr."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = sys.stderr
 
 
 def _execute_ray(cfg_dict: dict[str, Any], jobs: list[Job], workers: int, address: str,
