@@ -46,6 +46,10 @@ class RandomizationSpec(BaseModel):
     n_targets: int = Field(default=10, ge=1, description="number of vectors in a held-out target set")
     selector: Literal["cycle", "random"] = Field(default="cycle", description="how targets are chosen")
     context_in_obs: bool = Field(default=False, description="append the parameters to the observation")
+    adr: dict[str, Any] | None = Field(
+        default=None, description="automatic domain randomization settings (envs.adr.ADRConfig; train split only)")
+    curriculum: dict[str, Any] | None = Field(
+        default=None, description="scheduled range curriculum (envs.curriculum; train split only)")
 
     @field_validator("params")
     @classmethod
@@ -159,6 +163,16 @@ def apply_randomization(env: gym.Env, mapping: RandomizationSpec | dict[str, Any
     if the spec asks for it). The entry point used by :func:`envs.spec.make_env`."""
     spec = parse_randomization(mapping)
     wrapped: gym.Env = PhysicsRandomizer(env, spec)
+    if spec.adr is not None and spec.curriculum is not None:
+        raise SimtransferError("randomization: 'adr' and 'curriculum' both drive the ranges; pick one")
+    if spec.split == "train" and spec.adr is not None:
+        from envs.adr import ADRRandomization
+
+        wrapped = ADRRandomization(wrapped, **spec.adr)
+    elif spec.split == "train" and spec.curriculum is not None:
+        from envs.curriculum import CurriculumRandomization
+
+        wrapped = CurriculumRandomization(wrapped, **spec.curriculum)
     if spec.context_in_obs:
         from envs.wrappers import ContextObservation
 

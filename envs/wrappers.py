@@ -20,6 +20,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.errors import SimtransferError
+from envs.history import HistoryObservation
 
 
 def _box(space: gym.Space, what: str) -> gym.spaces.Box:
@@ -244,4 +245,5 @@ WRAPPERS: dict[str, type[gym.Wrapper]] = {
     "action_repeat": ActionRepeat,
     "push": RandomPush,
     "context_obs": ContextObservation,
+    "history": HistoryObservation,
 }
