@@ -215,8 +215,13 @@ def _execute(cfg: ExperimentConfig, jobs: list[Job], workers: int, ray_address: 
 
 
 def _quiet_worker() -> None:
-    """Pool workers print nothing to stdout: pybullet's C-level chatter (``argv[0]=`` on every connect) would
+    """Pool workers die with the driver and print nothing to stdout: pybullet's C-level chatter (``argv[0]=`` on every connect) would
     bury the driver's progress lines. Python output of a worker goes to stderr."""
+    if sys.platform.startswith("linux"):  # die with the driver: no orphan still writing into the results
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.close(devnull)
