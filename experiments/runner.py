@@ -148,6 +148,7 @@ def _run_cell(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     overrides = _tracking_overrides(cfg) + [
         f"eval.every={b.eval_every}", f"eval.episodes={b.eval_episodes}",
         f"eval.final_episodes={b.final_episodes}", "checkpoint_every=0",
+        "eval.stop_at=null",  # every cell uses its whole budget: the curves are compared step for step
     ]
     result = transfer([source], target.env, method, out_dir=job.out_dir,
                       timesteps=target.timesteps or b.timesteps, seed=job.seed, options=options,
