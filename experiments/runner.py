@@ -23,13 +23,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from envs.errors import SimtransferError
+from experiments.executors import Backend, InProcess, Pool, RayTasks, start_ray
 from experiments.experiment import ExperimentConfig, load_experiment, parse_experiment
 
 DONE = "done"
@@ -182,70 +183,34 @@ def run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, Any
 
 
 # ------------------------------------------------------------------------------------------ executors
-def _execute(cfg: ExperimentConfig, jobs: list[Job], workers: int, ray_address: str | None,
-             on_done: Callable[[Job, dict[str, Any] | BaseException], None]) -> None:
-    if not jobs:
-        return
-    cfg_dict = cfg.model_dump(mode="json")
-    if ray_address is not None:
-        _execute_ray(cfg_dict, jobs, workers, ray_address, on_done)
-    elif workers <= 1:
-        for job in jobs:
-            try:
-                on_done(job, run_job(cfg_dict, asdict(job)))
-            except SimtransferError:
-                raise
-            except Exception as exc:  # one failed cell must not lose the others
-                on_done(job, exc)
-    else:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
-                                 initializer=_quiet_worker) as pool:
-            futures = {pool.submit(run_job, cfg_dict, asdict(job)): job for job in jobs}
-            for fut in as_completed(futures):
-                try:
-                    on_done(futures[fut], fut.result())
-                except SimtransferError:
-                    for f in futures:
-                        f.cancel()
-                    raise
-                except Exception as exc:
-                    on_done(futures[fut], exc)
-
-
-def _quiet_worker() -> None:
-    """Pool workers die with the driver and print nothing to stdout: pybullet's C-level chatter (``argv[0]=`` on every connect) would
-    bury the driver's progress lines. Python output of a worker goes to stderr."""
-    if sys.platform.startswith("linux"):  # die with the driver: no orphan still writing into the results
-        import ctypes
-        import signal
-
-        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
-    sys.stdout = sys.stderr
-
-
-def _execute_ray(cfg_dict: dict[str, Any], jobs: list[Job], workers: int, address: str,
-                 on_done: Callable[[Job, dict[str, Any] | BaseException], None]) -> None:
-    import ray
-
-    remote = ray.remote(num_cpus=1, max_retries=0)(run_job)
-    pending = {remote.remote(cfg_dict, asdict(job)): job for job in jobs}
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        for ref in done:
-            job = pending.pop(ref)
-            try:
-                on_done(job, ray.get(ref))
-            except ray.exceptions.RayTaskError as exc:
-                cause = exc.as_instanceof_cause()
-                if isinstance(cause, SimtransferError):
-                    raise SimtransferError(str(cause)) from None
-                on_done(job, cause)
+def _execute(backend: Backend, sources: list[Job], cells: list[Job], done_sources: set[int],
+             on_done: Callable[[Job, dict[str, Any] | BaseException], None]) -> list[Job]:
+    """Run every job, each cell as soon as its seed's source is finished (no barrier between phases).
+    Returns the cells that could not run because their source failed."""
+    waiting: dict[int, list[Job]] = {}
+    running = 0
+    for job in sources:
+        backend.submit(job)
+        running += 1
+    for job in cells:
+        if job.kind == "random" or job.seed in done_sources:
+            backend.submit(job)
+            running += 1
+        else:
+            waiting.setdefault(job.seed, []).append(job)
+    orphans: list[Job] = []
+    while running:
+        job, result = backend.wait()
+        running -= 1
+        on_done(job, result)
+        if job.kind == "source":
+            for cell in waiting.pop(job.seed, []):
+                if isinstance(result, BaseException):
+                    orphans.append(cell)
+                else:
+                    backend.submit(cell)
+                    running += 1
+    return orphans + [j for jobs in waiting.values() for j in jobs]
 
 
 # ------------------------------------------------------------------------------------------- driver
@@ -306,16 +271,19 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
         scores = ", ".join(f"{k} {v:.1f}" for k, v in (res.get("final") or {}).items() if isinstance(v, int | float))
         say(f"[{counter['n']}/{total}] {job.title} done in {res['wall_time_s']:.0f} s" + (f": {scores}" if scores else ""))
 
-    started_ray = _start_ray(ray_address, workers) if ray_address is not None and total else False
+    started_ray = start_ray(ray_address, workers) if ray_address is not None and total else False
+    cfg_dict = cfg.model_dump(mode="json")
+    backend: Backend | None = None
     try:
-        _execute(cfg, todo_src, workers, ray_address, on_done)
-        ready = {j.seed for j in source_jobs if is_done(j)}
-        runnable = [j for j in todo_cells if j.kind == "random" or j.seed in ready]
-        for j in todo_cells:
-            if j not in runnable:
-                failed.append(j.title + " (source failed)")
-        _execute(cfg, runnable, workers, ray_address, on_done)
+        if total:
+            backend = (RayTasks(run_job, cfg_dict) if ray_address is not None else
+                       Pool(run_job, cfg_dict, workers) if workers > 1 else InProcess(run_job, cfg_dict))
+            done_sources = {j.seed for j in source_jobs if is_done(j)}
+            orphans = _execute(backend, todo_src, todo_cells, done_sources, on_done)
+            failed += [j.title + " (source failed)" for j in orphans]
     finally:
+        if backend is not None:
+            backend.close()
         if started_ray:
             import ray
 
@@ -333,25 +301,6 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
     say(f"simtransfer run: {summary.ran} job(s) run, {summary.skipped} skipped, {len(failed)} failed "
         f"in {summary.wall_time_s:.0f} s → {out}")
     return summary
-
-
-def _start_ray(address: str, workers: int) -> bool:
-    """Connect to (or, for ``local``, start) Ray; True when this call started it (so we shut it down)."""
-    try:
-        import ray
-    except ImportError:
-        raise SimtransferError("Ray is not installed: pip install 'simtransfer[ray]'") from None
-    if ray.is_initialized():
-        return False
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    try:
-        if address == "local":
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-    except ConnectionError as exc:
-        raise SimtransferError(f"cannot connect to Ray at '{address}': {str(exc).splitlines()[0]}") from None
-    return True
 
 
 def _validate_targets(cfg: ExperimentConfig) -> None:
