@@ -4,8 +4,8 @@
     python bench/update_readme.py --check    # exit 1 if README.md is out of date
 
 README.md holds blocks ``<!-- bench:NAME -->`` ... ``<!-- /bench:NAME -->``; each is replaced by the
-contents of ``bench/results/NAME.md`` as the bench script wrote it, so no number in the README is typed
-by hand. A block whose results file does not exist yet is left as it is.
+contents of ``bench/results/NAME.md`` as the bench script wrote it (headings demoted under the README's own),
+so no number in the README is typed by hand. A block whose results file does not exist yet is left as it is.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ def splice(readme: str, results_dir: Path) -> str:
         path = results_dir / f"{m.group('name')}.md"
         if not path.is_file():
             return m.group(0)
-        return f"{m.group(1)}{path.read_text().rstrip()}\n{m.group(4)}"
+        body = "\n".join("###" + ln if ln.startswith("#") else ln for ln in path.read_text().rstrip().splitlines())
+        return f"{m.group(1)}{body}\n{m.group(4)}"  # the results' headings sit under the README's "###"
 
     return BLOCK.sub(repl, readme)
 
