@@ -18,3 +18,13 @@ torch.set_num_threads(1)
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test, restored after (the suite already runs with one; tests that change it
+    for themselves say so by asking for this fixture)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

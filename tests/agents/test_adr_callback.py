@@ -18,15 +18,6 @@ SPEC = {"id": "simtransfer/InvertedPendulum-v0", "kwargs": {"max_episode_steps":
         "wrappers": [{"type": "envs.adr:ADRRandomization", "kwargs": ADR}]}
 
 
-@pytest.fixture
-def one_thread():
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _pipeline(seed: int = 0):
     """The training pipeline's own pieces: TrainConfig -> make_training_env (VecNormalize) -> build_model."""

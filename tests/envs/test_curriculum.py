@@ -76,16 +76,6 @@ def test_wrapper_scales_the_sampled_ranges():
     env.close()
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread: two threads on a busy 2-core machine are several times slower for tiny nets."""
-    import torch
-
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_callback_drives_the_fraction_during_learning(tmp_path, one_thread):
     import pandas as pd
