@@ -73,6 +73,9 @@ class MethodConfig(BaseModel):
     method: str = Field(description="transfer method (scratch, zeroshot, finetune, freeze, features, partial, ...)")
     label: str | None = Field(default=None, description="name in paths and tables (default: the method)")
     options: dict[str, Any] = Field(default_factory=dict, description="method options (see docs/transfer.md)")
+    source: str | None = Field(
+        default=None, description="name of an entry of the experiment's ``sources`` to transfer from "
+        "(default: the main ``source``), e.g. a source trained with ADR evaluated zero-shot")
 
     @model_validator(mode="before")
     @classmethod
@@ -106,6 +109,9 @@ class ExperimentConfig(BaseModel):
 
     name: str = Field(description="experiment name (W&B group, report title)")
     source: SourceConfig = Field(description="the source training run, once per seed")
+    sources: dict[str, SourceConfig] = Field(
+        default_factory=dict, description="further named sources (e.g. nominal, dr, adr), each trained once per "
+        "seed; a method picks one with its ``source`` key")
     targets: list[TargetConfig] = Field(min_length=1, description="held-out targets")
     methods: list[MethodConfig] = Field(default_factory=lambda: [MethodConfig(method="finetune")],
                                         description="transfer methods (scratch is always added)")
@@ -133,6 +139,21 @@ class ExperimentConfig(BaseModel):
             if dup:
                 raise ValueError(f"duplicate {what} {dup[0]!r}: give each a distinct name/label")
         return self
+
+    @model_validator(mode="after")
+    def _known_sources(self) -> ExperimentConfig:
+        for name in self.sources:
+            if not _LABEL.match(name) or name.startswith("seed"):
+                raise ValueError(f"source name '{name}' must be letters, digits and _.+- and not start with 'seed'")
+        for m in self.methods:
+            if m.source is not None and m.source not in self.sources:
+                known = ", ".join(sorted(self.sources)) or "none defined"
+                raise ValueError(f"method '{m.label}': unknown source '{m.source}' (sources: {known})")
+        return self
+
+    def source_config(self, name: str | None) -> SourceConfig:
+        """The main source (``None``) or a named entry of ``sources``."""
+        return self.source if name is None else self.sources[name]
 
     def seed_list(self) -> list[int]:
         return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
@@ -177,10 +198,14 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
     p = Path(path)
     raw = load_yaml(p)
     cfg = parse_experiment(raw, source=str(p), base_dir=p.resolve().parent)
-    if isinstance(cfg.source.config, str):
-        src = Path(cfg.source.config)
+    named = [("source", cfg.source)] + [(f"sources.{n}", s) for n, s in cfg.sources.items()]
+    for _key, source in named:
+        if not isinstance(source.config, str):
+            continue
+        src = Path(source.config)
         if not src.is_absolute() and not (p.resolve().parent / src).is_file() and src.is_file():
             cfg.base_dir = str(Path.cwd())
-        if not cfg.resolve_path(cfg.source.config).is_file():
-            raise SimtransferError(f"{p}: source.config: file not found: {cfg.source.config}")
+    for key, source in named:
+        if isinstance(source.config, str) and not cfg.resolve_path(source.config).is_file():
+            raise SimtransferError(f"{p}: {key}.config: file not found: {source.config}")
     return cfg

@@ -172,7 +172,7 @@ def load_results(results_dir: str | Path) -> Results:
                 data.thresholds.add(float(cell["threshold"]))
             except (TypeError, ValueError):
                 raise SimtransferError(f"malformed cell.json {cell_path}: threshold must be a number") from None
-        curve, final = read_eval(eval_path, target, want_curve=method not in ("zeroshot", "random"))
+        curve, final = read_eval(eval_path, target, want_curve=cell.get("method_name", method) not in ("zeroshot", "random"))
         if method == "random":
             data.random_returns.append(final if final is not None else float(curve.mean_return[-1]))
         else:

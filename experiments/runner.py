@@ -4,6 +4,7 @@ Layout written under ``OUT`` (read by :mod:`experiments.report`, documented in `
 
     OUT/experiment.yaml                              the resolved experiment config
     OUT/sources/seed<k>/                             source run dirs (+ job.json when finished)
+    OUT/sources/<name>/seed<k>/                      run dirs of the named ``sources`` (nominal, dr, adr, ...)
     OUT/cells/<target>/<method>/seed<k>/             one normal run dir per cell (+ cell.json when finished)
     OUT/cells/<target>/random/seed<k>/eval.json      random-policy return (normalisation reference)
     OUT/report/                                      report.md, CSV/JSON tables, PNG plots
@@ -45,6 +46,7 @@ class Job:
     out_dir: str
     target: str | None = None
     method: str | None = None  # method label
+    source: str | None = None  # named source (None: the main one) a source job trains or a cell transfers from
 
     @property
     def marker(self) -> Path:
@@ -53,7 +55,7 @@ class Job:
     @property
     def title(self) -> str:
         if self.kind == "source":
-            return f"source seed{self.seed}"
+            return f"source{f'[{self.source}]' if self.source else ''} seed{self.seed}"
         return f"{self.target}/{self.method or 'random'}/seed{self.seed}"
 
 
@@ -67,7 +69,8 @@ def is_done(job: Job) -> bool:
 def plan(cfg: ExperimentConfig, out: Path) -> tuple[list[Job], list[Job]]:
     """Source jobs (one per seed) and target jobs (random baselines + every cell)."""
     seeds = cfg.seed_list()
-    sources = [Job("source", s, str(out / "sources" / f"seed{s}")) for s in seeds]
+    sources = [Job("source", s, str(source_dir(out, None, s))) for s in seeds]
+    sources += [Job("source", s, str(source_dir(out, name, s)), source=name) for name in cfg.sources for s in seeds]
     cells: list[Job] = []
     for t in cfg.targets:
         if cfg.budget.random_episodes > 0:
@@ -75,8 +78,13 @@ def plan(cfg: ExperimentConfig, out: Path) -> tuple[list[Job], list[Job]]:
                       for s in seeds]
         for m in cfg.all_methods():
             cells += [Job("cell", s, str(out / "cells" / t.name / m.label / f"seed{s}"), target=t.name,
-                          method=m.label) for s in seeds]
+                          method=m.label, source=m.source) for s in seeds]
     return sources, cells
+
+
+def source_dir(out: Path, name: str | None, seed: int) -> Path:
+    """Run directory of the main source (``name=None``) or of a named source, for one seed."""
+    return out / "sources" / (f"seed{seed}" if name is None else f"{name}/seed{seed}")
 
 
 # ----------------------------------------------------------------------------------------------- jobs
@@ -84,15 +92,17 @@ def _tracking_overrides(cfg: ExperimentConfig) -> list[str]:
     return [f"tracking.mode={cfg.tracking}", f"tracking.group={cfg.name}", "progress=false"]
 
 
-def _source_config(cfg: ExperimentConfig, seed: int) -> Any:
+def _source_config(cfg: ExperimentConfig, seed: int, name: str | None = None) -> Any:
     from experiments.config import load_train_config, resolve_train_config
 
-    overrides = list(cfg.source.set) + _tracking_overrides(cfg)
-    if cfg.source.timesteps is not None:
-        overrides.append(f"total_timesteps={cfg.source.timesteps}")
-    if isinstance(cfg.source.config, str):
-        return load_train_config(cfg.resolve_path(cfg.source.config), overrides, seed=seed)
-    return resolve_train_config(dict(cfg.source.config), overrides, source=f"{cfg.name}: source.config", seed=seed)
+    source = cfg.source_config(name)
+    overrides = list(source.set) + _tracking_overrides(cfg)
+    if source.timesteps is not None:
+        overrides.append(f"total_timesteps={source.timesteps}")
+    if isinstance(source.config, str):
+        return load_train_config(cfg.resolve_path(source.config), overrides, seed=seed)
+    key = "source" if name is None else f"sources.{name}"
+    return resolve_train_config(dict(source.config), overrides, source=f"{cfg.name}: {key}.config", seed=seed)
 
 
 def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
@@ -103,7 +113,7 @@ def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     if resumable:
         result = train(None, run_dir, resume=True)
     else:
-        result = train(_source_config(cfg, job.seed), run_dir, force=True)
+        result = train(_source_config(cfg, job.seed, job.source), run_dir, force=True)
     final = {k: v.mean_return for k, v in result.final.items()}
     return {"final": final, "resumed": resumable}
 
@@ -144,7 +154,7 @@ def _run_cell(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
 
     target = next(t for t in cfg.targets if t.name == job.target)
     method, options = _method_options(cfg, job)
-    source = Path(job.out_dir).parents[3] / "sources" / f"seed{job.seed}"  # OUT/cells/<t>/<m>/seed<k>
+    source = source_dir(Path(job.out_dir).parents[3], job.source, job.seed)  # out_dir: OUT/cells/<t>/<m>/seed<k>
     b = cfg.budget
     overrides = _tracking_overrides(cfg) + [
         f"eval.every={b.eval_every}", f"eval.episodes={b.eval_episodes}",
@@ -183,28 +193,29 @@ def run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, Any
 
 
 # ------------------------------------------------------------------------------------------ executors
-def _execute(backend: Backend, sources: list[Job], cells: list[Job], done_sources: set[int],
+def _execute(backend: Backend, sources: list[Job], cells: list[Job], done_sources: set[tuple[str | None, int]],
              on_done: Callable[[Job, dict[str, Any] | BaseException], None]) -> list[Job]:
-    """Run every job, each cell as soon as its seed's source is finished (no barrier between phases).
-    Returns the cells that could not run because their source failed."""
-    waiting: dict[int, list[Job]] = {}
+    """Run every job, each cell as soon as its (source, seed) is finished (no barrier between phases).
+    ``done_sources`` holds the (source name, seed) pairs finished earlier. Returns the cells that could not
+    run because their source failed."""
+    waiting: dict[tuple[str | None, int], list[Job]] = {}
     running = 0
     for job in sources:
         backend.submit(job)
         running += 1
     for job in cells:
-        if job.kind == "random" or job.seed in done_sources:
+        if job.kind == "random" or (job.source, job.seed) in done_sources:
             backend.submit(job)
             running += 1
         else:
-            waiting.setdefault(job.seed, []).append(job)
+            waiting.setdefault((job.source, job.seed), []).append(job)
     orphans: list[Job] = []
     while running:
         job, result = backend.wait()
         running -= 1
         on_done(job, result)
         if job.kind == "source":
-            for cell in waiting.pop(job.seed, []):
+            for cell in waiting.pop((job.source, job.seed), []):
                 if isinstance(result, BaseException):
                     orphans.append(cell)
                 else:
@@ -230,9 +241,12 @@ def _write_experiment_yaml(cfg: ExperimentConfig, out: Path, force: bool) -> Non
     path = out / "experiment.yaml"
     text = yaml.safe_dump(cfg.model_dump(mode="json", exclude={"base_dir"}), sort_keys=False)
     if path.is_file() and not force:
-        old = yaml.safe_load(path.read_text()) or {}
         new = yaml.safe_load(text)
-        keep = ("name", "source", "targets", "methods", "budget", "threshold")
+        try:  # re-validate the old record so that fields added since it was written compare at their defaults
+            old = parse_experiment(yaml.safe_load(path.read_text()) or {}, source=str(path)).model_dump(mode="json")
+        except (SimtransferError, yaml.YAMLError):
+            old = {}
+        keep = ("name", "source", "sources", "targets", "methods", "budget", "threshold")
         if {k: old.get(k) for k in keep} != {k: new.get(k) for k in keep}:
             raise SimtransferError(f"{out} holds results of a different experiment config (compare "
                                    f"{path}); use another --out, or --force to reuse its finished cells")
@@ -278,7 +292,7 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
         if total:
             backend = (RayTasks(run_job, cfg_dict) if ray_address is not None else
                        Pool(run_job, cfg_dict, workers) if workers > 1 else InProcess(run_job, cfg_dict))
-            done_sources = {j.seed for j in source_jobs if is_done(j)}
+            done_sources = {(j.source, j.seed) for j in source_jobs if is_done(j)}
             orphans = _execute(backend, todo_src, todo_cells, done_sources, on_done)
             failed += [j.title + " (source failed)" for j in orphans]
     finally:

@@ -59,6 +59,37 @@ def test_scratch_always_added_and_plan_layout(tmp_path):
     assert Path(cells[-1].out_dir).relative_to(tmp_path).parts[:3] == ("cells", "extrap", "finetune")
 
 
+def test_named_sources_plan_and_method_lookup(tmp_path):
+    base = tiny_experiment()
+    exp = tiny_experiment(sources={"nominal": {**base["source"], "config": str(
+        REPO / "experiments/configs/inverted_pendulum_nominal.yaml")}},
+        methods=["zeroshot", {"method": "zeroshot", "label": "nominal_zs", "source": "nominal"}], seeds=2)
+    cfg = parse_experiment(exp)
+    sources, cells = plan(cfg, tmp_path)
+    assert [(j.source, Path(j.out_dir).relative_to(tmp_path).as_posix()) for j in sources] == [
+        (None, "sources/seed0"), (None, "sources/seed1"),
+        ("nominal", "sources/nominal/seed0"), ("nominal", "sources/nominal/seed1")]
+    assert {j.source for j in cells if j.method == "nominal_zs"} == {"nominal"}
+    assert {j.source for j in cells if j.method == "zeroshot"} == {None}
+    with pytest.raises(SimtransferError, match="unknown source 'dr'"):
+        parse_experiment(tiny_experiment(methods=[{"method": "zeroshot", "label": "x", "source": "dr"}]))
+
+
+def test_named_source_cells_transfer_from_their_own_source(tmp_path):
+    """A zero-shot cell from a named source evaluates that source's policy, not the main one's."""
+    base = tiny_experiment()
+    exp = tiny_experiment(sources={"nominal": {**base["source"], "config": str(
+        REPO / "experiments/configs/inverted_pendulum_nominal.yaml"), "timesteps": 256}},
+        methods=["zeroshot", {"method": "zeroshot", "label": "nominal_zs", "source": "nominal"}],
+        budget={**base["budget"], "random_episodes": 0})
+    out = tmp_path / "out"
+    summary = run_experiment(parse_experiment(exp), out, report=False, log=lambda m: None)
+    assert summary.failed == [] and summary.ran == 2 + 3
+    meta = json.loads((out / "cells/extrap/nominal_zs/seed0/metadata.json").read_text())
+    assert "sources/nominal/seed0" in json.dumps(meta)
+    assert json.loads((out / "sources/nominal/seed0/job.json").read_text())["status"] == "done"
+
+
 @pytest.mark.parametrize(("change", "needle"), [
     ({"bogus": 1}, "bogus: unknown key"),
     ({"seeds": 0}, "seeds"),
