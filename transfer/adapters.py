@@ -285,7 +285,11 @@ def adapter_config(name: str, mode: str = "index", action_scale: float | list[fl
 
 def configure_adapters(config: Any, name: str, mode: str = "index",
                        action_scale: float | list[float] | None = None) -> Any:
-    """A copy of ``config`` (TrainConfig) with preset ``name`` appended to its adapters / policy."""
+    """A copy of ``config`` (TrainConfig) with preset ``name`` added to its adapters / policy.
+
+    The preset's wrappers go innermost (first): they turn the target env into the source's layout, and the
+    source's own adapters (e.g. an observation-action history) then see exactly what they saw in training.
+    """
     from transfer.api import update_config
 
     wrappers, policy = adapter_config(name, mode, action_scale)
@@ -294,7 +298,7 @@ def configure_adapters(config: Any, name: str, mode: str = "index",
             f"adapter_mode learned needs the features extractor slot, but the config already uses "
             f"{config.policy.features_extractor_class}"
         )
-    updates: dict[str, Any] = {"adapters": [a.model_dump() for a in config.adapters] + wrappers}
+    updates: dict[str, Any] = {"adapters": wrappers + [a.model_dump() for a in config.adapters]}
     updates.update({f"policy.{k}": v for k, v in policy.items()})
     return update_config(config, updates)
 

@@ -140,3 +140,22 @@ def test_adapter_config_and_suggestions():
     assert suggest_preset("simtransfer/InvertedPendulum-v0", "simtransfer/InvertedDoublePendulumNominal-v0") == \
         "invpendulum_to_invdoublependulum"
     assert suggest_preset("CartPole-v1", "Walker2DBulletEnv-v0") is None
+
+
+def test_preset_goes_inside_the_sources_own_adapters():
+    """target env -> preset (source layout) -> source's history adapter: the history sees source-layout obs."""
+    from experiments.config import resolve_train_config
+    from transfer.adapters import configure_adapters
+
+    history = {"type": "envs.history:HistoryObservation", "kwargs": {"k": 2}}
+    cfg = resolve_train_config({"env": {"id": "simtransfer/InvertedDoublePendulumNominal-v0"}, "algo": "ppo",
+                                "adapters": [history]}, source="test", use_defaults=False)
+    out = configure_adapters(cfg, "invpendulum_to_invdoublependulum")
+    types = [a.type for a in out.adapters]
+    assert types[-1] == "envs.history:HistoryObservation"
+    assert types[0] == "transfer.adapters:ObsIndexMap"
+    from agents.vecenv import make_single_env
+
+    env = make_single_env(out.env, out.adapters, seed=0)
+    assert env.observation_space.shape == (2 * (5 + 1),)  # 2 x (pendulum obs 5 + action 1)
+    env.close()
