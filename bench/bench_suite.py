@@ -1,0 +1,274 @@
+"""The benchmark suite: every family x every transfer method, 5 seeds, IQM with 95% CIs, winners per target.
+
+Runs each family's experiment (``bench/suite/families.yaml``: the configs, which set they belong to, expected
+time) through the resumable experiment runner, then writes ``bench/results/suite.{md,json}`` and one plot per
+family (``bench/results/suite_<family>.png``); ``python bench/update_readme.py`` splices the table into the
+README. Nothing in the table is typed by hand: rerun the command and it is rebuilt from the results.
+
+    python bench/bench_suite.py                        # the quick set: pendulum + reduced hopper (~1 h, 2 cores)
+    python bench/bench_suite.py --families pendulum    # one family (~25 min on 2 cores)
+    python bench/bench_suite.py --families hopper      # a full locomotion family: hours (see families.yaml)
+    python bench/bench_suite.py --report-only          # rebuild tables and plots from finished results
+
+Resumable: results live under ``--out`` (default ``results/suite/<family>``); stop at any time and run the same
+command again — finished jobs are skipped, an interrupted source resumes from its checkpoint. Wall time is
+accumulated over invocations in ``<out>/<family>/suite_timing.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("WANDB_SILENT", "true")
+RESULTS = ROOT / "bench" / "results"
+FAMILIES = ROOT / "bench" / "suite" / "families.yaml"
+
+
+def load_families() -> dict[str, dict[str, Any]]:
+    import yaml
+
+    return yaml.safe_load(FAMILIES.read_text())
+
+
+def _fmt(x: float | None) -> str:
+    from transfer.stats import format_number
+
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    return format_number(x)
+
+
+def _est(e: Any) -> str:
+    if e is None:
+        return "—"
+    if math.isnan(e.low):
+        return _fmt(e.value)
+    return f"{_fmt(e.value)} [{_fmt(e.low)}, {_fmt(e.high)}]"
+
+
+# ---------------------------------------------------------------------------------------------- running
+def run_family(name: str, fam: dict[str, Any], out: Path, workers: int) -> None:
+    from experiments.runner import run_experiment
+
+    timing_path = out / "suite_timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"invocations": []}
+    load0 = os.getloadavg()[0]
+    t0 = time.time()
+    summary = run_experiment(ROOT / fam["config"], out, workers=workers)
+    if summary.ran:
+        timing["invocations"].append({"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t0)),
+                                      "wall_s": round(summary.wall_time_s, 1), "jobs_run": summary.ran,
+                                      "failed": summary.failed, "workers": workers,
+                                      "load_at_start": round(load0, 2), "load_at_end": round(os.getloadavg()[0], 2)})
+        out.mkdir(parents=True, exist_ok=True)
+        timing_path.write_text(json.dumps(timing, indent=1))
+    if summary.failed:
+        print(f"{name}: {len(summary.failed)} job(s) failed: {summary.failed[:5]}", file=sys.stderr)
+
+
+# ------------------------------------------------------------------------------------------- analysing
+def job_seconds(out: Path) -> float:
+    """Sum of every finished job's own wall time (CPU-seconds of one worker each)."""
+    total = 0.0
+    for marker in list(out.glob("sources/**/job.json")) + list(out.glob("cells/**/cell.json")):
+        try:
+            total += float(json.loads(marker.read_text()).get("wall_time_s", 0.0))
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict[str, Any] | None:
+    from experiments.experiment import load_experiment
+    from experiments.leaderboard import leaderboard, source_robustness
+    from experiments.report import load_results, summarize
+    from experiments.runner import is_done, iter_jobs
+
+    if not out.is_dir():
+        return None
+    cfg = load_experiment(ROOT / fam["config"])
+    jobs = list(iter_jobs(cfg, out))
+    done = sum(is_done(j) for j in jobs)
+    try:
+        results = load_results(out)
+    except Exception as exc:  # noqa: BLE001 - nothing finished yet: say so in the table
+        return {"family": name, "jobs_done": done, "jobs_total": len(jobs), "error": str(exc)}
+    summaries, notes = summarize(results, reps=reps)
+    ratios = {(s.target, s.method): s.transfer_ratio for s in summaries if s.transfer_ratio is not None}
+    verdicts = leaderboard(results, reps=reps)
+    timing_path = out / "suite_timing.json"
+    timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"invocations": []}
+    rob = fam.get("robustness")
+    robustness = source_robustness(out, rob["nominal"], rob["heldout"]) if rob else []
+    return {"family": name, "config": fam["config"], "expected": fam.get("expected"), "seeds": cfg.seed_list(),
+            "budget": cfg.budget.model_dump(), "jobs_done": done, "jobs_total": len(jobs),
+            "wall_s": sum(i["wall_s"] for i in timing["invocations"]), "invocations": timing["invocations"],
+            "job_s": job_seconds(out), "verdicts": verdicts, "ratios": ratios, "notes": notes,
+            "robustness": robustness, "robustness_keys": rob,
+            "targets": {t.name: (t.env.id or str(t.env.entry_point)) for t in cfg.targets},
+            "methods": {m.label: (m.method + (f" from source '{m.source}'" if m.source else "")) for m in cfg.all_methods()}}
+
+
+def plot_family(data: dict[str, Any], path: Path) -> bool:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    verdicts = data["verdicts"]
+    if not verdicts:
+        return False
+    fig, axes = plt.subplots(1, len(verdicts), figsize=(4.2 * len(verdicts), 0.45 * len(verdicts[0].scores) + 1.6),
+                             squeeze=False)
+    for ax, v in zip(axes[0], verdicts, strict=True):
+        scores = v.scores[::-1]
+        y = range(len(scores))
+        vals = [s.score.value for s in scores]
+        lo = [s.score.value - s.score.low if not math.isnan(s.score.low) else 0 for s in scores]
+        hi = [s.score.high - s.score.value if not math.isnan(s.score.high) else 0 for s in scores]
+        colors = ["tab:green" if s.method == v.winner else "tab:gray" if not s.trained else "tab:blue" for s in scores]
+        ax.barh(list(y), vals, xerr=[lo, hi], color=colors, alpha=0.8, capsize=3)
+        ax.set_yticks(list(y), [s.method for s in scores])
+        for ref, style, label in ((v.random, ":", "random"), (v.scratch, "--", "scratch")):
+            if ref is not None:
+                ax.axvline(ref, color="k", linestyle=style, linewidth=1, label=label)
+        ax.set_title(v.target)
+        ax.set_xlabel("final return (IQM, 95% CI)")
+    axes[0][0].legend(loc="lower right", fontsize=7)
+    fig.suptitle(f"{data['family']}: final return on each target (green: winner, gray: zero-shot)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return True
+
+
+def family_markdown(d: dict[str, Any]) -> list[str]:
+    lines = [f"## {d['family']}", ""]
+    if "error" in d:
+        return lines + [f"No finished cells yet ({d['jobs_done']}/{d['jobs_total']} jobs): {d['error']}", ""]
+    b = d["budget"]
+    lines += [f"Config `{d['config']}`; {len(d['seeds'])} seeds; target budget {b['timesteps']:,} steps per "
+              f"trained cell; {d['jobs_done']}/{d['jobs_total']} jobs finished. Wall time "
+              f"{d['wall_s'] / 60:.1f} min over {len(d['invocations'])} invocation(s) "
+              f"({d['job_s'] / 60:.1f} job-minutes); expected: {d['expected']}.", "",
+              "Methods: " + "; ".join(f"`{k}` = {v}" for k, v in d["methods"].items()) + ".", "",
+              "Targets: " + "; ".join(f"`{k}` = `{v}`" for k, v in d["targets"].items()) + ".", "",
+              "| target | winner | final return | runner-up | margin [95% CI] | P(winner > runner-up) | verdict |",
+              "|---|---|---|---|---|---|---|"]
+    for v in d["verdicts"]:
+        win = v.scores[0]
+        verdict = ("**clear win**" if v.clear else "tied with " + ", ".join(v.tied[:4]) +
+                   (f" (+{len(v.tied) - 4})" if len(v.tied) > 4 else ""))
+        p = "—" if v.p_improvement is None else f"{v.p_improvement:.2f}"
+        lines.append(f"| {v.target} | **{v.winner}** | {_est(win.score)} | {v.runner_up or '—'} | "
+                     f"{_est(v.margin)} | {p} | {verdict} |")
+    targets = [v.target for v in d["verdicts"]]
+    methods = list(d["methods"])  # the config's order: scratch first
+    lines += ["", "Final return on each target (IQM [95% CI] over seeds; zero-shot methods: no target training; "
+              "AUC ratio vs scratch in parentheses for trained methods):", "",
+              "| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
+    for m in methods:
+        cells = []
+        for v in d["verdicts"]:
+            s = next((s for s in v.scores if s.method == m), None)
+            ratio = d["ratios"].get((v.target, m))
+            text = "—" if s is None else _est(s.score)
+            if ratio is not None and m != "scratch":
+                text += f" ({_est(ratio)})"
+            cells.append(f"**{text}**" if s is not None and m == v.winner else text)
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    refs = [f"{v.target}: random {_fmt(v.random)}" for v in d["verdicts"] if v.random is not None]
+    if refs:
+        lines += ["", "Random-policy return: " + ", ".join(refs) + "."]
+    if d["robustness"]:
+        keys = d["robustness_keys"]
+        lines += ["", f"Zero-shot robustness of each source: return on the held-out split as a fraction of the "
+                  f"return on nominal physics ({keys['nominal']}), mean ± std over seeds (issue: DR/ADR should keep "
+                  "≥ 0.9 where the nominal source keeps markedly less):", "",
+                  "| source | seeds | nominal return | " + " | ".join(f"{k} return | {k} ratio" for k in keys["heldout"])
+                  + " |", "|---|---|---|" + "---|---|" * len(keys["heldout"])]
+        for r in d["robustness"]:
+            nominal = sum(r.nominal) / len(r.nominal)
+            parts = []
+            for k in keys["heldout"]:
+                vals = [x for x in r.targets[k] if not math.isnan(x)]
+                mean, std = r.ratio_summary(k)
+                parts.append(f"{_fmt(sum(vals) / len(vals)) if vals else '—'} | {mean:.3f} ± {std:.3f}")
+            name = "nominal (main)" if r.source == "main" else r.source
+            lines.append(f"| {name} | {len(r.seeds)} | {_fmt(nominal)} | " + " | ".join(parts) + " |")
+    if d["notes"]:
+        lines += ["", "Notes: " + "; ".join(d["notes"])]
+    if d.get("plot"):
+        lines += ["", f"![{d['family']}: final return per target]({d['plot']})"]
+    return lines + [""]
+
+
+def write_results(analysed: list[dict[str, Any]]) -> None:
+    lines = ["# Benchmark suite (bench/bench_suite.py)", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores. Generated "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Every number: interquartile mean (IQM) over "
+             "seeds with a 95% stratified-bootstrap interval (2000 resamples). *Final return* is the return on the "
+             "target after the method's target training budget (zero-shot methods: none). The **winner** has the "
+             "highest IQM; it is a *clear win* when the whole interval of its margin over every other method lies "
+             "above 0, otherwise the methods whose margin interval contains 0 are listed as tied "
+             "(`experiments/leaderboard.py`). Rerun: `python bench/bench_suite.py` (resumable).", ""]
+    for d in analysed:
+        lines += family_markdown(d)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "suite.md").write_text("\n".join(lines).rstrip() + "\n")
+
+    def plain(d: dict[str, Any]) -> dict[str, Any]:
+        if "error" in d:
+            return d
+        out = {k: v for k, v in d.items() if k not in ("verdicts", "ratios", "robustness")}
+        out["verdicts"] = [v.to_dict() for v in d["verdicts"]]
+        out["ratios"] = {f"{t}/{m}": e.to_dict() for (t, m), e in d["ratios"].items()}
+        out["robustness"] = [vars(r) for r in d["robustness"]]
+        return out
+
+    from experiments.report import _jsonable
+
+    (RESULTS / "suite.json").write_text(json.dumps(_jsonable([plain(d) for d in analysed]), indent=1))
+
+
+def main(argv: list[str] | None = None) -> int:
+    families = load_families()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--families", nargs="+", choices=sorted(families),
+                        help="families to run (default: the quick set: " +
+                        ", ".join(n for n, f in families.items() if f.get("quick")) + ")")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "suite", help="results root")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel jobs (default: all cores)")
+    parser.add_argument("--report-only", action="store_true", help="only rebuild tables/plots from finished results")
+    parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    args = parser.parse_args(argv)
+    chosen = args.families or [n for n, f in families.items() if f.get("quick")]
+    if not args.report_only:
+        for name in chosen:
+            print(f"== {name}: {families[name]['config']} ({families[name].get('expected')})", file=sys.stderr)
+            run_family(name, families[name], args.out / name, args.workers)
+    analysed = []
+    for name in families:  # every family with results on disk, in the index's order
+        d = analyse_family(name, families[name], args.out / name, args.reps)
+        if d is None:
+            continue
+        if "error" not in d and plot_family(d, RESULTS / f"suite_{name}.png"):
+            d["plot"] = f"suite_{name}.png"
+        analysed.append(d)
+    write_results(analysed)
+    print((RESULTS / "suite.md").read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

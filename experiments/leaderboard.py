@@ -1,0 +1,169 @@
+"""Which method wins on which target, and how sure we are: the verdict of a finished experiment.
+
+Every (target, method) cell is scored by its **final return on the target** — after the method's target
+budget, or with no target training at all for zero-shot methods (``zeroshot`` and its labelled variants such
+as ``dr``/``adr``, which evaluate a differently trained source). Per method the score is the interquartile
+mean (IQM) over seeds with a 95% percentile-bootstrap interval (``transfer.stats``). The **winner** is the
+method with the highest IQM; every other method whose bootstrap interval of the IQM *difference* to the winner
+still contains 0 is reported as **tied** with it, so "wins" means the whole interval of the margin lies above 0.
+The probability of improvement ``P(winner > runner-up)`` (Agarwal et al. 2021) is the chance that a random run
+of the winner beats a random run of the runner-up.
+
+>>> import numpy as np
+>>> probability_of_improvement(np.array([3.0, 4.0]), np.array([1.0, 4.0]))
+0.625
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from experiments.report import Results, method_order
+from transfer.stats import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_REPS,
+    Estimate,
+    bootstrap_iqm,
+    iqm,
+    stratified_bootstrap,
+)
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray) -> float:
+    """P(X > Y) over all pairs of runs, ties counted half (the Mann-Whitney U statistic / (n m))."""
+    x, y = np.asarray(x, dtype=float)[:, None], np.asarray(y, dtype=float)[None, :]
+    return float(np.mean((x > y) + 0.5 * (x == y)))
+
+
+@dataclass
+class MethodScore:
+    """Final return of one method on one target over seeds."""
+
+    method: str
+    n: int
+    score: Estimate
+    trained: bool  # False for zero-shot methods (no target training)
+
+
+@dataclass
+class TargetVerdict:
+    """The ranking on one target and how clear the win is."""
+
+    target: str
+    scores: list[MethodScore]
+    winner: str
+    tied: list[str] = field(default_factory=list)
+    runner_up: str | None = None
+    margin: Estimate | None = None  # IQM(winner) - IQM(runner-up) with its bootstrap interval
+    p_improvement: float | None = None  # P(winner run > runner-up run)
+    scratch: float | None = None
+    random: float | None = None
+
+    @property
+    def clear(self) -> bool:
+        return not self.tied and self.margin is not None and self.margin.low > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["clear"] = self.clear
+        return d
+
+
+def final_scores(results: Results) -> dict[str, dict[str, tuple[np.ndarray, bool]]]:
+    """``{target: {method: (per-seed final returns, trained?)}}`` for every finished cell."""
+    out: dict[str, dict[str, tuple[np.ndarray, bool]]] = {}
+    for target, data in results.targets.items():
+        out[target] = {m: (np.array([r.last_return for r in data.methods[m]], dtype=float),
+                           all(r.curve is not None for r in data.methods[m]))
+                       for m in method_order(data.methods)}
+    return out
+
+
+def _difference(a: np.ndarray, b: np.ndarray, reps: int, confidence: float, seed: int) -> Estimate:
+    return stratified_bootstrap([a, b], lambda x, y: iqm(x, axis=1) - iqm(y, axis=1), reps=reps,
+                                confidence=confidence, seed=seed)
+
+
+def judge_target(target: str, scores: dict[str, tuple[np.ndarray, bool]], *, random: float | None = None,
+                 reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> TargetVerdict:
+    """Rank the methods on one target by IQM final return; winner, ties, margin and P(improvement)."""
+    ranked = [MethodScore(m, len(x), bootstrap_iqm(x, reps=reps, confidence=confidence, seed=seed), trained)
+              for m, (x, trained) in scores.items()]
+    ranked.sort(key=lambda s: s.score.value, reverse=True)
+    best = ranked[0]
+    verdict = TargetVerdict(target, ranked, best.method,
+                            random=random, scratch=float(iqm(scores["scratch"][0])) if "scratch" in scores else None)
+    if len(ranked) == 1:
+        return verdict
+    win = scores[best.method][0]
+    for other in ranked[1:]:
+        diff = _difference(win, scores[other.method][0], reps, confidence, seed)
+        one_seed = min(len(win), len(scores[other.method][0])) < 2  # a bootstrap of one run says nothing
+        if one_seed or not (diff.low > 0):
+            verdict.tied.append(other.method)
+    second = ranked[1]
+    verdict.runner_up = second.method
+    verdict.margin = _difference(win, scores[second.method][0], reps, confidence, seed)
+    verdict.p_improvement = probability_of_improvement(win, scores[second.method][0])
+    return verdict
+
+
+def leaderboard(results: Results, *, reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
+                seed: int = 0) -> list[TargetVerdict]:
+    """One :class:`TargetVerdict` per target of a loaded results directory (sorted by target name)."""
+    verdicts = []
+    for target, scores in sorted(final_scores(results).items()):
+        rnd = results.targets[target].random_returns
+        verdicts.append(judge_target(target, scores, random=float(iqm(rnd)) if rnd else None,
+                                     reps=reps, confidence=confidence, seed=seed))
+    return verdicts
+
+
+# ------------------------------------------------------------------------------ robustness of sources
+@dataclass
+class SourceRobustness:
+    """Zero-shot return of one source on held-out evaluation envs as a fraction of its nominal return."""
+
+    source: str
+    seeds: list[int]
+    nominal: list[float]
+    targets: dict[str, list[float]]  # eval env -> per-seed return
+    ratios: dict[str, list[float]]  # eval env -> per-seed return / nominal return
+
+    def ratio_summary(self, key: str) -> tuple[float, float]:
+        r = np.asarray(self.ratios.get(key, []), dtype=float)
+        return (float(np.mean(r)), float(np.std(r))) if r.size else (math.nan, math.nan)
+
+
+def source_robustness(root: str | Path, nominal_key: str, target_keys: list[str]) -> list[SourceRobustness]:
+    """Read every finished source job (``sources/seed*`` = ``main``, ``sources/<name>/seed*``) of a results
+    directory and relate its final return on each of ``target_keys`` to its return on ``nominal_key`` (keys
+    are the eval names in the source's ``job.json``, e.g. ``InvertedPendulumNominal-v0``)."""
+    root = Path(root) / "sources"
+    groups: dict[str, list[Path]] = {"main": sorted(root.glob("seed*/job.json"))}
+    for sub in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("seed")) if root.is_dir() else []:
+        groups[sub.name] = sorted(sub.glob("seed*/job.json"))
+    rows = []
+    for name, jobs in groups.items():
+        row = SourceRobustness(name, [], [], {k: [] for k in target_keys}, {k: [] for k in target_keys})
+        for path in jobs:
+            job = json.loads(path.read_text())
+            final = job.get("final") or {}
+            if job.get("status") != "done" or nominal_key not in final:
+                continue
+            nominal = float(final[nominal_key])
+            row.seeds.append(int(job.get("seed", -1)))
+            row.nominal.append(nominal)
+            for k in target_keys:
+                value = float(final.get(k, math.nan))
+                row.targets[k].append(value)
+                row.ratios[k].append(value / nominal if nominal > 0 else math.nan)
+        if row.seeds:
+            rows.append(row)
+    return rows
