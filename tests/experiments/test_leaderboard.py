@@ -1,0 +1,85 @@
+"""The leaderboard: winner, ties and margins from per-seed final returns; robustness ratios from source jobs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from experiments.leaderboard import judge_target, probability_of_improvement, source_robustness
+
+
+def test_probability_of_improvement_counts_ties_half():
+    assert probability_of_improvement(np.array([2.0]), np.array([1.0])) == 1.0
+    assert probability_of_improvement(np.array([1.0]), np.array([1.0])) == 0.5
+    assert probability_of_improvement(np.array([1.0, 3.0]), np.array([2.0, 2.0])) == 0.5
+
+
+def test_clear_winner_when_the_margin_interval_is_above_zero():
+    scores = {"scratch": (np.array([100.0, 110, 120, 105, 115]), True),
+              "finetune": (np.array([900.0, 950, 920, 940, 910]), True),
+              "zeroshot": (np.array([300.0, 320, 310, 305, 315]), False)}
+    v = judge_target("extrap", scores, reps=500)
+    assert v.winner == "finetune" and v.runner_up == "zeroshot"
+    assert v.clear and v.tied == []
+    assert v.margin.low > 0 and v.p_improvement == 1.0
+    assert [s.method for s in v.scores] == ["finetune", "zeroshot", "scratch"]
+    assert v.scratch == pytest.approx(110.0)
+    assert not next(s for s in v.scores if s.method == "zeroshot").trained
+
+
+def test_overlapping_methods_are_tied_not_won():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(500, 100, 5), rng.normal(510, 100, 5)
+    v = judge_target("t", {"scratch": (a, True), "finetune": (b, True)}, reps=500)
+    assert not v.clear and v.tied == [v.runner_up]
+    assert v.margin.low < 0 < v.margin.high
+
+
+def test_one_seed_is_never_a_clear_win():
+    v = judge_target("t", {"scratch": (np.array([1.0]), True), "finetune": (np.array([9.0]), True)}, reps=100)
+    assert v.winner == "finetune" and not v.clear
+
+
+def test_source_robustness_reads_main_and_named_sources(tmp_path):
+    def job(path, nominal, extrap, status="done"):
+        path.mkdir(parents=True)
+        (path / "job.json").write_text(json.dumps({"status": status, "seed": int(path.name[4:]), "final": {
+            "train": nominal, "PendNominal": nominal, "PendExtrap": extrap}}))
+
+    job(tmp_path / "sources/seed0", 1000.0, 400.0)
+    job(tmp_path / "sources/seed1", 800.0, 400.0)
+    job(tmp_path / "sources/dr/seed0", 1000.0, 950.0)
+    job(tmp_path / "sources/dr/seed1", 1000.0, 0.0, status="running")  # unfinished: left out
+    rows = {r.source: r for r in source_robustness(tmp_path, "PendNominal", ["PendExtrap"])}
+    assert set(rows) == {"main", "dr"}
+    assert rows["main"].ratios["PendExtrap"] == [0.4, 0.5]
+    mean, std = rows["main"].ratio_summary("PendExtrap")
+    assert mean == pytest.approx(0.45) and std == pytest.approx(0.05)
+    assert rows["dr"].seeds == [0] and rows["dr"].ratios["PendExtrap"] == [0.95]
+    assert math.isnan(rows["dr"].ratio_summary("missing")[0])
+
+
+def test_every_benchmark_family_config_is_valid():
+    """bench/suite/families.yaml names experiment configs that load and plan (sources exist, methods known)."""
+    from pathlib import Path
+
+    import yaml
+
+    from experiments.experiment import load_experiment
+    from experiments.runner import plan
+    from transfer.methods import get_method
+
+    repo = Path(__file__).resolve().parents[2]
+    families = yaml.safe_load((repo / "bench/suite/families.yaml").read_text())
+    assert any(f.get("quick") for f in families.values())
+    for name, fam in families.items():
+        cfg = load_experiment(repo / fam["config"])
+        sources, cells = plan(cfg, Path("/nonexistent") / name)
+        assert len(sources) == len(cfg.seed_list()) * (1 + len(cfg.sources)), name
+        for m in cfg.all_methods():
+            get_method(m.method).parse_options(m.options)
+        if fam.get("robustness"):
+            assert fam["robustness"]["nominal"] and fam["robustness"]["heldout"], name
