@@ -153,6 +153,8 @@ def plot_family(data: dict[str, Any], path: Path) -> bool:
 
 
 def family_markdown(d: dict[str, Any]) -> list[str]:
+    from experiments.leaderboard import verdict_markdown
+
     lines = [f"## {d['family']}", ""]
     if "error" in d:
         return lines + [f"No finished cells yet ({d['jobs_done']}/{d['jobs_total']} jobs): {d['error']}", ""]
@@ -163,15 +165,7 @@ def family_markdown(d: dict[str, Any]) -> list[str]:
               f"({d['job_s'] / 60:.1f} job-minutes); expected: {d['expected']}.", "",
               "Methods: " + "; ".join(f"`{k}` = {v}" for k, v in d["methods"].items()) + ".", "",
               "Targets: " + "; ".join(f"`{k}` = `{v}`" for k, v in d["targets"].items()) + ".", "",
-              "| target | winner | final return | runner-up | margin [95% CI] | P(winner > runner-up) | verdict |",
-              "|---|---|---|---|---|---|---|"]
-    for v in d["verdicts"]:
-        win = v.scores[0]
-        verdict = ("**clear win**" if v.clear else "tied with " + ", ".join(v.tied[:4]) +
-                   (f" (+{len(v.tied) - 4})" if len(v.tied) > 4 else ""))
-        p = "—" if v.p_improvement is None else f"{v.p_improvement:.2f}"
-        lines.append(f"| {v.target} | **{v.winner}** | {_est(win.score)} | {v.runner_up or '—'} | "
-                     f"{_est(v.margin)} | {p} | {verdict} |")
+              *verdict_markdown(d["verdicts"])]
     targets = [v.target for v in d["verdicts"]]
     methods = list(d["methods"])  # the config's order: scratch first
     lines += ["", "Final return on each target (IQM [95% CI] over seeds; zero-shot methods: no target training; "

@@ -167,3 +167,18 @@ def source_robustness(root: str | Path, nominal_key: str, target_keys: list[str]
         if row.seeds:
             rows.append(row)
     return rows
+
+
+def verdict_markdown(verdicts: list[TargetVerdict]) -> list[str]:
+    """A markdown table: per target the winner, its final return, the margin over the runner-up, the verdict."""
+
+    lines = ["| target | winner | final return | runner-up | margin | P(winner > runner-up) | verdict |",
+             "|---|---|---|---|---|---|---|"]
+    for v in verdicts:
+        tied = ", ".join(v.tied[:4]) + (f" (+{len(v.tied) - 4})" if len(v.tied) > 4 else "")
+        verdict = "**clear win**" if v.clear else f"tied with {tied}" if v.tied else "only method"
+        p = "—" if v.p_improvement is None else f"{v.p_improvement:.2f}"
+        margin = "—" if v.margin is None else v.margin.format()
+        lines.append(f"| {v.target} | **{v.winner}** | {v.scores[0].score.format()} | {v.runner_up or '—'} | "
+                     f"{margin} | {p} | {verdict} |")
+    return lines

@@ -271,6 +271,7 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
            "**jumpstart** > 0 that it starts better, **relatedness** near 1 that the source policy already "
            "solves the target as well as scratch does after training. *Negative transfer* is flagged when "
            "the whole interval of the AUC ratio lies below 1 or that of the jumpstart below 0.", "",
+           *_winners(results, settings),
            "## Transfer ratio (area under the curve relative to scratch)", "",
            "| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
     for m in methods:
@@ -306,6 +307,17 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
     if notes or results.skipped:
         out += ["", "## Left out", ""] + [f"- {n}" for n in notes] + [f"- `{s}`" for s in results.skipped]
     return "\n".join(out) + "\n"
+
+
+def _winners(results: Results, settings: dict[str, Any]) -> list[str]:
+    """The "which method wins" section (``experiments.leaderboard``): final return on each target."""
+    from experiments.leaderboard import leaderboard, verdict_markdown
+
+    verdicts = leaderboard(results, reps=settings["reps"], confidence=settings["confidence"], seed=settings["seed"])
+    return ["## Which method wins (final return on the target, IQM over seeds)", "",
+            "Winner: highest IQM of the final return (zero-shot methods: without target training). A *clear win* "
+            "needs the whole interval of its margin over every other method above 0; else the methods it cannot be "
+            "told apart from are listed as tied.", "", *verdict_markdown(verdicts), ""]
 
 
 def print_table(summaries: list[TransferSummary], file=None) -> None:
