@@ -77,15 +77,17 @@ def run_family(name: str, fam: dict[str, Any], out: Path, workers: int) -> None:
 
 
 # ------------------------------------------------------------------------------------------- analysing
-def job_seconds(out: Path) -> float:
-    """Sum of every finished job's own wall time (CPU-seconds of one worker each)."""
-    total = 0.0
+def job_seconds(out: Path) -> tuple[float, float]:
+    """Sums of every finished job's wall time and CPU time (the CPU time does not depend on machine load)."""
+    wall = cpu = 0.0
     for marker in list(out.glob("sources/**/job.json")) + list(out.glob("cells/**/cell.json")):
         try:
-            total += float(json.loads(marker.read_text()).get("wall_time_s", 0.0))
+            m = json.loads(marker.read_text())
         except (OSError, ValueError):
-            pass
-    return total
+            continue
+        wall += float(m.get("wall_time_s", 0.0))
+        cpu += float(m.get("cpu_time_s", m.get("wall_time_s", 0.0)))
+    return wall, cpu
 
 
 def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict[str, Any] | None:
@@ -113,7 +115,7 @@ def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict
     return {"family": name, "config": fam["config"], "expected": fam.get("expected"), "seeds": cfg.seed_list(),
             "budget": cfg.budget.model_dump(), "jobs_done": done, "jobs_total": len(jobs),
             "wall_s": sum(i["wall_s"] for i in timing["invocations"]), "invocations": timing["invocations"],
-            "job_s": job_seconds(out), "verdicts": verdicts, "ratios": ratios, "notes": notes,
+            "job_s": job_seconds(out)[0], "cpu_s": job_seconds(out)[1], "verdicts": verdicts, "ratios": ratios, "notes": notes,
             "robustness": robustness, "robustness_keys": rob,
             "targets": {t.name: (t.env.id or str(t.env.entry_point)) for t in cfg.targets},
             "methods": {m.label: (m.method + (f" from source '{m.source}'" if m.source else "")) for m in cfg.all_methods()}}
@@ -152,6 +154,14 @@ def plot_family(data: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def _loads(d: dict[str, Any]) -> str:
+    inv = d["invocations"]
+    if not inv:
+        return "no timed invocation"
+    loads = [x for i in inv for x in (i["load_at_start"], i["load_at_end"])]
+    return f"{inv[-1]['workers']} workers, load average {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} cores"
+
+
 def family_markdown(d: dict[str, Any]) -> list[str]:
     from experiments.leaderboard import verdict_markdown
 
@@ -160,9 +170,10 @@ def family_markdown(d: dict[str, Any]) -> list[str]:
         return lines + [f"No finished cells yet ({d['jobs_done']}/{d['jobs_total']} jobs): {d['error']}", ""]
     b = d["budget"]
     lines += [f"Config `{d['config']}`; {len(d['seeds'])} seeds; target budget {b['timesteps']:,} steps per "
-              f"trained cell; {d['jobs_done']}/{d['jobs_total']} jobs finished. Wall time "
-              f"{d['wall_s'] / 60:.1f} min over {len(d['invocations'])} invocation(s) "
-              f"({d['job_s'] / 60:.1f} job-minutes); expected: {d['expected']}.", "",
+              f"trained cell; {d['jobs_done']}/{d['jobs_total']} jobs finished. Compute: {d['cpu_s'] / 60:.1f} "
+              f"CPU-minutes, i.e. **{d['cpu_s'] / 120:.1f} min on 2 cores** with both busy; measured wall time "
+              f"{d['wall_s'] / 60:.1f} min over {len(d['invocations'])} invocation(s) ({_loads(d)}). "
+              f"Expected: {d['expected']}.", "",
               "Methods: " + "; ".join(f"`{k}` = {v}" for k, v in d["methods"].items()) + ".", "",
               "Targets: " + "; ".join(f"`{k}` = `{v}`" for k, v in d["targets"].items()) + ".", "",
               *verdict_markdown(d["verdicts"])]
