@@ -270,7 +270,10 @@ def main() -> None:
     ap.add_argument("--jobs", type=int, default=3, help="learning seeds run in parallel processes")
     ap.add_argument("--results", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
-    results: dict = {}
+    out = Path(args.results)
+    previous = out / "train.json"
+    # parts not run this time keep their earlier results (the table always shows every part)
+    results: dict = json.loads(previous.read_text()) if previous.is_file() else {}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         if "overhead" in args.parts:
@@ -285,7 +288,6 @@ def main() -> None:
         if "resume" in args.parts:
             print("resume:", flush=True)
             results["resume"] = resume(tmp)
-    out = Path(args.results)
     out.mkdir(parents=True, exist_ok=True)
     (out / "train.json").write_text(json.dumps(results, indent=2) + "\n")
     md = _markdown(results)
