@@ -21,7 +21,7 @@ torch.Size([3, 12])
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -38,6 +38,18 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "silu": nn.SiLU,
     "sigmoid": nn.Sigmoid,
+}
+
+
+# functional forms of ACTIVATIONS (default arguments, so bit-identical to the modules), for the hot path
+FUNCTIONAL: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "elu": F.elu,
+    "leaky_relu": F.leaky_relu,
+    "gelu": F.gelu,
+    "silu": F.silu,
+    "sigmoid": torch.sigmoid,
 }
 
 
@@ -113,6 +125,23 @@ def compose_maps(inner: Sequence[int] | None, outer: Sequence[int] | None) -> li
     return [-1 if i < 0 else int(outer[i]) for i in inner]
 
 
+# The hot path below works on plain tuples of tensors ("specs") instead of calling submodules: at PPO's batch
+# sizes a progressive column's cost is per-call Python overhead (module calls, attribute look-ups), not
+# arithmetic. A spec holds the very parameter/buffer objects, so in-place updates (optimizers, Polyak,
+# load_state_dict) show through; ProgressiveTower rebuilds its specs after .to()/load_state_dict.
+AdapterSpec = tuple[torch.Tensor, torch.Tensor, torch.Tensor, "torch.Tensor | None", Callable]
+
+
+def _adapter(spec: AdapterSpec, hs: Sequence[torch.Tensor]) -> torch.Tensor:
+    alpha, reduce_w, reduce_b, project_w, act = spec
+    if len(hs) == 1:  # the common case: skip the concatenation
+        x = alpha * hs[0]
+    else:
+        x = torch.cat([alpha[j] * h for j, h in enumerate(hs)], dim=-1)
+    x = act(F.linear(x, reduce_w, reduce_b))
+    return x if project_w is None else F.linear(x, project_w)
+
+
 class LateralAdapter(nn.Module):
     """``U σ(V [α_1 h_1; …; α_K h_K] + c)``; without U (``out_dim=None``) it returns the reduced σ(·)."""
 
@@ -124,14 +153,14 @@ class LateralAdapter(nn.Module):
         self.reduce = nn.Linear(sum(in_dims), reduce_to)
         self.act = make_activation(activation)
         self.project = None if out_dim is None else nn.Linear(reduce_to, out_dim, bias=False)
+        self._act_fn = FUNCTIONAL[activation_name(activation)]
+
+    def spec(self) -> AdapterSpec:
+        project = None if self.project is None else self.project.weight
+        return self.alpha, self.reduce.weight, self.reduce.bias, project, self._act_fn
 
     def forward(self, hs: Sequence[torch.Tensor]) -> torch.Tensor:
-        if len(hs) == 1:  # the common case: skip the concatenation
-            x = self.alpha * hs[0]
-        else:
-            x = torch.cat([self.alpha[j] * h for j, h in enumerate(hs)], dim=-1)
-        x = self.act(self.reduce(x))
-        return x if self.project is None else self.project(x)
+        return _adapter(self.spec(), hs)
 
 
 def _reduce_width(adapter_width: int | None, own_width: int) -> int:
@@ -174,31 +203,49 @@ class MlpColumn(nn.Module):
             r = _reduce_width(adapter_width, self.arch[-1])
             self.head = LateralAdapter(in_dims, r, None, activation, alpha_init)
         self.out_dim = (self.arch[-1] if self.arch else in_dim) + (self.head.reduce.out_features if self.head else 0)
-        # (layer, its lateral adapter or None, lateral source positions) per layer, resolved once
-        self._steps = [
-            (layer, self.laterals[str(i)] if str(i) in self.laterals else None, self.lateral_sources.get(str(i), []))
-            for i, layer in enumerate(self.layers)
-        ]
+        self._act_fn = FUNCTIONAL[activation_name(activation)]
+
+    def spec(self) -> tuple:
+        """(activation, [(W, b, (adapter spec, sources, source layer) or None) per layer], head or None)."""
+        steps = []
+        for i, layer in enumerate(self.layers):
+            lateral = None
+            if str(i) in self.laterals:
+                lateral = (self.laterals[str(i)].spec(), self.lateral_sources[str(i)], i - 1)
+            steps.append((layer.weight, layer.bias, lateral))
+        head = None if self.head is None else (self.head.spec(), self.head_sources, len(self.arch) - 1)
+        return self._act_fn, steps, head
 
     def forward(self, x: torch.Tensor, lateral_acts: Sequence[list[torch.Tensor]]) -> list[torch.Tensor]:
         """Hidden activations of every layer; ``lateral_acts[j]`` are those of the j-th lateral source."""
-        acts: list[torch.Tensor] = []
-        h = x
-        for i, (layer, lateral, srcs) in enumerate(self._steps):
-            z = layer(h)
-            if lateral is not None:
-                z = z + lateral([lateral_acts[j][i - 1] for j in srcs])
-            h = self.act(z)
-            acts.append(h)
-        return acts
+        return _column_acts(self.spec(), x, lateral_acts)
 
     def latent(self, x: torch.Tensor, acts: list[torch.Tensor], lateral_acts: Sequence[list[torch.Tensor]]):
         """What the head sees: last hidden layer, plus the reduced head lateral when there is one."""
-        last = acts[-1] if acts else x
-        if self.head is None:
-            return last
-        n = len(self.arch)
-        return torch.cat([last, self.head([lateral_acts[j][n - 1] for j in self.head_sources])], dim=-1)
+        return _column_latent(self.spec(), x, acts, lateral_acts)
+
+
+def _column_acts(spec: tuple, x: torch.Tensor, lateral_acts: Sequence[list[torch.Tensor]]) -> list[torch.Tensor]:
+    act, steps, _ = spec
+    acts: list[torch.Tensor] = []
+    h = x
+    for weight, bias, lateral in steps:
+        z = F.linear(h, weight, bias)
+        if lateral is not None:
+            adapter, srcs, prev = lateral
+            z = z + _adapter(adapter, [lateral_acts[j][prev] for j in srcs])
+        h = act(z)
+        acts.append(h)
+    return acts
+
+
+def _column_latent(spec: tuple, x: torch.Tensor, acts: list[torch.Tensor], lateral_acts: Sequence[list[torch.Tensor]]):
+    head = spec[2]
+    last = acts[-1] if acts else x
+    if head is None:
+        return last
+    adapter, srcs, prev = head
+    return torch.cat([last, _adapter(adapter, [lateral_acts[j][prev] for j in srcs])], dim=-1)
 
 
 def _check_columns(columns: Sequence[dict[str, Any]]) -> None:
@@ -262,6 +309,24 @@ class ProgressiveTower(nn.Module):
                 if missing:
                     raise SimtransferError(f"column {j} needs columns {missing}, which are not laterals of column {k}")
             self.needed.append(needed)
+        self._fast: tuple | None = None
+
+    def _apply(self, fn, recurse: bool = True):  # .to()/.float()/...: buffers may be new tensors
+        self._fast = None
+        return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:  # load_state_dict(assign=True) swaps tensors
+        self._fast = None
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _compile(self) -> tuple:
+        """forward()'s plan: frozen (id, map index or None, spec, sources) in order, then the new column's."""
+        def entry(j: int) -> tuple:
+            index = None if self.maps[j].identity else self.maps[j].index
+            return j, index, self.columns[j].spec(), self.lateral_from[j]
+
+        self._fast = ([entry(j) for j in self.needed[self.last] if j != self.last], entry(self.last))
+        return self._fast
 
     def column_latent(self, k: int, inputs: dict[int, torch.Tensor]) -> torch.Tensor:
         """Latent of column ``k`` given the (already mapped) input of ``k`` and of its lateral sources."""
@@ -275,9 +340,28 @@ class ProgressiveTower(nn.Module):
                 acts[j] = self.columns[j](inputs[j], lateral)
         return self.columns[k].latent(inputs[k], acts[k], [acts[s] for s in self.lateral_from[k]])
 
+    @staticmethod
+    def _frozen_acts(frozen: list[tuple], x: torch.Tensor, n: int) -> list[list[torch.Tensor]]:
+        acts: list[list[torch.Tensor]] = [[]] * n
+        for j, index, spec, lateral in frozen:
+            h = x if index is None else F.pad(x, (0, 1)).index_select(-1, index)
+            acts[j] = _column_acts(spec, h, [acts[s] for s in lateral])
+        return acts
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inputs = {j: self.maps[j](x) for j in self.needed[self.last]}
-        return self.column_latent(self.last, inputs)
+        """The last column's latent: ``column_latent(last, mapped x)`` through the precompiled plan."""
+        frozen, (k, index, spec, lateral) = self._fast or self._compile()
+        n = len(self.lateral_from)
+        if not frozen:
+            acts: list[list[torch.Tensor]] = []
+        elif x.requires_grad or not torch.is_grad_enabled():
+            acts = self._frozen_acts(frozen, x, n)  # (a SAC/TD3 critic's input carries the actor's gradient)
+        else:
+            with torch.no_grad():  # frozen columns on plain observations: no graph needed
+                acts = self._frozen_acts(frozen, x, n)
+        own = x if index is None else F.pad(x, (0, 1)).index_select(-1, index)
+        lateral_acts = [acts[s] for s in lateral]
+        return _column_latent(spec, own, _column_acts(spec, own, lateral_acts), lateral_acts)
 
 
 class ConvLateralAdapter(nn.Module):
@@ -418,3 +502,7 @@ class ProgressiveCnn(ProgressiveTower):
             self.columns.append(column if k == n - 1 else freeze_to_buffers(column))
         self.latent_dim = self.columns[-1].out_dim
         self._plan()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.column_latent(self.last, dict.fromkeys(self.needed[self.last], x))
+
