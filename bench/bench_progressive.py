@@ -3,7 +3,9 @@
 Parts (``--parts``, default both):
 - ``cost``: PPO env-steps/s on InvertedPendulumBulletEnv-v0 with a progressive policy (one frozen source
   column + new column, [64, 64] each) vs a plain ``MlpPolicy`` ([64, 64]); same env and hyperparameters,
-  interleaved repetitions (order alternates), one torch thread. Times ``model.learn`` only.
+  interleaved repetitions (order rotates), one torch thread. Times ``model.learn`` only. Progressive policies
+  default to Adam's multi-tensor (``foreach``) kernels (bit-identical updates); a third policy, the plain
+  ``MlpPolicy`` with the same Adam setting, shows how much of the ratio that choice accounts for.
 - ``forgetting``: train a source PPO on InvertedPendulum, then train on the same pendulum with its motor
   reversed (action negated: a wiring change the source policy must unlearn) from scratch, by plain fine-tuning
   and by a progressive column; score each on the target and on the *source* task (deterministic, same seeds).
@@ -72,26 +74,33 @@ def cost(steps: int, reps: int, tmp: Path) -> dict:
     from stable_baselines3 import PPO
 
     src = _save_source(PPO("MlpPolicy", _env(SOURCE_ENV), policy_kwargs={"net_arch": [64, 64]}, seed=0), tmp / "src")
-    fps: dict[str, list[float]] = {"plain": [], "progressive": []}
+    kinds = ["plain", "progressive", "plain_foreach"]
+    fps: dict[str, list[float]] = {k: [] for k in kinds}
+    load_before = os.getloadavg()
     for rep in range(reps):
-        order = ["plain", "progressive"] if rep % 2 == 0 else ["progressive", "plain"]
-        for kind in order:
+        for kind in kinds[rep % 3 :] + kinds[: rep % 3]:
             env = _env(SOURCE_ENV)
-            if kind == "plain":
-                model = PPO("MlpPolicy", env, policy_kwargs={"net_arch": [64, 64]}, seed=rep, **PPO_KW)
-            else:
+            if kind == "progressive":
                 model = _progressive(env, [src], seed=rep)
+            else:
+                kw = {"net_arch": [64, 64]}
+                if kind == "plain_foreach":
+                    kw["optimizer_kwargs"] = {"eps": 1e-5, "foreach": True}
+                model = PPO("MlpPolicy", env, policy_kwargs=kw, seed=rep, **PPO_KW)
             t0 = time.perf_counter()
             model.learn(steps)
             fps[kind].append(steps / (time.perf_counter() - t0))
-            print(f"cost rep {rep} {kind:12s} {fps[kind][-1]:8.0f} steps/s", flush=True)
+            print(f"cost rep {rep} {kind:14s} {fps[kind][-1]:8.0f} steps/s", flush=True)
     ratios = [p / q for p, q in zip(fps["progressive"], fps["plain"])]
+    matched = [p / q for p, q in zip(fps["progressive"], fps["plain_foreach"])]
     params = {
         "plain": sum(p.numel() for p in PPO("MlpPolicy", _env(SOURCE_ENV), policy_kwargs={"net_arch": [64, 64]}).policy.parameters()),
         "progressive_trainable": sum(p.numel() for p in _progressive(_env(SOURCE_ENV), [src], 0).policy.parameters()),
     }
     return {"steps": steps, "reps": reps, "fps": fps, "ratio_per_rep": ratios,
-            "ratio_median": statistics.median(ratios), "goal": 0.75, "parameters": params}
+            "ratio_median": statistics.median(ratios), "goal": 0.75, "parameters": params,
+            "ratio_vs_plain_foreach_per_rep": matched, "ratio_vs_plain_foreach_median": statistics.median(matched),
+            "loadavg_1_5_15": {"before": list(load_before), "after": list(os.getloadavg())}, "cpus": os.cpu_count()}
 
 
 def _score(act, env_id: str, episodes: int, seed: int) -> list[float]:
@@ -162,12 +171,20 @@ def _markdown(out: dict) -> str:
         lines += ["## Cost: PPO env-steps/s, InvertedPendulumBulletEnv-v0, one torch thread", "",
                   f"{c['reps']} interleaved repetitions of `learn({c['steps']})` each, n_steps 1024, 10 epochs.", "",
                   "| policy | steps/s per rep | median |", "|---|---|---|"]
-        for kind in ("plain", "progressive"):
-            fps = c["fps"][kind]
+        for kind, fps in c["fps"].items():
             lines.append(f"| {kind} | {', '.join(f'{x:.0f}' for x in fps)} | {statistics.median(fps):.0f} |")
         lines += ["", f"Ratio progressive/plain per rep: {', '.join(f'{r:.2f}' for r in c['ratio_per_rep'])}; "
-                  f"median **{c['ratio_median']:.2f}x** (goal >= {c['goal']}x).",
-                  f"Trainable parameters: plain {c['parameters']['plain']}, progressive "
+                  f"median **{c['ratio_median']:.2f}x** (goal >= {c['goal']}x)."]
+        if "ratio_vs_plain_foreach_median" in c:
+            lines += ["Progressive policies use Adam's multi-tensor (`foreach`) kernels by default (bit-identical "
+                      "updates); against a plain `MlpPolicy` given the same Adam setting (`plain_foreach`) the "
+                      f"ratio is {', '.join(f'{r:.2f}' for r in c['ratio_vs_plain_foreach_per_rep'])}; "
+                      f"median {c['ratio_vs_plain_foreach_median']:.2f}x."]
+        if "loadavg_1_5_15" in c:
+            la = c["loadavg_1_5_15"]
+            lines.append(f"Machine: {c['cpus']} CPUs; load average (1/5/15 min) before "
+                         f"{'/'.join(f'{x:.2f}' for x in la['before'])}, after {'/'.join(f'{x:.2f}' for x in la['after'])}.")
+        lines += [f"Trainable parameters: plain {c['parameters']['plain']}, progressive "
                   f"{c['parameters']['progressive_trainable']} (+ the frozen column, stored as buffers).", ""]
     if "forgetting" in out:
         f = out["forgetting"]

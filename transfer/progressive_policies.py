@@ -79,6 +79,19 @@ def _source_inputs(maps_from_own: list[Any], lateral: list[int], k: int, obs: to
     return inputs
 
 
+def _foreach_adam(kwargs: dict[str, Any], default: dict[str, Any]) -> None:
+    """Run Adam's multi-tensor (``foreach``) implementation unless the caller chose otherwise.
+
+    Same updates bit for bit as the per-tensor loop PyTorch picks on CPU, but the adapters make a progressive
+    policy's parameter list twice as long as a plain one's (α, V, c, U per lateral), and the per-tensor
+    loop's cost grows with the number of tensors, not their size. ``default`` is SB3's own default kwargs.
+    """
+    if kwargs.get("optimizer_class", torch.optim.Adam) is torch.optim.Adam:
+        given = kwargs.get("optimizer_kwargs")
+        kwargs["optimizer_kwargs"] = {**(default if given is None else given)}
+        kwargs["optimizer_kwargs"].setdefault("foreach", True)
+
+
 def _frozen_linear(n_in: int, n_out: int) -> nn.Linear:
     return freeze_to_buffers(nn.Linear(n_in, n_out))
 
@@ -122,14 +135,15 @@ class ProgressiveMlpExtractor(nn.Module):
         self.latent_dim_pi = self.policy_tower.latent_dim
         self.latent_dim_vf = self.value_tower.latent_dim
 
+    # the towers' forward is called directly (one module call per env step / minibatch, not three)
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.policy_tower(features), self.value_tower(features)
+        return self.policy_tower.forward(features), self.value_tower.forward(features)
 
     def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
-        return self.policy_tower(features)
+        return self.policy_tower.forward(features)
 
     def forward_critic(self, features: torch.Tensor) -> torch.Tensor:
-        return self.value_tower(features)
+        return self.value_tower.forward(features)
 
 
 class ProgressiveCnnExtractor(BaseFeaturesExtractor):
@@ -181,6 +195,7 @@ class ProgressiveActorCriticPolicy(_SourceColumns, ActorCriticPolicy):
         self._act_name = activation_name(activation_fn)
         self._adapt = {"alpha_init": float(alpha_init), "adapter_width": adapter_width, "head_laterals": head_laterals}
         self._cnn = any("conv_arch" in c for c in self._columns) or conv_arch is not None
+        _foreach_adam(kwargs, {"eps": 1e-5})  # (SB3's ActorCriticPolicy default for Adam)
         if self._cnn:
             if kwargs.get("features_extractor_class") not in (None, ProgressiveCnnExtractor):
                 raise SimtransferError("progressive CNN policies build their own features extractor")
@@ -331,6 +346,7 @@ class ProgressiveSACPolicy(_OffPolicyColumns, SACPolicy):
         if kwargs.get("use_sde"):
             raise SimtransferError("progressive SAC policies do not support gSDE (use_sde)")
         act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals)
+        _foreach_adam(kwargs, {})
         super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, activation_fn=act, **kwargs)
         self._finish()
 
@@ -365,6 +381,7 @@ class ProgressiveTD3Policy(_OffPolicyColumns, TD3Policy):
         **kwargs: Any,
     ) -> None:
         act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals)
+        _foreach_adam(kwargs, {})
         super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, activation_fn=act, **kwargs)
         self._finish()
 

@@ -1,0 +1,111 @@
+"""Progressive towers' compiled forward: same numbers as the module path, follows .to()/loads; foreach Adam."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import pybullet_envs_gymnasium  # noqa: F401  (registers the Bullet envs)
+import pytest
+import torch
+from stable_baselines3 import A2C, PPO, SAC
+
+from envs.spec import import_object
+from tests.transfer.test_progressive import ENV, SMALL, plain_source, progressive_model
+from transfer.progressive import ProgressiveTower
+from transfer.progressive_spec import load_source_columns, progressive_policy_spec
+
+# frozen columns with an index map and a chain (column 1 takes column 0), adapter width cap, no head lateral
+TOWERS = {
+    "one_source": (5, [{"arch": [16, 16]}, {"arch": [8, 8]}], {}),
+    "chain_maps": (
+        6,
+        [
+            {"arch": [8, 8], "index_map": [0, 1, -1, 3], "in_dim": 4},
+            {"arch": [7, 9, 5], "lateral_from": [0], "activation_fn": "relu"},
+            {"arch": [6, 6], "activation_fn": "elu"},
+        ],
+        {"adapter_width": 3},
+    ),
+    "two_sources_no_head": (3, [{"arch": [8]}, {"arch": [4, 4]}, {"arch": [5, 5, 5]}], {"head_laterals": False}),
+}
+
+
+def randomized(in_dim: int, columns: list[dict], options: dict, seed: int = 0) -> ProgressiveTower:
+    torch.manual_seed(seed)
+    tower = ProgressiveTower(in_dim, columns, **options)
+    with torch.no_grad():
+        for t in [*tower.parameters(), *tower.buffers()]:
+            if t.dtype.is_floating_point:
+                t.normal_(std=0.5)
+    return tower
+
+
+def module_path(tower: ProgressiveTower, x: torch.Tensor) -> torch.Tensor:
+    """The last column's latent through the general (per-module) path."""
+    inputs = {j: tower.maps[j](x) for j in tower.needed[tower.last]}
+    return tower.column_latent(tower.last, inputs)
+
+
+@pytest.mark.parametrize("name", list(TOWERS))
+def test_compiled_forward_is_bit_identical_to_module_path(name):
+    tower = randomized(*TOWERS[name])
+    x = torch.randn(9, TOWERS[name][0])
+    grads = []
+    for fn in (tower.forward, lambda v: module_path(tower, v)):
+        tower.zero_grad()
+        fn(x).square().sum().backward()
+        grads.append({n: p.grad.clone() for n, p in tower.named_parameters()})
+    assert torch.equal(tower(x), module_path(tower, x))
+    assert grads[0].keys() == grads[1].keys() and all(torch.equal(grads[0][n], grads[1][n]) for n in grads[0])
+    with torch.no_grad():  # rollout path: one observation, no graph
+        assert torch.equal(tower(x[:1]), module_path(tower, x[:1]))
+    xg = x.clone().requires_grad_(True)  # a SAC/TD3 critic's input: the gradient runs through the frozen columns
+    g_fast = torch.autograd.grad(tower(xg).sum(), xg)[0]
+    g_slow = torch.autograd.grad(module_path(tower, xg).sum(), xg)[0]
+    assert torch.equal(g_fast, g_slow) and g_fast.abs().sum() > 0
+
+
+def test_compiled_forward_follows_dtype_moves_and_assigned_loads():
+    tower = randomized(*TOWERS["chain_maps"])
+    x = torch.randn(4, 6)
+    tower(x)  # compile the plan for float32
+    tower.double()
+    assert tower(x.double()).dtype == torch.float64
+    assert torch.equal(tower(x.double()), module_path(tower, x.double()))
+    other = randomized(*TOWERS["chain_maps"], seed=1).double()
+    tower.load_state_dict({k: v.clone() for k, v in other.state_dict().items()}, assign=True)  # new tensors
+    assert torch.equal(tower(x.double()), other(x.double()))
+    with torch.no_grad():  # in-place updates (optimizers, Polyak, load_state_dict) show through the plan
+        for p in tower.parameters():
+            p.add_(1.0)
+    assert torch.equal(tower(x.double()), module_path(tower, x.double()))
+    assert not torch.equal(tower(x.double()), other(x.double()))
+
+
+def test_progressive_ppo_trains_bit_identically_with_foreach_adam(tmp_path):
+    run = plain_source(tmp_path, "ppo")
+    states = {}
+    for name, extra in {"default": {}, "per_tensor": {"optimizer_kwargs": {"eps": 1e-5, "foreach": False}}}.items():
+        env = gym.make(ENV)
+        path, kwargs = progressive_policy_spec([run], env.observation_space, env.action_space, "ppo", net_arch=[8])
+        model = PPO(import_object(path), env, policy_kwargs={**kwargs, **extra}, seed=3, **SMALL["ppo"])
+        load_source_columns(model, [run])
+        model.learn(128)
+        states[name] = model.policy.state_dict()
+        assert model.policy.optimizer.defaults["foreach"] is (name == "default")
+        assert model.policy.optimizer.defaults["eps"] == 1e-5  # SB3's on-policy default is kept
+    assert all(torch.equal(states["default"][k], states["per_tensor"][k]) for k in states["default"])
+
+
+def test_foreach_default_leaves_other_optimizers_and_user_choices(tmp_path):
+    run = plain_source(tmp_path, "ppo")
+    env = gym.make(ENV)
+    path, kwargs = progressive_policy_spec([run], env.observation_space, env.action_space, "a2c", net_arch=[8])
+    a2c = A2C(import_object(path), env, policy_kwargs=dict(kwargs), n_steps=8)  # (A2C edits its policy_kwargs)
+    assert isinstance(a2c.policy.optimizer, torch.optim.RMSprop) and "foreach" not in a2c.policy.optimizer_kwargs
+    mine = {**kwargs, "optimizer_kwargs": {"eps": 1e-3}}
+    ppo = PPO(import_object(path), env, policy_kwargs=mine, **SMALL["ppo"])
+    assert ppo.policy.optimizer.defaults["eps"] == 1e-3 and ppo.policy.optimizer.defaults["foreach"] is True
+    sac_run = plain_source(tmp_path, "sac", name="sac_src")
+    sac, _, _ = progressive_model("sac", [sac_run], gym.make(ENV), net_arch=[8])
+    assert isinstance(sac, SAC)
+    assert sac.actor.optimizer.defaults["foreach"] is True and sac.critic.optimizer.defaults["foreach"] is True
