@@ -1,12 +1,16 @@
 """Pixel observations with visual randomization for PyBullet tasks (TinyRenderer, CPU).
 
 :class:`PixelObservation` replaces a Bullet env's observation with small uint8 HWC camera images (the last
-``frames`` images stacked on the channel axis, so velocities are visible) rendered by ``getCameraImage`` with
+``frames`` images stacked on the channel axis, so velocities are visible; RGB, or one luma channel per frame
+with ``grayscale=True``) rendered by ``getCameraImage`` with
 ``ER_TINY_RENDERER``. With ``randomize=True`` every reset draws new visuals: the colour of every visual shape
 (robot links, floor, backdrop; ``changeVisualShape(rgbaColor=...)``), the light (``lightDirection``,
 ``lightColor``, ambient/diffuse/specular coefficients) and a jittered camera pose. Hues come from the training
 band (the hue circle minus ``heldout_hue``); ``heldout=True`` draws every hue from the held-out band instead,
-so a held-out target shows colours never seen in training. The applied visuals are in ``info["visual"]``.
+so a held-out target shows colours never seen in training. The applied visuals are in ``info["visual"]`` (at
+reset); every ``info["state"]`` holds the wrapped env's flat observation (privileged state, e.g. for a teacher).
+``action_repeat`` holds each action for that many physics steps (rewards summed, one render per decision);
+``supersample=k`` renders ``k`` times larger and averages ``k x k`` blocks (anti-aliasing).
 
 Registered by :func:`register_pixel_envs` (idempotent):
 
@@ -36,6 +40,10 @@ from pybullet_envs_gymnasium.gym_pendulum_envs import InvertedPendulumBulletEnv
 from envs.errors import SimtransferError
 
 HELDOUT_HUE = (0.55, 0.72)  # blues/azures: never a training colour
+# The configuration of the CPU learning runs (bench/bench_robustness.py --parts pixels): 32x32 RGB, two frames,
+# a closer camera (the pole spans about 60% of the image height) and each action held for 2 physics steps.
+SMALL_PIXELS: dict[str, Any] = {"width": 32, "height": 32, "frames": 2, "action_repeat": 2, "distance": 0.9,
+                                "target": (0.0, 0.0, 0.3)}
 
 
 class InvertedPendulumBackdropEnv(InvertedPendulumBulletEnv):
@@ -70,13 +78,14 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     up to ``yaw_jitter``/``pitch_jitter`` degrees, ``distance_jitter`` and ``target_jitter`` metres.
     """
 
-    def __init__(self, env: gym.Env, width: int = 64, height: int = 64, frames: int = 2, randomize: bool = True,
-                 heldout: bool = False, heldout_hue: tuple[float, float] = HELDOUT_HUE,
+    def __init__(self, env: gym.Env, width: int = 64, height: int = 64, frames: int = 2, grayscale: bool = False,
+                 action_repeat: int = 1, supersample: int = 1, randomize: bool = True, heldout: bool = False, heldout_hue: tuple[float, float] = HELDOUT_HUE,
                  target: tuple[float, float, float] = (0.0, 0.0, 0.25), distance: float = 1.6, yaw: float = 0.0,
                  pitch: float = -10.0, fov: float = 60.0, yaw_jitter: float = 6.0, pitch_jitter: float = 4.0,
                  distance_jitter: float = 0.15, target_jitter: float = 0.05) -> None:
         gym.utils.RecordConstructorArgs.__init__(
-            self, width=width, height=height, frames=frames, randomize=randomize, heldout=heldout,
+            self, width=width, height=height, frames=frames, grayscale=grayscale, action_repeat=action_repeat,
+            supersample=supersample, randomize=randomize, heldout=heldout,
             heldout_hue=heldout_hue, target=target, distance=distance, yaw=yaw, pitch=pitch, fov=fov,
             yaw_jitter=yaw_jitter, pitch_jitter=pitch_jitter, distance_jitter=distance_jitter,
             target_jitter=target_jitter)
@@ -85,17 +94,24 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise SimtransferError(f"pixels: width and height must be in [16, 512], got {width}x{height}")
         if int(frames) < 1:
             raise SimtransferError(f"pixels: frames must be >= 1, got {frames}")
+        if int(action_repeat) < 1:
+            raise SimtransferError(f"pixels: action_repeat must be >= 1, got {action_repeat}")
+        if not 1 <= int(supersample) <= 4:
+            raise SimtransferError(f"pixels: supersample must be in [1, 4], got {supersample}")
         lo, hi = float(heldout_hue[0]), float(heldout_hue[1])
         if not 0.0 <= lo < hi <= 1.0 or hi - lo >= 1.0:
             raise SimtransferError(f"pixels: heldout_hue must be a band [lo, hi] inside [0, 1], got {heldout_hue}")
         self.width, self.height, self.frames = int(width), int(height), int(frames)
+        self.grayscale, self.action_repeat, self.supersample = bool(grayscale), int(action_repeat), int(supersample)
+        self._cpf = 1 if self.grayscale else 3  # channels per frame
         self.randomize, self.heldout, self.heldout_hue = bool(randomize), bool(heldout), (lo, hi)
         self.camera = {"target": tuple(float(x) for x in target), "distance": float(distance), "yaw": float(yaw),
                        "pitch": float(pitch)}
         self.fov = float(fov)
         self.jitter = {"yaw": float(yaw_jitter), "pitch": float(pitch_jitter), "distance": float(distance_jitter),
                        "target": float(target_jitter)}
-        self.observation_space = gym.spaces.Box(0, 255, (self.height, self.width, 3 * self.frames), np.uint8)
+        self.observation_space = gym.spaces.Box(0, 255, (self.height, self.width, self._cpf * self.frames),
+                                                np.uint8)
         self._rng = np.random.default_rng()
         self._shapes: list[tuple[int, int, int]] | None = None  # (body, link, shape index)
         self._stack = np.zeros(self.observation_space.shape, dtype=np.uint8)
@@ -171,18 +187,27 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
                        "heldout": self.heldout}
 
     def render_frame(self) -> np.ndarray:
-        """One ``(height, width, 3)`` uint8 image of the current state."""
+        """One ``(height, width, 3)`` uint8 image of the current state (``(height, width, 1)`` luma if
+        ``grayscale``)."""
         p = self.env.unwrapped._p
-        _, _, px, _, _ = p.getCameraImage(self.width, self.height, self._view, self._proj, shadow=0,
-                                          renderer=p.ER_TINY_RENDERER, flags=p.ER_NO_SEGMENTATION_MASK,
-                                          **self._light)
-        return np.reshape(np.asarray(px, dtype=np.uint8), (self.height, self.width, 4))[:, :, :3]
+        k = self.supersample
+        w, h = self.width * k, self.height * k
+        _, _, px, _, _ = p.getCameraImage(w, h, self._view, self._proj, shadow=0, renderer=p.ER_TINY_RENDERER,
+                                          flags=p.ER_NO_SEGMENTATION_MASK, **self._light)
+        rgb = np.reshape(np.asarray(px, dtype=np.uint8), (h, w, 4))[:, :, :3]
+        if k > 1:  # box-filter k x k blocks: anti-aliased edges carry sub-pixel positions (e.g. a small tilt)
+            blocks = rgb.reshape(self.height, k, self.width, k, 3).astype(np.float32).mean(axis=(1, 3))
+            rgb = np.rint(blocks).astype(np.uint8)
+        if not self.grayscale:
+            return rgb
+        luma = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        return np.clip(np.rint(luma), 0, 255).astype(np.uint8)[:, :, None]
 
     # gym API ---------------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
             self._rng = np.random.default_rng([int(seed), 0x9E1])
-        _, info = self.env.reset(seed=seed, options=options)
+        state, info = self.env.reset(seed=seed, options=options)
         if self._shapes is None:
             self._discover()
         self._draw_visuals()
@@ -190,21 +215,31 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._stack = np.concatenate([frame] * self.frames, axis=2)
         info = dict(info)
         info["visual"] = dict(self.visual)
+        info["state"] = np.asarray(state, dtype=np.float32)
         return self._stack.copy(), info
 
     def step(self, action: Any):
-        _, reward, terminated, truncated, info = self.env.step(action)
+        reward, terminated, truncated, info = 0.0, False, False, {}
+        for _ in range(self.action_repeat):  # the same physics, fewer decisions and renders
+            state, r, terminated, truncated, info = self.env.step(action)
+            reward += float(r)
+            if terminated or truncated:
+                break
         frame = self.render_frame()
         if self.frames > 1:
-            self._stack = np.concatenate([self._stack[:, :, 3:], frame], axis=2)
+            self._stack = np.concatenate([self._stack[:, :, self._cpf:], frame], axis=2)
         else:
             self._stack = frame
+        info = dict(info)
+        info["state"] = np.asarray(state, dtype=np.float32)
         return self._stack.copy(), reward, terminated, truncated, info
 
 
 def make_pixel_pendulum(split: str = "nominal", heldout: bool = False, randomization: dict[str, Any] | None = None,
-                        render_mode: str | None = None, **pixel_kwargs: Any) -> gym.Env:
-    """InvertedPendulum with backdrop → physics randomizer (preset, ``split``) → :class:`PixelObservation`."""
+                        render_mode: str | None = None, max_physics_steps: int = 1000,
+                        **pixel_kwargs: Any) -> gym.Env:
+    """InvertedPendulum with backdrop → at most ``max_physics_steps`` physics steps per episode (so returns stay
+    comparable under ``action_repeat``) → physics randomizer (preset, ``split``) → :class:`PixelObservation`."""
     from envs.randomization import apply_randomization
     from envs.registry import preset
 
@@ -212,7 +247,10 @@ def make_pixel_pendulum(split: str = "nominal", heldout: bool = False, randomiza
     mapping.setdefault("split", split)
     if mapping.get("context_in_obs"):
         raise SimtransferError("pixels: context_in_obs needs a flat observation (use a state env for context)")
-    env = apply_randomization(InvertedPendulumBackdropEnv(render_mode=render_mode), mapping)
+    if int(max_physics_steps) < 1:
+        raise SimtransferError(f"pixels: max_physics_steps must be >= 1, got {max_physics_steps}")
+    base = gym.wrappers.TimeLimit(InvertedPendulumBackdropEnv(render_mode=render_mode), int(max_physics_steps))
+    env = apply_randomization(base, mapping)
     return PixelObservation(env, heldout=heldout, **pixel_kwargs)
 
 
