@@ -182,15 +182,49 @@ def _env_rate(venv: Any, steps: int, controller: Any = None) -> float:
     return steps * venv.num_envs / (time.perf_counter() - t0)
 
 
+def _load() -> str:
+    """The 1/5/15-minute load averages (``uptime``), next to every timing."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def _spread(ratios: list[float]) -> dict[str, Any]:
+    q1, med, q3 = (float(x) for x in np.percentile(ratios, [25, 50, 75]))
+    return {"median": med, "q1": q1, "q3": q3, "min": float(min(ratios)), "max": float(max(ratios)),
+            "values": [float(r) for r in ratios]}
+
+
+def _ppo_model(task: str, method: str, episode_steps: int, adr: dict[str, Any], seed: int) -> Any:
+    """PPO with the task's ppo.yaml hyperparameters on the DR or the DR + ADR training env (as in run_one)."""
+    from agents.algos import build_model
+    from agents.vecenv import make_training_env
+    from experiments.config import algo_defaults, deep_merge, resolve_train_config
+
+    spec, adapters = train_spec(task, method, episode_steps, adr)
+    raw = {"env": spec, "adapters": adapters, "algo": "ppo", "seed": seed, "total_timesteps": 10_000,
+           "progress": False, "tracking": {"mode": "disabled"}}
+    cfg = resolve_train_config(deep_merge(algo_defaults("ppo", f"simtransfer/{task}-v0"), raw), source="bench",
+                               use_defaults=False)
+    return build_model("ppo", make_training_env(cfg), hyperparams=cfg.hyperparams,
+                       policy=cfg.policy.model_dump(), seed=seed)
+
+
 def part_cost(args: argparse.Namespace) -> dict[str, Any]:
+    """ADR's cost over uniform DR, two ways, each as interleaved rounds (alternating order) and the median of
+    the per-round ratios ADR/DR, with its quartiles: (1) env steps/s with random actions (2 DummyVecEnv envs,
+    the main process's ADR controller reading every info), (2) PPO ``learn()`` steps/s (ADR wrapper +
+    ADRCallback vs the preset alone, same seed and hyperparameters) — what a user pays."""
+    import torch
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.adr_callback import ADRController
+    from agents.adr_callback import ADRCallback, ADRController
     from agents.vecenv import make_single_env
 
+    torch.set_num_threads(1)
     out: dict[str, Any] = {}
     episode_steps = args.train_episode_steps
     for task in args.tasks:
+        load_before = _load()
         venvs = {}
         # thresholds no return reaches: every buffer fills and is judged, ranges stay as configured, so both
         # envs write the same number of parameters per reset (narrowed ranges would skip writes and look faster)
@@ -209,12 +243,42 @@ def part_cost(args: argparse.Namespace) -> dict[str, Any]:
             ratios.append(got["adr"] / got["dr"])
         for v in venvs.values():
             v.close()
-        out[task] = {"dr_steps_per_s": statistics.median(rates["dr"]),
-                     "adr_steps_per_s": statistics.median(rates["adr"]),
-                     "adr_cost": 1.0 - statistics.median(ratios), "rounds": args.rounds,
-                     "adr_updates_during_cost_run": controller.state.n_updates}
-        print(f"cost {task}: DR {out[task]['dr_steps_per_s']:.0f} steps/s, ADR {out[task]['adr_steps_per_s']:.0f} "
-              f"steps/s, cost {100 * out[task]['adr_cost']:.1f}%", flush=True)
+        env_part = {"dr_steps_per_s": statistics.median(rates["dr"]),
+                    "adr_steps_per_s": statistics.median(rates["adr"]), "adr_cost": 1.0 - statistics.median(ratios),
+                    "ratio": _spread(ratios), "rounds": args.rounds, "steps_per_round": 2 * args.cost_steps,
+                    "adr_updates_during_cost_run": controller.state.n_updates}
+        # PPO learn(): the real ADR settings (ranges move as in training), one model per method kept across rounds
+        models = {m: _ppo_model(task, m, episode_steps, adr_settings(episode_steps), seed=0) for m in ("dr", "adr")}
+        callbacks: dict[str, Any] = {"adr": ADRCallback()}
+        ppo_ratios, ppo_rates = [], {"dr": [], "adr": []}
+        for r in range(args.ppo_rounds):
+            got = {}
+            for m in (("dr", "adr") if r % 2 == 0 else ("adr", "dr")):
+                cb = []
+                if m == "adr":  # carry the ADR state from round to round (a fresh callback rebuilds its controller)
+                    state = callbacks["adr"].state_dict() if callbacks["adr"].controller is not None else None
+                    callbacks["adr"] = ADRCallback(state=state)
+                    cb = [callbacks["adr"]]
+                t0 = time.perf_counter()
+                models[m].learn(args.ppo_cost_steps, callback=cb, reset_num_timesteps=False)
+                got[m] = args.ppo_cost_steps / (time.perf_counter() - t0)
+                ppo_rates[m].append(got[m])
+            ppo_ratios.append(got["adr"] / got["dr"])
+        ppo_part = {"dr_steps_per_s": statistics.median(ppo_rates["dr"]),
+                    "adr_steps_per_s": statistics.median(ppo_rates["adr"]),
+                    "adr_cost": 1.0 - statistics.median(ppo_ratios), "ratio": _spread(ppo_ratios),
+                    "rounds": args.ppo_rounds, "steps_per_round": args.ppo_cost_steps,
+                    "adr_updates": callbacks["adr"].controller.state.n_updates if callbacks["adr"].controller else 0}
+        for model in models.values():
+            model.get_env().close()
+        out[task] = {"env_steps": env_part, "ppo_learn": ppo_part, "load_before": load_before,
+                     "load_after": _load()}
+        for name, part in (("env steps", env_part), ("PPO learn", ppo_part)):
+            q = part["ratio"]
+            print(f"cost {task} {name}: DR {part['dr_steps_per_s']:.0f} steps/s, ADR {part['adr_steps_per_s']:.0f} "
+                  f"steps/s, cost {100 * part['adr_cost']:.1f}% (ratio IQR {q['q1']:.3f}-{q['q3']:.3f}, "
+                  f"{part['rounds']} rounds)", flush=True)
+        print(f"  load before {load_before}, after {out[task]['load_after']}", flush=True)
     return out
 
 
@@ -229,62 +293,207 @@ def _rate(env: Any, steps: int) -> float:
     return steps / (time.perf_counter() - t0)
 
 
-def part_pixels(args: argparse.Namespace) -> dict[str, Any]:
-    """Frames/s of the pixel env vs the state env, and PPO + CnnPolicy vs a random policy."""
+def pixel_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The pixel env kwargs of the PPO run (``envs.pixels.SMALL_PIXELS`` unless overridden)."""
+    from envs.pixels import SMALL_PIXELS
+
+    kw = dict(SMALL_PIXELS)
+    for key, val in (("width", args.pixel_size), ("height", args.pixel_size),
+                     ("action_repeat", args.pixel_action_repeat), ("distance", args.pixel_distance)):
+        if val is not None:
+            kw[key] = val
+    if args.pixel_grayscale:
+        kw["grayscale"] = True
+    return kw
+
+
+def _pixel_speed(args: argparse.Namespace, kw: dict[str, Any]) -> dict[str, Any]:
+    """Steps/s of the state env, the default 64x64 pixel env and the PPO run's pixel env, interleaved rounds."""
     import gymnasium as gym
-    import torch
+
+    envs_ = {"state": gym.make("simtransfer/InvertedPendulum-v0"),
+             "pixels_64": gym.make("simtransfer/InvertedPendulumPixels-v0"),
+             "pixels_small": gym.make("simtransfer/InvertedPendulumPixels-v0", **kw)}
+    steps = {"state": 5 * args.pixel_frames, "pixels_64": args.pixel_frames, "pixels_small": args.pixel_frames}
+    rates: dict[str, list[float]] = {k: [] for k in envs_}
+    for r in range(3):
+        for name in (list(envs_) if r % 2 == 0 else list(reversed(envs_))):
+            rates[name].append(_rate(envs_[name], steps[name]))
+    for e in envs_.values():
+        e.close()
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    repeat = int(kw.get("action_repeat", 1))
+    return {"state_env_steps_per_s": med["state"], "pixel64_env_frames_per_s": med["pixels_64"],
+            "small_env_frames_per_s": med["pixels_small"],
+            "small_env_physics_steps_per_s": repeat * med["pixels_small"],
+            "state_over_pixel64_x": med["state"] / med["pixels_64"],
+            "state_over_small_physics_x": med["state"] / (repeat * med["pixels_small"]), "rounds": 3}
+
+
+def _pixel_ppo(args: argparse.Namespace, kw: dict[str, Any], seed: int) -> dict[str, Any]:
+    """PPO + CnnPolicy(SmallCNN) on randomized training visuals, a learning curve, then train/held-out scores."""
+    import gymnasium as gym
     from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
     from agents.evaluation import run_episodes
-    from agents.vecenv import make_single_env
+
+    train_id = "simtransfer/InvertedPendulumPixels-v0"
+
+    def make(i: int) -> Any:
+        def thunk() -> gym.Env:
+            env = Monitor(gym.make(train_id, split=args.pixel_physics, **kw))
+            env.reset(seed=1000 * seed + i)
+            env.action_space.seed(1000 * seed + i)
+            return env
+        return thunk
+
+    # rewards scaled by a running return std (SB3 VecNormalize, no observation normalization: images)
+    venv = VecNormalize(DummyVecEnv([make(i) for i in range(2)]), norm_obs=False, norm_reward=True, gamma=0.98)
+    model = PPO("CnnPolicy", venv, n_steps=args.pixel_n_steps, batch_size=64, n_epochs=args.pixel_epochs,
+                learning_rate=lambda progress: 3e-4 * progress, gamma=0.98, gae_lambda=0.95, ent_coef=0.0, clip_range=0.2, seed=seed,
+                device="cpu", policy_kwargs=_student_kwargs(kw))
+    curve_env = gym.make(train_id, split=args.pixel_physics, **kw)
+
+    class Curve(BaseCallback):
+        """Every ``--pixel-eval-every`` steps: deterministic return on training visuals (clock paused)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.points: list[dict[str, float]] = []
+            self.next, self.paused = args.pixel_eval_every, 0.0
+
+        def _on_step(self) -> bool:
+            if self.num_timesteps >= self.next:
+                self.next += args.pixel_eval_every
+                t0 = time.perf_counter()
+                returns, _ = run_episodes(curve_env, self.model, episodes=args.pixel_curve_episodes, seed=60_000)
+                self.paused += time.perf_counter() - t0
+                self.points.append({"timesteps": self.num_timesteps, "return": float(np.mean(returns))})
+                print(f"  pixels seed {seed} @ {self.num_timesteps}: return {np.mean(returns):.0f}", flush=True)
+            return True
+
+    curve = Curve()
+    t0 = time.perf_counter()
+    model.learn(args.pixel_timesteps, callback=curve)
+    train_s = time.perf_counter() - t0 - curve.paused
+    curve_env.close()
+    venv.close()
+    out: dict[str, Any] = {"method": "ppo", "seed": seed, "train_s": train_s, "budget": args.pixel_timesteps,
+                           "steps_per_s": args.pixel_timesteps / train_s, "curve": curve.points}
+    out.update(_score(args, kw, model))
+    return out
+
+
+def _student_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
+    """CnnPolicy kwargs: SmallCNN with the colour-agnostic edge front end, 64 features, one 64-unit layer."""
+    from agents.cnn import SmallCNN
+
+    return {"features_extractor_class": SmallCNN, "net_arch": [64],
+            "features_extractor_kwargs": {"features_dim": 64, "edges": True,
+                                          "frame_channels": 1 if kw.get("grayscale") else 3}}
+
+
+def _score(args: argparse.Namespace, kw: dict[str, Any], model: Any) -> dict[str, Any]:
+    """Mean return of ``model`` on training and held-out visuals (full episodes, deterministic)."""
+    import gymnasium as gym
+
+    from agents.evaluation import run_episodes
+
+    out = {}
+    for name, eid in (("train_visuals", "simtransfer/InvertedPendulumPixels-v0"),
+                      ("heldout_visuals", "simtransfer/InvertedPendulumPixelsHeldout-v0")):
+        env = gym.make(eid, split=args.pixel_physics, **kw)
+        returns, _ = run_episodes(env, model, episodes=args.eval_episodes, seed=50_000)
+        env.close()
+        out[name] = {"mean": float(np.mean(returns)), "returns": returns}
+    return out
+
+
+def _pixel_dagger(args: argparse.Namespace, kw: dict[str, Any], seed: int) -> dict[str, Any]:
+    """DAgger: a PD teacher on the privileged state labels the images; the CNN student regresses its action."""
+    import gymnasium as gym
+    from stable_baselines3 import PPO
+
+    from agents.distill import dagger, pendulum_pd_teacher
+    from agents.evaluation import run_episodes
+
+    train_id = "simtransfer/InvertedPendulumPixels-v0"
+    # short collection episodes: every reset draws new visuals, so more of them per labelled frame
+    env = gym.make(train_id, split=args.pixel_physics, max_episode_steps=args.pixel_collect_episode_steps, **kw)
+    student = PPO("CnnPolicy", env, seed=seed, device="cpu", policy_kwargs=_student_kwargs(kw))
+    curve_env = gym.make(train_id, split=args.pixel_physics, **kw)
+    points: list[dict[str, float]] = []
+    paused = [0.0]
+
+    def on_iteration(rec: dict[str, Any]) -> None:
+        if (rec["iteration"] + 1) % args.pixel_dagger_eval_every == 0:
+            t0 = time.perf_counter()
+            returns, _ = run_episodes(curve_env, student, episodes=args.pixel_curve_episodes, seed=60_000)
+            paused[0] += time.perf_counter() - t0
+            points.append({"timesteps": rec["steps"], "return": float(np.mean(returns)), "loss": rec["loss"]})
+            print(f"  dagger seed {seed} @ {rec['steps']} labelled frames: loss {rec['loss']:.4f}, return "
+                  f"{np.mean(returns):.0f}", flush=True)
+
+    t0 = time.perf_counter()
+    history = dagger(student, env, pendulum_pd_teacher, iterations=args.pixel_dagger_iterations,
+                     steps_per_iteration=args.pixel_dagger_steps, epochs=args.pixel_dagger_epochs, seed=seed,
+                     callback=on_iteration)
+    train_s = time.perf_counter() - t0 - paused[0]
+    env.close()
+    curve_env.close()
+    frames = history[-1]["steps"]
+    out: dict[str, Any] = {"method": "dagger", "seed": seed, "train_s": train_s, "budget": frames,
+                           "steps_per_s": frames / train_s, "curve": points}
+    out.update(_score(args, kw, student))
+    return out
+
+
+def part_pixels(args: argparse.Namespace) -> dict[str, Any]:
+    """Frames/s of the pixel envs vs the state env; PPO + SmallCNN vs a random policy, training and held-out
+    visuals (colours never seen), over ``--pixel-seeds`` seeds."""
+    import gymnasium as gym
+    import torch
+
+    from agents.evaluation import RandomPolicy, run_episodes
     from envs.pixels import register_pixel_envs
 
     torch.set_num_threads(1)
     register_pixel_envs()
-    pix = gym.make("simtransfer/InvertedPendulumPixels-v0")
-    state = gym.make("simtransfer/InvertedPendulum-v0")
-    pix_fps, state_fps = _rate(pix, args.pixel_frames), _rate(state, 10 * args.pixel_frames)
-    state.close()
-    out: dict[str, Any] = {"image": list(pix.observation_space.shape), "pixel_env_frames_per_s": pix_fps,
-                           "state_env_steps_per_s": state_fps, "render_slowdown_x": state_fps / pix_fps}
-    pix.close()
-    print(f"pixels: {pix_fps:.0f} frames/s vs state env {state_fps:.0f} steps/s", flush=True)
-
-    class _Random:
-        def __init__(self, space: Any) -> None:
-            self.space = space
-
-        def predict(self, obs: Any, **_: Any) -> tuple[Any, None]:
-            return self.space.sample(), None
-
-    ids = {"train_visuals": "simtransfer/InvertedPendulumPixels-v0",
-           "heldout_visuals": "simtransfer/InvertedPendulumPixelsHeldout-v0"}
-    # randomized visuals; physics per --pixel-physics (nominal: the visual problem alone)
-    train_spec = {"id": ids["train_visuals"], "kwargs": {"split": args.pixel_physics}}
-    venv = DummyVecEnv([lambda i=i: make_single_env(train_spec, [], seed=i, monitor=True) for i in range(2)])
-    venv.seed(0)
-    model = PPO("CnnPolicy", venv, n_steps=args.pixel_n_steps, batch_size=64, n_epochs=args.pixel_epochs,
-                learning_rate=3e-4, gamma=0.98,
-                gae_lambda=0.95, ent_coef=0.0, seed=0, device="cpu",
-                policy_kwargs={"features_extractor_kwargs": {"features_dim": 256}})
-    t0 = time.perf_counter()
-    model.learn(args.pixel_timesteps)
-    train_s = time.perf_counter() - t0
-    out.update({"ppo_timesteps": args.pixel_timesteps, "ppo_train_s": train_s, "ppo_physics": args.pixel_physics,
-                "ppo_n_steps": args.pixel_n_steps, "ppo_epochs": args.pixel_epochs,
-                "ppo_fps": args.pixel_timesteps / train_s})
-    for name, eid in ids.items():
-        env = make_single_env({"id": eid, "kwargs": {"split": args.pixel_physics}}, [], seed=0)
-        rand = _Random(env.action_space)
-        env.action_space.seed(0)
-        r_rand, _ = run_episodes(env, rand, episodes=args.eval_episodes, seed=50_000)
-        r_ppo, _ = run_episodes(env, model, episodes=args.eval_episodes, seed=50_000)
+    kw = pixel_kwargs(args)
+    out: dict[str, Any] = {"env_kwargs": kw, "load_before": _load(), "speed": _pixel_speed(args, kw)}
+    sp = out["speed"]
+    print(f"pixels: state env {sp['state_env_steps_per_s']:.0f} steps/s, 64x64 pixels "
+          f"{sp['pixel64_env_frames_per_s']:.0f} frames/s, PPO env {sp['small_env_frames_per_s']:.0f} frames/s",
+          flush=True)
+    random: dict[str, Any] = {}
+    for name, eid in (("train_visuals", "simtransfer/InvertedPendulumPixels-v0"),
+                      ("heldout_visuals", "simtransfer/InvertedPendulumPixelsHeldout-v0")):
+        env = gym.make(eid, split=args.pixel_physics, **kw)
+        returns, _ = run_episodes(env, RandomPolicy(env.action_space, seed=0), episodes=args.eval_episodes,
+                                  seed=50_000)
         env.close()
-        out[f"{name}/random_return"] = float(np.mean(r_rand))
-        out[f"{name}/ppo_cnn_return"] = float(np.mean(r_ppo))
-        print(f"pixels {name}: random {np.mean(r_rand):.1f}, PPO+CNN {np.mean(r_ppo):.1f}", flush=True)
-    venv.close()
+        random[name] = {"mean": float(np.mean(returns)), "returns": returns}
+    out["random"] = random
+    out["config"] = {"physics": args.pixel_physics, "eval_episodes": args.eval_episodes,
+                     "extractor": "agents.cnn:SmallCNN(features_dim=64, edges=True)",
+                     "ppo": {"timesteps": args.pixel_timesteps, "n_steps": args.pixel_n_steps,
+                             "epochs": args.pixel_epochs, "seeds": args.pixel_ppo_seeds},
+                     "dagger": {"iterations": args.pixel_dagger_iterations, "steps": args.pixel_dagger_steps,
+                                "epochs": args.pixel_dagger_epochs, "seeds": args.pixel_seeds,
+                                "collect_episode_steps": args.pixel_collect_episode_steps,
+                                "teacher": "agents.distill:pendulum_pd_teacher"}}
+    out["runs"] = []
+    jobs = [("dagger", s) for s in range(args.pixel_seeds)] + [("ppo", s) for s in range(args.pixel_ppo_seeds)]
+    for method, seed in jobs:
+        run = (_pixel_dagger if method == "dagger" else _pixel_ppo)(args, kw, seed)
+        out["runs"].append(run)
+        print(f"pixels {method} seed {seed}: {run['steps_per_s']:.0f} steps/s, train visuals "
+              f"{run['train_visuals']['mean']:.0f}, held-out {run['heldout_visuals']['mean']:.0f} (random "
+              f"{random['train_visuals']['mean']:.0f} / {random['heldout_visuals']['mean']:.0f})", flush=True)
+    out["load_after"] = _load()
     return out
 
 
@@ -310,18 +519,58 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         lines.append("")
     cost = data.get("cost") or {}
     if cost:
-        lines += ["## Cost of ADR over uniform DR (env steps/s, random actions, 2 envs, median of rounds)", "",
-                  "| task | uniform DR steps/s | ADR steps/s | ADR cost (goal <= 5%) |", "|---|---|---|---|"]
+        lines += ["## Cost of ADR over uniform DR (goal <= 5%)", "",
+                  "Interleaved rounds (order alternating), ADR/DR steps/s ratio per round; cost = 1 - median ratio, "
+                  "with the ratios' quartiles and range. `env steps`: random actions, 2 DummyVecEnv envs, the main "
+                  "process's ADR controller reading every info (thresholds no return reaches, so both write the "
+                  "same parameters). `PPO learn`: the task's ppo.yaml PPO, ADR wrapper + ADRCallback vs the preset "
+                  "alone, same seed, `learn()` continued round after round.", "",
+                  "| task | measure | rounds x steps | DR steps/s | ADR steps/s | ADR cost | ratio IQR | "
+                  "ratio range | load (1/5/15 min) before → after |", "|---|---|---|---|---|---|---|---|---|"]
         for task, c in cost.items():
-            lines.append(f"| {task} | {c['dr_steps_per_s']:.0f} | {c['adr_steps_per_s']:.0f} | "
-                         f"{100 * c['adr_cost']:.1f}% |")
+            if "env_steps" not in c:  # an older format
+                continue
+            for name, key in (("env steps", "env_steps"), ("PPO learn", "ppo_learn")):
+                m = c[key]
+                q = m["ratio"]
+                lines.append(f"| {task} | {name} | {m['rounds']} x {m['steps_per_round']} | "
+                             f"{m['dr_steps_per_s']:.0f} | {m['adr_steps_per_s']:.0f} | {100 * m['adr_cost']:.1f}% | "
+                             f"{q['q1']:.3f}–{q['q3']:.3f} | {q['min']:.3f}–{q['max']:.3f} | "
+                             f"{c['load_before']} → {c['load_after']} |")
         lines.append("")
     pix = data.get("pixels") or {}
-    if pix:
-        lines += ["## Pixel observations (InvertedPendulumPixels, TinyRenderer on CPU)", ""]
-        for k, v in pix.items():
-            lines.append(f"- {k}: {v if not isinstance(v, float) else round(v, 3)}")
+    if pix and "speed" in pix:
+        sp, cfg, rnd = pix["speed"], pix["config"], pix["random"]
+        dag, ppo = cfg["dagger"], cfg["ppo"]
+        lines += ["## Pixel observations (InvertedPendulumPixels, TinyRenderer on CPU)", "",
+                  f"Env kwargs of the learning runs: `{pix['env_kwargs']}`; load {pix['load_before']} → "
+                  f"{pix['load_after']}.", "",
+                  "| env | steps/s (median of 3 interleaved rounds) |", "|---|---|",
+                  f"| state InvertedPendulum-v0 | {sp['state_env_steps_per_s']:.0f} |",
+                  f"| pixels 64x64x6 (registered default) | {sp['pixel64_env_frames_per_s']:.0f} frames/s "
+                  f"({sp['state_over_pixel64_x']:.1f}x slower) |",
+                  f"| pixels of the learning runs | {sp['small_env_frames_per_s']:.0f} frames/s = "
+                  f"{sp['small_env_physics_steps_per_s']:.0f} physics steps/s "
+                  f"({sp['state_over_small_physics_x']:.1f}x slower) |", "",
+                  f"Student: CnnPolicy with `{cfg['extractor']}`, {cfg['physics']} physics, randomized training "
+                  f"visuals. `dagger`: {dag['iterations']} iterations x {dag['steps']} labelled frames (collection "
+                  f"episodes capped at {dag['collect_episode_steps']} steps), {dag['epochs']} epochs per iteration, "
+                  f"teacher `{dag['teacher']}` on the privileged state. `ppo`: {ppo['timesteps']} steps, n_steps "
+                  f"{ppo['n_steps']} x 2 envs, {ppo['epochs']} epochs, reward scaling. Budget: labelled frames "
+                  "(dagger) or env steps (ppo); steps/s: budget / training seconds (curve evaluations excluded). "
+                  f"Returns: sums of per-physics-step rewards (max 1000), mean of {cfg['eval_episodes']} "
+                  f"deterministic episodes. Random policy: training visuals {rnd['train_visuals']['mean']:.1f}, "
+                  f"held-out visuals {rnd['heldout_visuals']['mean']:.1f}.", "",
+                  "| method | seed | budget | steps/s | learning curve (budget: return on training visuals) | "
+                  "training visuals | held-out visuals |", "|---|---|---|---|---|---|---|"]
+        for run in pix["runs"]:
+            curve = ", ".join(f"{p['timesteps'] / 1000:g}k: {p['return']:.0f}" for p in run["curve"])
+            lines.append(f"| {run['method']} | {run['seed']} | {run['budget']} | {run['steps_per_s']:.0f} | {curve} | "
+                         f"{run['train_visuals']['mean']:.0f} | {run['heldout_visuals']['mean']:.0f} |")
         lines.append("")
+    elif pix:  # an older format: key/value lines
+        lines += ["## Pixel observations (InvertedPendulumPixels, TinyRenderer on CPU)", ""]
+        lines += [f"- {k}: {round(v, 3) if isinstance(v, float) else v}" for k, v in pix.items()] + [""]
     path.write_text("\n".join(lines))
 
 
@@ -334,12 +583,28 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timesteps", type=int, default=40_000)
     ap.add_argument("--train-episode-steps", type=int, default=200)
     ap.add_argument("--eval-episodes", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--cost-steps", type=int, default=5_000)
-    ap.add_argument("--pixel-timesteps", type=int, default=30_000)
-    ap.add_argument("--pixel-frames", type=int, default=1_000)
+    ap.add_argument("--rounds", type=int, default=12, help="interleaved rounds of the env-steps cost measure")
+    ap.add_argument("--cost-steps", type=int, default=4_000, help="steps per env and round of the cost measure")
+    ap.add_argument("--ppo-rounds", type=int, default=8, help="interleaved rounds of the PPO learn() cost measure")
+    ap.add_argument("--ppo-cost-steps", type=int, default=2_048, help="PPO steps per method and round")
+    ap.add_argument("--pixel-timesteps", type=int, default=40_000, help="PPO steps (agent steps) per pixel run")
+    ap.add_argument("--pixel-seeds", type=int, default=2, help="seeds of the DAgger student")
+    ap.add_argument("--pixel-ppo-seeds", type=int, default=1, help="seeds of PPO from pixels")
+    ap.add_argument("--pixel-dagger-iterations", type=int, default=10)
+    ap.add_argument("--pixel-dagger-steps", type=int, default=2_400, help="labelled frames per DAgger iteration")
+    ap.add_argument("--pixel-dagger-epochs", type=int, default=3, help="epochs over all labels per iteration")
+    ap.add_argument("--pixel-dagger-eval-every", type=int, default=2, help="learning-curve interval (iterations)")
+    ap.add_argument("--pixel-collect-episode-steps", type=int, default=100,
+                    help="episode cap of the DAgger collection env (more visual draws per frame)")
+    ap.add_argument("--pixel-eval-every", type=int, default=10_000, help="learning-curve interval (steps)")
+    ap.add_argument("--pixel-curve-episodes", type=int, default=3)
+    ap.add_argument("--pixel-frames", type=int, default=1_000, help="steps per speed measurement of a pixel env")
+    ap.add_argument("--pixel-size", type=int, default=None, help="image width = height (default: SMALL_PIXELS)")
+    ap.add_argument("--pixel-action-repeat", type=int, default=None)
+    ap.add_argument("--pixel-distance", type=float, default=None, help="camera distance (m)")
+    ap.add_argument("--pixel-grayscale", action="store_true")
     ap.add_argument("--pixel-n-steps", type=int, default=256, help="PPO n_steps per env of the pixel run")
-    ap.add_argument("--pixel-epochs", type=int, default=4, help="PPO epochs per update of the pixel run")
+    ap.add_argument("--pixel-epochs", type=int, default=10, help="PPO epochs per update of the pixel run")
     ap.add_argument("--pixel-physics", default="nominal", choices=["nominal", "train"],
                     help="physics split of the pixel PPO run (visuals are randomized either way)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="output folder (and run cache)")
