@@ -37,6 +37,7 @@ from transfer.progressive import (
     activation_name,
     freeze_to_buffers,
 )
+from transfer.progressive_fused import fuse_plans, fused_latents
 
 
 def _lateral_from(columns: list[dict[str, Any]], k: int) -> list[int]:
@@ -137,7 +138,31 @@ class ProgressiveMlpExtractor(nn.Module):
 
     # the towers' forward is called directly (one module call per env step / minibatch, not three)
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if not torch.is_grad_enabled():  # rollouts: both towers as one wide one (see fuse_plans)
+            fused = self._fused_plan()
+            if fused is not None:
+                latent_pi, latent_vf = fused_latents(fused, features)
+                return latent_pi, latent_vf
         return self.policy_tower.forward(features), self.value_tower.forward(features)
+
+    def _fused_plan(self) -> tuple | None:
+        """:func:`fuse_plans` of the two towers, rebuilt when any of their tensors changed since (optimizer
+        steps, loads and in-place edits bump a tensor's version; ``.train()``/``.eval()`` also rebuild)."""
+        towers = (self.policy_tower, self.value_tower)
+        plans = [t._fast or t._compile() for t in towers]
+        cache = self.__dict__.get("_fused")
+        if cache is not None and all(a is b for a, b in zip(cache[1], plans)):
+            if all(t._version == v for t, v in cache[2]):
+                return cache[0]
+        with torch.no_grad():
+            fused = fuse_plans(plans)
+        tensors = [t for tower in towers for t in [*tower.parameters(), *tower.buffers()]]
+        self.__dict__["_fused"] = (fused, plans, [(t, t._version) for t in tensors])
+        return fused
+
+    def train(self, mode: bool = True):
+        self.__dict__.pop("_fused", None)
+        return super().train(mode)
 
     def forward_actor(self, features: torch.Tensor) -> torch.Tensor:
         return self.policy_tower.forward(features)

@@ -1,4 +1,5 @@
-"""Progressive towers' compiled forward: same numbers as the module path, follows .to()/loads; foreach Adam."""
+"""Progressive towers' compiled forward (same numbers as the module path, follows .to()/loads), the fused
+rollout forward of the pi and vf towers, and the foreach Adam default."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from stable_baselines3 import A2C, PPO, SAC
 from envs.spec import import_object
 from tests.transfer.test_progressive import ENV, SMALL, plain_source, progressive_model
 from transfer.progressive import ProgressiveTower
+from transfer.progressive_policies import ProgressiveMlpExtractor
 from transfer.progressive_spec import load_source_columns, progressive_policy_spec
 
 # frozen columns with an index map and a chain (column 1 takes column 0), adapter width cap, no head lateral
@@ -109,3 +111,62 @@ def test_foreach_default_leaves_other_optimizers_and_user_choices(tmp_path):
     sac, _, _ = progressive_model("sac", [sac_run], gym.make(ENV), net_arch=[8])
     assert isinstance(sac, SAC)
     assert sac.actor.optimizer.defaults["foreach"] is True and sac.critic.optimizer.defaults["foreach"] is True
+
+
+def extractor(pi_depth_of_source_1: int) -> ProgressiveMlpExtractor:
+    """pi/vf towers over 5 obs: two sources (the second with an index map and a lateral from the first)."""
+    columns = [
+        {"pi": [8, 8], "vf": [6, 6], "obs_dim": 5},
+        {"pi": [4] * pi_depth_of_source_1, "vf": [5, 5], "obs_dim": 3, "obs_index_map": [0, 2, -1], "lateral_from": [0]},
+    ]
+    torch.manual_seed(0)
+    ex = ProgressiveMlpExtractor(5, columns, {"pi": [7, 7], "vf": [9, 9]}, "tanh", alpha_init=0.5)
+    with torch.no_grad():
+        for t in [*ex.parameters(), *ex.buffers()]:
+            if t.dtype.is_floating_point:
+                t.normal_(std=0.5)
+    return ex
+
+
+def separate(ex: ProgressiveMlpExtractor, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return ex.policy_tower(x), ex.value_tower(x)
+
+
+def test_rollout_forward_runs_both_towers_as_one_and_matches_them():
+    ex = extractor(2)
+    x = torch.randn(6, 5)
+    with torch.no_grad():
+        assert ex._fused_plan() is not None
+        for batch in (x[:1], x):  # same function; float rounding may differ in the last bit
+            for fused, own in zip(ex(batch), separate(ex, batch)):
+                torch.testing.assert_close(fused, own, rtol=1e-6, atol=1e-6)
+    with_grad = ex(x)  # training: the towers themselves, with their graph
+    assert all(a.requires_grad and torch.equal(a, b) for a, b in zip(with_grad, separate(ex, x)))
+    with torch.no_grad():  # towers of different depths: no fusion, the towers run as they are
+        assert extractor(3)._fused_plan() is None
+        assert all(torch.equal(a, b) for a, b in zip(extractor(3)(x), separate(extractor(3), x)))
+
+
+def test_rollout_fusion_follows_weight_changes():
+    ex = extractor(2)
+    x = torch.randn(3, 5)
+    opt = torch.optim.Adam(ex.parameters(), lr=0.1, foreach=True)
+
+    def check() -> None:
+        with torch.no_grad():
+            for fused, own in zip(ex(x), separate(ex, x)):
+                torch.testing.assert_close(fused, own, rtol=1e-6, atol=1e-6)
+
+    check()
+    sum(t.sum() for t in ex(x)).backward()
+    opt.step()  # optimizer steps bump the tensors' versions
+    check()
+    other = extractor(2)
+    with torch.no_grad():
+        for t in other.parameters():
+            t.mul_(-1.0)
+    ex.load_state_dict(other.state_dict())
+    check()
+    ex.value_tower.columns[-1].layers[0].weight.data.zero_()  # .data edits are invisible to versions ...
+    ex.train(False)  # ... SB3 switches modes before every rollout, which rebuilds
+    check()
