@@ -109,3 +109,40 @@ def test_cnn_policy_trains_on_pixels():
     assert action.shape == (1,) and model.num_timesteps == 128
     env.close()
     torch.set_num_threads(threads)
+
+
+def test_small_grayscale_repeated_pixels_pass_the_checker_and_keep_the_physics_budget():
+    env = gym.make(TRAIN_ID, width=24, height=24, frames=3, grayscale=True, action_repeat=2)
+    assert env.observation_space == gym.spaces.Box(0, 255, (24, 24, 3), np.uint8)
+    check_env(env, skip_render_check=True)
+    obs, info = env.reset(seed=0)
+    assert info["state"].shape == (5,) and info["state"].dtype == np.float32
+    obs2, reward, *_, info2 = env.step(np.zeros(1, dtype=np.float32))
+    assert reward == 2.0  # two physics steps, one reward each
+    assert np.array_equal(obs2[:, :, :2], obs[:, :, 1:])  # one luma channel per frame
+    assert not np.array_equal(info2["state"], info["state"])
+    env.close()
+    rgb = gym.make(TRAIN_ID, width=24, height=24, frames=1)
+    gray = gym.make(TRAIN_ID, width=24, height=24, frames=1, grayscale=True)
+    a, _ = rgb.reset(seed=3)
+    b, _ = gray.reset(seed=3)
+    luma = a.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    assert np.abs(luma - b[:, :, 0]).max() <= 1.0  # the same view, converted
+    rgb.close()
+    gray.close()
+
+
+def test_action_repeat_episodes_end_at_the_physics_step_limit():
+    # an episode is capped in physics steps, so returns under action_repeat stay comparable
+    env = gym.make(TRAIN_ID, width=16, height=16, action_repeat=3, max_physics_steps=10, split="nominal")
+    env.reset(seed=0)
+    total, steps, done = 0.0, 0, False
+    while not done:
+        _, r, term, trunc, _ = env.step(np.zeros(1, dtype=np.float32))
+        total, steps, done = total + r, steps + 1, term or trunc
+    assert steps == 4 and total == 10.0 and trunc and not term  # 3 + 3 + 3 + 1 physics steps
+    env.close()
+    with pytest.raises(SimtransferError, match="action_repeat"):
+        gym.make(TRAIN_ID, action_repeat=0)
+    with pytest.raises(SimtransferError, match="max_physics_steps"):
+        gym.make(TRAIN_ID, max_physics_steps=0)
