@@ -76,6 +76,7 @@ def cost(steps: int, reps: int, tmp: Path) -> dict:
     src = _save_source(PPO("MlpPolicy", _env(SOURCE_ENV), policy_kwargs={"net_arch": [64, 64]}, seed=0), tmp / "src")
     kinds = ["plain", "progressive", "plain_foreach"]
     fps: dict[str, list[float]] = {k: [] for k in kinds}
+    cpu_fps: dict[str, list[float]] = {k: [] for k in kinds}  # per CPU-second of this process: less load noise
     load_before = os.getloadavg()
     for rep in range(reps):
         for kind in kinds[rep % 3 :] + kinds[: rep % 3]:
@@ -87,12 +88,14 @@ def cost(steps: int, reps: int, tmp: Path) -> dict:
                 if kind == "plain_foreach":
                     kw["optimizer_kwargs"] = {"eps": 1e-5, "foreach": True}
                 model = PPO("MlpPolicy", env, policy_kwargs=kw, seed=rep, **PPO_KW)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             model.learn(steps)
             fps[kind].append(steps / (time.perf_counter() - t0))
-            print(f"cost rep {rep} {kind:14s} {fps[kind][-1]:8.0f} steps/s", flush=True)
+            cpu_fps[kind].append(steps / (time.process_time() - c0))
+            print(f"cost rep {rep} {kind:14s} {fps[kind][-1]:8.0f} steps/s  {cpu_fps[kind][-1]:8.0f} per CPU-s", flush=True)
     ratios = [p / q for p, q in zip(fps["progressive"], fps["plain"])]
     matched = [p / q for p, q in zip(fps["progressive"], fps["plain_foreach"])]
+    cpu_ratios = [p / q for p, q in zip(cpu_fps["progressive"], cpu_fps["plain"])]
     params = {
         "plain": sum(p.numel() for p in PPO("MlpPolicy", _env(SOURCE_ENV), policy_kwargs={"net_arch": [64, 64]}).policy.parameters()),
         "progressive_trainable": sum(p.numel() for p in _progressive(_env(SOURCE_ENV), [src], 0).policy.parameters()),
@@ -100,6 +103,7 @@ def cost(steps: int, reps: int, tmp: Path) -> dict:
     return {"steps": steps, "reps": reps, "fps": fps, "ratio_per_rep": ratios,
             "ratio_median": statistics.median(ratios), "goal": 0.75, "parameters": params,
             "ratio_vs_plain_foreach_per_rep": matched, "ratio_vs_plain_foreach_median": statistics.median(matched),
+            "cpu_fps": cpu_fps, "cpu_ratio_per_rep": cpu_ratios, "cpu_ratio_median": statistics.median(cpu_ratios),
             "loadavg_1_5_15": {"before": list(load_before), "after": list(os.getloadavg())}, "cpus": os.cpu_count()}
 
 
@@ -180,6 +184,10 @@ def _markdown(out: dict) -> str:
                       "updates); against a plain `MlpPolicy` given the same Adam setting (`plain_foreach`) the "
                       f"ratio is {', '.join(f'{r:.2f}' for r in c['ratio_vs_plain_foreach_per_rep'])}; "
                       f"median {c['ratio_vs_plain_foreach_median']:.2f}x."]
+        if "cpu_ratio_median" in c:
+            lines.append("Per CPU-second of the benchmark process (`time.process_time`, which a busy machine's "
+                         f"scheduling waits do not inflate): ratio {', '.join(f'{r:.2f}' for r in c['cpu_ratio_per_rep'])}; "
+                         f"median {c['cpu_ratio_median']:.2f}x.")
         if "loadavg_1_5_15" in c:
             la = c["loadavg_1_5_15"]
             lines.append(f"Machine: {c['cpus']} CPUs; load average (1/5/15 min) before "

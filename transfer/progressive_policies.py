@@ -16,6 +16,7 @@ CNN source columns (PPO/A2C) have ``conv_arch`` and ``features_dim`` instead of 
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import torch
@@ -38,6 +39,8 @@ from transfer.progressive import (
     freeze_to_buffers,
 )
 from transfer.progressive_fused import fuse_plans, fused_latents
+
+_VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor
 
 
 def _lateral_from(columns: list[dict[str, Any]], k: int) -> list[int]:
@@ -152,12 +155,12 @@ class ProgressiveMlpExtractor(nn.Module):
         plans = [t._fast or t._compile() for t in towers]
         cache = self.__dict__.get("_fused")
         if cache is not None and all(a is b for a, b in zip(cache[1], plans)):
-            if all(t._version == v for t, v in cache[2]):
+            if list(map(_VERSION, cache[2])) == cache[3]:
                 return cache[0]
         with torch.no_grad():
             fused = fuse_plans(plans)
         tensors = [t for tower in towers for t in [*tower.parameters(), *tower.buffers()]]
-        self.__dict__["_fused"] = (fused, plans, [(t, t._version) for t in tensors])
+        self.__dict__["_fused"] = (fused, plans, tensors, list(map(_VERSION, tensors)))
         return fused
 
     def train(self, mode: bool = True):
