@@ -538,11 +538,18 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
                              f"{q['q1']:.3f}–{q['q3']:.3f} | {q['min']:.3f}–{q['max']:.3f} | "
                              f"{c['load_before']} → {c['load_after']} |")
         lines.append("")
-    pix = data.get("pixels") or {}
+    for section in sorted(k for k in data if k.startswith("pixels")):
+        _pixel_markdown(section, data[section], lines)
+    path.write_text("\n".join(lines))
+
+
+def _pixel_markdown(section: str, pix: dict[str, Any], lines: list[str]) -> None:
+    title = "Pixel observations (InvertedPendulumPixels, TinyRenderer on CPU)"
+    title += "" if section == "pixels" else f" — `{section}`"
     if pix and "speed" in pix:
         sp, cfg, rnd = pix["speed"], pix["config"], pix["random"]
         dag, ppo = cfg["dagger"], cfg["ppo"]
-        lines += ["## Pixel observations (InvertedPendulumPixels, TinyRenderer on CPU)", "",
+        lines += [f"## {title}", "",
                   f"Env kwargs of the learning runs: `{pix['env_kwargs']}`; load {pix['load_before']} → "
                   f"{pix['load_after']}.", "",
                   "| env | steps/s (median of 3 interleaved rounds) |", "|---|---|",
@@ -569,9 +576,8 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
                          f"{run['train_visuals']['mean']:.0f} | {run['heldout_visuals']['mean']:.0f} |")
         lines.append("")
     elif pix:  # an older format: key/value lines
-        lines += ["## Pixel observations (InvertedPendulumPixels, TinyRenderer on CPU)", ""]
+        lines += [f"## {title}", ""]
         lines += [f"- {k}: {round(v, 3) if isinstance(v, float) else v}" for k, v in pix.items()] + [""]
-    path.write_text("\n".join(lines))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -599,6 +605,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pixel-eval-every", type=int, default=10_000, help="learning-curve interval (steps)")
     ap.add_argument("--pixel-curve-episodes", type=int, default=3)
     ap.add_argument("--pixel-frames", type=int, default=1_000, help="steps per speed measurement of a pixel env")
+    ap.add_argument("--pixel-section", default="pixels", help="result section of the pixel part (pixels*), e.g. "
+                    "pixels_long for a second budget kept next to the default one")
     ap.add_argument("--pixel-size", type=int, default=None, help="image width = height (default: SMALL_PIXELS)")
     ap.add_argument("--pixel-action-repeat", type=int, default=None)
     ap.add_argument("--pixel-distance", type=float, default=None, help="camera distance (m)")
@@ -636,7 +644,7 @@ def main(argv: list[str] | None = None) -> int:
             "timesteps": args.timesteps, "train_episode_steps": args.train_episode_steps,
             "eval_episodes": args.eval_episodes, "seeds": args.seeds, "adr": adr_settings(args.train_episode_steps)}})
     if "pixels" in args.parts:
-        data = save({"pixels": part_pixels(args)})
+        data = save({args.pixel_section: part_pixels(args)})
     write_markdown(data, results / "robustness.md")
     print(f"wrote {out_json} and {results / 'robustness.md'}")
     return 0
