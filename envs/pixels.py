@@ -2,13 +2,13 @@
 
 :class:`PixelObservation` replaces a Bullet env's observation with small uint8 HWC camera images (the last
 ``frames`` images stacked on the channel axis, so velocities are visible; RGB, or one luma channel per frame
-with ``grayscale=True``) rendered by ``getCameraImage`` with
-``ER_TINY_RENDERER``. With ``randomize=True`` every reset draws new visuals: the colour of every visual shape
-(robot links, floor, backdrop; ``changeVisualShape(rgbaColor=...)``), the light (``lightDirection``,
-``lightColor``, ambient/diffuse/specular coefficients) and a jittered camera pose. Hues come from the training
-band (the hue circle minus ``heldout_hue``); ``heldout=True`` draws every hue from the held-out band instead,
-so a held-out target shows colours never seen in training. The applied visuals are in ``info["visual"]`` (at
-reset); every ``info["state"]`` holds the wrapped env's flat observation (privileged state, e.g. for a teacher).
+with ``grayscale=True``) rendered by ``getCameraImage`` with ``ER_TINY_RENDERER``. With ``randomize=True``
+every reset draws new visuals: the colour of every visual shape (robot links, floor, backdrop;
+``changeVisualShape(rgbaColor=...)``), the light (``lightDirection``, ``lightColor``, ambient/diffuse/specular
+coefficients) and a jittered camera pose. Hues come from the training band (the hue circle minus
+``heldout_hue``); ``heldout=True`` draws every hue from the held-out band instead, so a held-out target shows
+colours never seen in training. The applied visuals are in ``info["visual"]`` (at reset); every
+``info["state"]`` holds the wrapped env's flat observation (privileged state, e.g. for a teacher).
 ``action_repeat`` holds each action for that many physics steps (rewards summed, one render per decision);
 ``supersample=k`` renders ``k`` times larger and averages ``k x k`` blocks (anti-aliasing).
 
@@ -79,7 +79,8 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """
 
     def __init__(self, env: gym.Env, width: int = 64, height: int = 64, frames: int = 2, grayscale: bool = False,
-                 action_repeat: int = 1, supersample: int = 1, randomize: bool = True, heldout: bool = False, heldout_hue: tuple[float, float] = HELDOUT_HUE,
+                 action_repeat: int = 1, supersample: int = 1, randomize: bool = True, heldout: bool = False,
+                 heldout_hue: tuple[float, float] = HELDOUT_HUE,
                  target: tuple[float, float, float] = (0.0, 0.0, 0.25), distance: float = 1.6, yaw: float = 0.0,
                  pitch: float = -10.0, fov: float = 60.0, yaw_jitter: float = 6.0, pitch_jitter: float = 4.0,
                  distance_jitter: float = 0.15, target_jitter: float = 0.05) -> None:
