@@ -562,9 +562,11 @@ def _pixel_markdown(section: str, pix: dict[str, Any], lines: list[str]) -> None
                   f"Student: CnnPolicy with `{cfg['extractor']}`, {cfg['physics']} physics, randomized training "
                   f"visuals. `dagger`: {dag['iterations']} iterations x {dag['steps']} labelled frames (collection "
                   f"episodes capped at {dag['collect_episode_steps']} steps), {dag['epochs']} epochs per iteration, "
-                  f"teacher `{dag['teacher']}` on the privileged state. `ppo`: {ppo['timesteps']} steps, n_steps "
-                  f"{ppo['n_steps']} x 2 envs, {ppo['epochs']} epochs, reward scaling. Budget: labelled frames "
-                  "(dagger) or env steps (ppo); steps/s: budget / training seconds (curve evaluations excluded). "
+                  f"teacher `{dag['teacher']}` on the privileged state. "
+                  + (f"`ppo`: {ppo['timesteps']} steps, n_steps {ppo['n_steps']} x 2 envs, {ppo['epochs']} epochs, "
+                     "reward scaling. " if ppo["seeds"] else "")
+                  + "Budget: labelled frames (dagger) or env steps (ppo); steps/s: budget / training seconds (curve "
+                  "evaluations excluded). "
                   f"Returns: sums of per-physics-step rewards (max 1000), mean of {cfg['eval_episodes']} "
                   f"deterministic episodes. Random policy: training visuals {rnd['train_visuals']['mean']:.1f}, "
                   f"held-out visuals {rnd['heldout_visuals']['mean']:.1f}.", "",
