@@ -194,6 +194,14 @@ def _spread(ratios: list[float]) -> dict[str, Any]:
             "values": [float(r) for r in ratios]}
 
 
+def _cost_ci(ratios: list[float], n: int = 10_000) -> str:
+    """95% bootstrap interval of the cost (1 - median ratio) over the rounds, as '[lo%, hi%]'."""
+    rng = np.random.default_rng(0)
+    meds = np.median(rng.choice(np.asarray(ratios), size=(n, len(ratios)), replace=True), axis=1)
+    lo, hi = np.percentile(1.0 - meds, [2.5, 97.5])
+    return f"[{100 * lo:.1f}%, {100 * hi:.1f}%]"
+
+
 def _ppo_model(task: str, method: str, episode_steps: int, adr: dict[str, Any], seed: int) -> Any:
     """PPO with the task's ppo.yaml hyperparameters on the DR or the DR + ADR training env (as in run_one)."""
     from agents.algos import build_model
@@ -525,8 +533,9 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
                   "process's ADR controller reading every info (thresholds no return reaches, so both write the "
                   "same parameters). `PPO learn`: the task's ppo.yaml PPO, ADR wrapper + ADRCallback vs the preset "
                   "alone, same seed, `learn()` continued round after round.", "",
-                  "| task | measure | rounds x steps | DR steps/s | ADR steps/s | ADR cost | ratio IQR | "
-                  "ratio range | load (1/5/15 min) before → after |", "|---|---|---|---|---|---|---|---|---|"]
+                  "95% CI: bootstrap of the median ratio (10 000 resamples of the rounds).", "",
+                  "| task | measure | rounds x steps | DR steps/s | ADR steps/s | ADR cost | cost 95% CI | ratio IQR | "
+                  "ratio range | load (1/5/15 min) before → after |", "|---|---|---|---|---|---|---|---|---|---|"]
         for task, c in cost.items():
             if "env_steps" not in c:  # an older format
                 continue
@@ -535,6 +544,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
                 q = m["ratio"]
                 lines.append(f"| {task} | {name} | {m['rounds']} x {m['steps_per_round']} | "
                              f"{m['dr_steps_per_s']:.0f} | {m['adr_steps_per_s']:.0f} | {100 * m['adr_cost']:.1f}% | "
+                             f"{_cost_ci(q['values'])} | "
                              f"{q['q1']:.3f}–{q['q3']:.3f} | {q['min']:.3f}–{q['max']:.3f} | "
                              f"{c['load_before']} → {c['load_after']} |")
         lines.append("")
