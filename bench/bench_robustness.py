@@ -1,6 +1,6 @@
 """Zero-shot robustness of nominal / uniform-DR / ADR / DR+history policies, and what ADR and pixels cost.
 
-Parts (``--parts``, default all; every finished training run is cached in ``bench/results/robustness_runs.json``
+Parts (``--parts``, default ``cost robustness``; every finished training run is cached in ``bench/results/robustness_runs.json``
 so an interrupted bench resumes where it stopped):
 
 * ``robustness`` — per task and seed, PPO (the task's ``configs/hyperparams/ppo.yaml`` entry) trained on
@@ -9,13 +9,17 @@ so an interrupted bench resumes where it stopped):
   Training episodes are cut at ``--train-episode-steps`` for all methods alike (ADR needs many episodes).
   Each policy is scored on the nominal task, the held-out ``Extrap`` split and a ``Far`` split (the same
   params with extrapolation regions 2-3x wider); the metric is return on target / return on nominal.
-* ``cost`` — env steps/s with random actions, 2 DummyVecEnv envs: uniform DR vs DR + ADR wrapper + the main
-  process's ADR controller reading every info; interleaved rounds, median ratio (goal: <= 5% cost).
-* ``pixels`` — frames/s of ``simtransfer/InvertedPendulumPixels-v0`` (TinyRenderer, 64x64) vs the state env,
-  and PPO + CnnPolicy on it for ``--pixel-timesteps`` vs a random policy.
+* ``cost`` — ADR's cost over uniform DR as interleaved rounds (alternating order), median of the per-round
+  ADR/DR ratios with quartiles, a bootstrap interval and the load: env steps/s with random actions (2
+  DummyVecEnv envs, the main process's ADR controller reading every info) and PPO ``learn()`` steps/s (ADR
+  wrapper + ADRCallback vs the preset alone, same seed). Goal: <= 5%.
+* ``pixels`` — steps/s of the state env, the 64x64 pixel env and ``envs.pixels.SMALL_PIXELS``; CNN students
+  (``agents.cnn.SmallCNN`` with the edge front end) on randomized training visuals: DAgger from a privileged
+  PD teacher (``--pixel-seeds``) and PPO (``--pixel-ppo-seeds``), with learning curves, scored on training and
+  held-out visuals against a random policy. ``--pixel-section`` keeps a second budget next to the first.
 
     python bench/bench_robustness.py --seeds 5                     # writes bench/results/robustness.{md,json}
-    python bench/bench_robustness.py --parts cost --rounds 5
+    python bench/bench_robustness.py --parts cost pixels            # merges into the same files
 """
 
 from __future__ import annotations
@@ -601,15 +605,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--timesteps", type=int, default=40_000)
     ap.add_argument("--train-episode-steps", type=int, default=200)
     ap.add_argument("--eval-episodes", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=12, help="interleaved rounds of the env-steps cost measure")
-    ap.add_argument("--cost-steps", type=int, default=4_000, help="steps per env and round of the cost measure")
-    ap.add_argument("--ppo-rounds", type=int, default=8, help="interleaved rounds of the PPO learn() cost measure")
-    ap.add_argument("--ppo-cost-steps", type=int, default=2_048, help="PPO steps per method and round")
-    ap.add_argument("--pixel-timesteps", type=int, default=40_000, help="PPO steps (agent steps) per pixel run")
+    # short alternating rounds: load drifts slowly, so many short rounds give a tighter median ratio
+    ap.add_argument("--rounds", type=int, default=60, help="interleaved rounds of the env-steps cost measure")
+    ap.add_argument("--cost-steps", type=int, default=500, help="steps per env and round of the cost measure")
+    ap.add_argument("--ppo-rounds", type=int, default=24, help="interleaved rounds of the PPO learn() cost measure")
+    ap.add_argument("--ppo-cost-steps", type=int, default=1_024, help="PPO steps per method and round")
+    ap.add_argument("--pixel-timesteps", type=int, default=30_000, help="PPO steps (agent steps) per pixel run")
     ap.add_argument("--pixel-seeds", type=int, default=2, help="seeds of the DAgger student")
     ap.add_argument("--pixel-ppo-seeds", type=int, default=1, help="seeds of PPO from pixels")
     ap.add_argument("--pixel-dagger-iterations", type=int, default=10)
-    ap.add_argument("--pixel-dagger-steps", type=int, default=2_400, help="labelled frames per DAgger iteration")
+    ap.add_argument("--pixel-dagger-steps", type=int, default=2_000, help="labelled frames per DAgger iteration")
     ap.add_argument("--pixel-dagger-epochs", type=int, default=3, help="epochs over all labels per iteration")
     ap.add_argument("--pixel-dagger-eval-every", type=int, default=2, help="learning-curve interval (iterations)")
     ap.add_argument("--pixel-collect-episode-steps", type=int, default=100,
