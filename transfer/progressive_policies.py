@@ -31,13 +31,12 @@ from torch import nn
 from envs.errors import SimtransferError
 from transfer.progressive import (
     ACTIVATIONS,
-    NATURE_CNN,
     IndexMap,
-    ProgressiveCnn,
     ProgressiveTower,
     activation_name,
     freeze_to_buffers,
 )
+from transfer.progressive_cnn import NATURE_CNN, ProgressiveCnn
 from transfer.progressive_fused import fuse_plans, fused_latents
 
 _VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor

@@ -25,7 +25,8 @@ import torch
 from gymnasium import spaces
 
 from envs.errors import SimtransferError
-from transfer.progressive import NATURE_CNN, activation_name, check_index_map, compose_maps
+from transfer.progressive import activation_name, check_index_map, compose_maps
+from transfer.progressive_cnn import NATURE_CNN
 from transfer.progressive_policies import POLICY_CLASSES
 
 ON_POLICY, OFF_POLICY = {"ppo", "a2c"}, {"sac", "td3"}

@@ -16,7 +16,8 @@ from stable_baselines3 import PPO, SAC, TD3
 
 from envs.errors import SimtransferError
 from envs.spec import import_object
-from transfer.progressive import ProgressiveCnn, ProgressiveTower
+from transfer.progressive import ProgressiveTower
+from transfer.progressive_cnn import ProgressiveCnn
 from transfer.progressive_spec import load_source_columns, progressive_policy_spec
 
 ENV = "InvertedPendulumBulletEnv-v0"
