@@ -57,14 +57,14 @@ def _est(e: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- running
-def run_family(name: str, fam: dict[str, Any], out: Path, workers: int) -> None:
+def run_family(name: str, fam: dict[str, Any], out: Path, workers: int, force: bool = False) -> None:
     from experiments.runner import run_experiment
 
     timing_path = out / "suite_timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"invocations": []}
     load0 = os.getloadavg()[0]
     t0 = time.time()
-    summary = run_experiment(ROOT / fam["config"], out, workers=workers)
+    summary = run_experiment(ROOT / fam["config"], out, workers=workers, force=force)
     if summary.ran:
         timing["invocations"].append({"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t0)),
                                       "wall_s": round(summary.wall_time_s, 1), "jobs_run": summary.ran,
@@ -256,12 +256,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel jobs (default: all cores)")
     parser.add_argument("--report-only", action="store_true", help="only rebuild tables/plots from finished results")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--force", action="store_true",
+                        help="a family's config changed: keep its finished jobs, run the rest under the new config")
     args = parser.parse_args(argv)
     chosen = args.families or [n for n, f in families.items() if f.get("quick")]
     if not args.report_only:
         for name in chosen:
             print(f"== {name}: {families[name]['config']} ({families[name].get('expected')})", file=sys.stderr)
-            run_family(name, families[name], args.out / name, args.workers)
+            run_family(name, families[name], args.out / name, args.workers, args.force)
     analysed = []
     for name in families:  # every family with results on disk, in the index's order
         d = analyse_family(name, families[name], args.out / name, args.reps)
