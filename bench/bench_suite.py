@@ -112,10 +112,11 @@ def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"invocations": []}
     rob = fam.get("robustness")
     robustness = source_robustness(out, rob["nominal"], rob["heldout"]) if rob else []
+    job_s, cpu_s = job_seconds(out)
     return {"family": name, "config": fam["config"], "expected": fam.get("expected"), "seeds": cfg.seed_list(),
             "budget": cfg.budget.model_dump(), "jobs_done": done, "jobs_total": len(jobs),
             "wall_s": sum(i["wall_s"] for i in timing["invocations"]), "invocations": timing["invocations"],
-            "job_s": job_seconds(out)[0], "cpu_s": job_seconds(out)[1], "verdicts": verdicts, "ratios": ratios, "notes": notes,
+            "job_s": job_s, "cpu_s": cpu_s, "verdicts": verdicts, "ratios": ratios, "notes": notes,
             "robustness": robustness, "robustness_keys": rob,
             "targets": {t.name: (t.env.id or str(t.env.entry_point)) for t in cfg.targets},
             "methods": {m.label: (m.method + (f" from source '{m.source}'" if m.source else "")) for m in cfg.all_methods()}}

@@ -102,14 +102,15 @@ def judge_target(target: str, scores: dict[str, tuple[np.ndarray, bool]], *, ran
     if len(ranked) == 1:
         return verdict
     win = scores[best.method][0]
+    margins = {}
     for other in ranked[1:]:
-        diff = _difference(win, scores[other.method][0], reps, confidence, seed)
+        diff = margins[other.method] = _difference(win, scores[other.method][0], reps, confidence, seed)
         one_seed = min(len(win), len(scores[other.method][0])) < 2  # a bootstrap of one run says nothing
         if one_seed or not (diff.low > 0):
             verdict.tied.append(other.method)
     second = ranked[1]
     verdict.runner_up = second.method
-    verdict.margin = _difference(win, scores[second.method][0], reps, confidence, seed)
+    verdict.margin = margins[second.method]
     verdict.p_improvement = probability_of_improvement(win, scores[second.method][0])
     return verdict
 
