@@ -348,17 +348,29 @@ class ProgressiveTower(nn.Module):
             acts[j] = _column_acts(spec, h, [acts[s] for s in lateral])
         return acts
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """The last column's latent: ``column_latent(last, mapped x)`` through the precompiled plan."""
-        frozen, (k, index, spec, lateral) = self._fast or self._compile()
+    def frozen_acts(self, x: torch.Tensor) -> list[list[torch.Tensor]]:
+        """Every layer's activations of the frozen columns the last column reads (entry j: column j; [] for
+        the last column and unused ones), without a graph: what :meth:`forward` may be given as ``frozen``."""
+        frozen, _ = self._fast or self._compile()
+        with torch.no_grad():
+            return self._frozen_acts(frozen, x, len(self.lateral_from))
+
+    def forward(self, x: torch.Tensor, frozen: list[list[torch.Tensor]] | None = None) -> torch.Tensor:
+        """The last column's latent: ``column_latent(last, mapped x)`` through the precompiled plan.
+
+        ``frozen``: the frozen columns' activations for ``x`` computed before (:meth:`frozen_acts`), e.g. once
+        per rollout for all of PPO's epochs (:mod:`transfer.progressive_cache`)."""
+        plan_frozen, (k, index, spec, lateral) = self._fast or self._compile()
         n = len(self.lateral_from)
-        if not frozen:
-            acts: list[list[torch.Tensor]] = []
+        if frozen is not None:
+            acts = frozen
+        elif not plan_frozen:
+            acts = []
         elif x.requires_grad or not torch.is_grad_enabled():
-            acts = self._frozen_acts(frozen, x, n)  # (a SAC/TD3 critic's input carries the actor's gradient)
+            acts = self._frozen_acts(plan_frozen, x, n)  # (a SAC/TD3 critic's input carries the actor's gradient)
         else:
             with torch.no_grad():  # frozen columns on plain observations: no graph needed
-                acts = self._frozen_acts(frozen, x, n)
+                acts = self._frozen_acts(plan_frozen, x, n)
         own = x if index is None else F.pad(x, (0, 1)).index_select(-1, index)
         lateral_acts = [acts[s] for s in lateral]
         return _column_latent(spec, own, _column_acts(spec, own, lateral_acts), lateral_acts)

@@ -36,6 +36,7 @@ from transfer.progressive import (
     activation_name,
     freeze_to_buffers,
 )
+from transfer.progressive_cache import CachedParameters, FrozenRowCache, served_rows
 from transfer.progressive_cnn import NATURE_CNN, ProgressiveCnn
 from transfer.progressive_fused import fuse_plans, fused_latents
 
@@ -82,17 +83,20 @@ def _source_inputs(maps_from_own: list[Any], lateral: list[int], k: int, obs: to
     return inputs
 
 
-def _foreach_adam(kwargs: dict[str, Any], default: dict[str, Any]) -> None:
-    """Run Adam's multi-tensor (``foreach``) implementation unless the caller chose otherwise.
+def _fast_adam(kwargs: dict[str, Any], default: dict[str, Any]) -> None:
+    """Run Adam's fused implementation (one kernel over all tensors) unless the caller chose otherwise.
 
-    Same updates bit for bit as the per-tensor loop PyTorch picks on CPU, but the adapters make a progressive
-    policy's parameter list twice as long as a plain one's (α, V, c, U per lateral), and the per-tensor
-    loop's cost grows with the number of tensors, not their size. ``default`` is SB3's own default kwargs.
+    The adapters make a progressive policy's parameter list twice as long as a plain one's (α, V, c, U per
+    lateral), and the per-tensor loop PyTorch picks on CPU costs per tensor, not per number. ``fused`` does
+    the same update in one kernel (values equal the loop's up to float rounding, about 1e-7; pass
+    ``foreach=True`` for bit-identical updates, or ``fused=False`` for the loop). ``default`` is SB3's
+    own default kwargs.
     """
     if kwargs.get("optimizer_class", torch.optim.Adam) is torch.optim.Adam:
         given = kwargs.get("optimizer_kwargs")
         kwargs["optimizer_kwargs"] = {**(default if given is None else given)}
-        kwargs["optimizer_kwargs"].setdefault("foreach", True)
+        if "foreach" not in kwargs["optimizer_kwargs"]:
+            kwargs["optimizer_kwargs"].setdefault("fused", True)
 
 
 def _frozen_linear(n_in: int, n_out: int) -> nn.Linear:
@@ -140,7 +144,10 @@ class ProgressiveMlpExtractor(nn.Module):
 
     # the towers' forward is called directly (one module call per env step / minibatch, not three)
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if not torch.is_grad_enabled():  # rollouts: both towers as one wide one (see fuse_plans)
+        rows = self.__dict__.get("frozen_rows")  # set by the policy for a minibatch of a cached rollout
+        if rows is not None:
+            return self.policy_tower.forward(features, rows[0]), self.value_tower.forward(features, rows[1])
+        if not torch.is_grad_enabled():  # rollouts: both towers as a few wide stages (see fuse_plans)
             fused = self._fused_plan()
             if fused is not None:
                 latent_pi, latent_vf = fused_latents(fused, features)
@@ -157,7 +164,7 @@ class ProgressiveMlpExtractor(nn.Module):
             if list(map(_VERSION, cache[2])) == cache[3]:
                 return cache[0]
         with torch.no_grad():
-            fused = fuse_plans(plans)
+            fused = fuse_plans(plans, self.policy_tower.maps[0].n_in)
         tensors = [t for tower in towers for t in [*tower.parameters(), *tower.buffers()]]
         self.__dict__["_fused"] = (fused, plans, tensors, list(map(_VERSION, tensors)))
         return fused
@@ -196,7 +203,7 @@ class ProgressiveCnnExtractor(BaseFeaturesExtractor):
         return self.net(observations)
 
 
-class ProgressiveActorCriticPolicy(_SourceColumns, ActorCriticPolicy):
+class ProgressiveActorCriticPolicy(_SourceColumns, CachedParameters, ActorCriticPolicy):
     """PPO/A2C policy: frozen source columns + a new actor-critic column with lateral adapters.
 
     Image observations use CNN columns (give ``conv_arch``/``features_dim`` in each source column dict
@@ -222,7 +229,7 @@ class ProgressiveActorCriticPolicy(_SourceColumns, ActorCriticPolicy):
         self._act_name = activation_name(activation_fn)
         self._adapt = {"alpha_init": float(alpha_init), "adapter_width": adapter_width, "head_laterals": head_laterals}
         self._cnn = any("conv_arch" in c for c in self._columns) or conv_arch is not None
-        _foreach_adam(kwargs, {"eps": 1e-5})  # (SB3's ActorCriticPolicy default for Adam)
+        _fast_adam(kwargs, {"eps": 1e-5})  # (SB3's ActorCriticPolicy default for Adam)
         if self._cnn:
             if kwargs.get("features_extractor_class") not in (None, ProgressiveCnnExtractor):
                 raise SimtransferError("progressive CNN policies build their own features extractor")
@@ -249,6 +256,28 @@ class ProgressiveActorCriticPolicy(_SourceColumns, ActorCriticPolicy):
         self.mlp_extractor = ProgressiveMlpExtractor(
             self.features_dim, self._columns, self.net_arch, self._act_name, **self._adapt
         ).to(self.device)
+
+    def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor):
+        """SB3's, but a minibatch of an :class:`~transfer.progressive_cache.IndexedRolloutBuffer` takes the
+        frozen columns' activations from a per-rollout cache (computed once for all epochs)."""
+        served = None if self._cnn or not self.share_features_extractor else served_rows(obs)
+        if served is None:
+            return super().evaluate_actions(obs, actions)
+        buffer, inds = served
+        cache = self.__dict__.get("_frozen_cache")
+        if cache is None:
+            towers = [self.mlp_extractor.policy_tower, self.mlp_extractor.value_tower]
+            cache = self.__dict__["_frozen_cache"] = FrozenRowCache(towers)
+
+        def all_features() -> torch.Tensor:
+            with torch.no_grad():
+                return self.extract_features(buffer.to_torch(buffer.observations))
+
+        self.mlp_extractor.__dict__["frozen_rows"] = cache.rows(all_features, buffer, inds)
+        try:
+            return super().evaluate_actions(obs, actions)
+        finally:
+            self.mlp_extractor.__dict__["frozen_rows"] = None
 
     def _source_head(self, k: int) -> nn.Module:
         col = self._columns[k]
@@ -373,7 +402,7 @@ class ProgressiveSACPolicy(_OffPolicyColumns, SACPolicy):
         if kwargs.get("use_sde"):
             raise SimtransferError("progressive SAC policies do not support gSDE (use_sde)")
         act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals)
-        _foreach_adam(kwargs, {})
+        _fast_adam(kwargs, {})
         super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, activation_fn=act, **kwargs)
         self._finish()
 
@@ -408,7 +437,7 @@ class ProgressiveTD3Policy(_OffPolicyColumns, TD3Policy):
         **kwargs: Any,
     ) -> None:
         act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals)
-        _foreach_adam(kwargs, {})
+        _fast_adam(kwargs, {})
         super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, activation_fn=act, **kwargs)
         self._finish()
 

@@ -354,8 +354,13 @@ def _source_key(ours: str, k: int, col: dict, src_state: dict, src_meta: dict, a
 def load_source_columns(model_or_policy: Any, source_run_dirs: Sequence[str | Path]) -> list[str]:
     """Copy each frozen column's weights (and its own task heads) from the source runs; returns the names set.
 
-    The source runs must be the ones given to :func:`progressive_policy_spec`, in the same order.
+    The source runs must be the ones given to :func:`progressive_policy_spec`, in the same order. Given a
+    PPO/A2C model, it also switches the model to an indexed rollout buffer, so that the frozen columns run
+    once per rollout instead of once per minibatch and epoch (:mod:`transfer.progressive_cache`).
     """
+    from transfer.progressive_cache import use_indexed_rollout_buffer
+
+    use_indexed_rollout_buffer(model_or_policy)
     policy, algo = _policy_and_algo(model_or_policy)
     runs = [read_source(run) for run in source_run_dirs]
     ours = policy.state_dict()

@@ -1,5 +1,5 @@
 """Progressive towers' compiled forward (same numbers as the module path, follows .to()/loads), the fused
-rollout forward of the pi and vf towers, and the foreach Adam default."""
+rollout forward of the pi and vf towers, and the fused Adam default."""
 
 from __future__ import annotations
 
@@ -83,34 +83,39 @@ def test_compiled_forward_follows_dtype_moves_and_assigned_loads():
     assert not torch.equal(tower(x.double()), other(x.double()))
 
 
-def test_progressive_ppo_trains_bit_identically_with_foreach_adam(tmp_path):
+def test_progressive_ppo_trains_with_fused_adam_like_the_per_tensor_loop(tmp_path):
     run = plain_source(tmp_path, "ppo")
-    states = {}
-    for name, extra in {"default": {}, "per_tensor": {"optimizer_kwargs": {"eps": 1e-5, "foreach": False}}}.items():
+    states, chosen = {}, {}
+    variants = {"default": {}, "per_tensor": {"optimizer_kwargs": {"eps": 1e-5, "foreach": False}},
+                "foreach": {"optimizer_kwargs": {"eps": 1e-5, "foreach": True}}}
+    for name, extra in variants.items():
         env = gym.make(ENV)
         path, kwargs = progressive_policy_spec([run], env.observation_space, env.action_space, "ppo", net_arch=[8])
         model = PPO(import_object(path), env, policy_kwargs={**kwargs, **extra}, seed=3, **SMALL["ppo"])
         load_source_columns(model, [run])
         model.learn(128)
         states[name] = model.policy.state_dict()
-        assert model.policy.optimizer.defaults["foreach"] is (name == "default")
+        chosen[name] = (model.policy.optimizer.defaults["fused"], model.policy.optimizer.defaults["foreach"])
         assert model.policy.optimizer.defaults["eps"] == 1e-5  # SB3's on-policy default is kept
-    assert all(torch.equal(states["default"][k], states["per_tensor"][k]) for k in states["default"])
+    assert chosen == {"default": (True, None), "per_tensor": (None, False), "foreach": (None, True)}
+    for k in states["default"]:  # fused: the same update up to float rounding; foreach: bit for bit
+        torch.testing.assert_close(states["default"][k], states["per_tensor"][k], rtol=1e-5, atol=1e-6)
+        assert torch.equal(states["foreach"][k], states["per_tensor"][k])
 
 
-def test_foreach_default_leaves_other_optimizers_and_user_choices(tmp_path):
+def test_fused_adam_default_leaves_other_optimizers_and_user_choices(tmp_path):
     run = plain_source(tmp_path, "ppo")
     env = gym.make(ENV)
     path, kwargs = progressive_policy_spec([run], env.observation_space, env.action_space, "a2c", net_arch=[8])
     a2c = A2C(import_object(path), env, policy_kwargs=dict(kwargs), n_steps=8)  # (A2C edits its policy_kwargs)
-    assert isinstance(a2c.policy.optimizer, torch.optim.RMSprop) and "foreach" not in a2c.policy.optimizer_kwargs
+    assert isinstance(a2c.policy.optimizer, torch.optim.RMSprop) and "fused" not in a2c.policy.optimizer_kwargs
     mine = {**kwargs, "optimizer_kwargs": {"eps": 1e-3}}
     ppo = PPO(import_object(path), env, policy_kwargs=mine, **SMALL["ppo"])
-    assert ppo.policy.optimizer.defaults["eps"] == 1e-3 and ppo.policy.optimizer.defaults["foreach"] is True
+    assert ppo.policy.optimizer.defaults["eps"] == 1e-3 and ppo.policy.optimizer.defaults["fused"] is True
     sac_run = plain_source(tmp_path, "sac", name="sac_src")
     sac, _, _ = progressive_model("sac", [sac_run], gym.make(ENV), net_arch=[8])
     assert isinstance(sac, SAC)
-    assert sac.actor.optimizer.defaults["foreach"] is True and sac.critic.optimizer.defaults["foreach"] is True
+    assert sac.actor.optimizer.defaults["fused"] is True and sac.critic.optimizer.defaults["fused"] is True
 
 
 def extractor(pi_depth_of_source_1: int) -> ProgressiveMlpExtractor:
@@ -142,9 +147,11 @@ def test_rollout_forward_runs_both_towers_as_one_and_matches_them():
                 torch.testing.assert_close(fused, own, rtol=1e-6, atol=1e-6)
     with_grad = ex(x)  # training: the towers themselves, with their graph
     assert all(a.requires_grad and torch.equal(a, b) for a, b in zip(with_grad, separate(ex, x)))
-    with torch.no_grad():  # towers of different depths: no fusion, the towers run as they are
-        assert extractor(3)._fused_plan() is None
-        assert all(torch.equal(a, b) for a, b in zip(extractor(3)(x), separate(extractor(3), x)))
+    with torch.no_grad():  # towers of different depths fuse too: units are staged by their depth
+        deeper = extractor(3)
+        assert deeper._fused_plan() is not None
+        for fused, own in zip(deeper(x), separate(deeper, x)):
+            torch.testing.assert_close(fused, own, rtol=1e-6, atol=1e-6)
 
 
 def test_rollout_fusion_follows_weight_changes():
