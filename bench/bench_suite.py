@@ -5,9 +5,9 @@ time) through the resumable experiment runner, then writes ``bench/results/suite
 family (``bench/results/suite_<family>.png``); ``python bench/update_readme.py`` splices the table into the
 README. Nothing in the table is typed by hand: rerun the command and it is rebuilt from the results.
 
-    python bench/bench_suite.py                        # the quick set: pendulum + reduced hopper (~1 h, 2 cores)
-    python bench/bench_suite.py --families pendulum    # one family (~25 min on 2 cores)
-    python bench/bench_suite.py --families hopper      # a full locomotion family: hours (see families.yaml)
+    python bench/bench_suite.py                        # every family at its <30-minute setting (hours in all)
+    python bench/bench_suite.py --families pendulum    # one family (~17 min on 2 cores)
+    python bench/bench_suite.py --families hopper --full   # the full locomotion setting: hours (families.yaml)
     python bench/bench_suite.py --report-only          # rebuild tables and plots from finished results
 
 Resumable: results live under ``--out`` (default ``results/suite/<family>``); stop at any time and run the same
@@ -35,9 +35,16 @@ FAMILIES = ROOT / "bench" / "suite" / "families.yaml"
 
 
 def load_families() -> dict[str, dict[str, Any]]:
+    """The index, with each family's full-size setting as one more family ``<name>_full`` (not quick)."""
     import yaml
 
-    return yaml.safe_load(FAMILIES.read_text())
+    families: dict[str, dict[str, Any]] = {}
+    for name, fam in yaml.safe_load(FAMILIES.read_text()).items():
+        full = fam.pop("full", None)
+        families[name] = fam
+        if full is not None:
+            families[f"{name}_full"] = {**fam, **full, "quick": False, "full_of": name}
+    return families
 
 
 def _fmt(x: float | None) -> str:
@@ -257,10 +264,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel jobs (default: all cores)")
     parser.add_argument("--report-only", action="store_true", help="only rebuild tables/plots from finished results")
     parser.add_argument("--reps", type=int, default=2000, help="bootstrap resamples")
+    parser.add_argument("--full", action="store_true",
+                        help="run the chosen families' full-size settings (hours for locomotion; see families.yaml)")
     parser.add_argument("--force", action="store_true",
                         help="a family's config changed: keep its finished jobs, run the rest under the new config")
     args = parser.parse_args(argv)
     chosen = args.families or [n for n, f in families.items() if f.get("quick")]
+    if args.full:
+        missing = [n for n in chosen if f"{n}_full" not in families and not n.endswith("_full")]
+        if missing:
+            parser.error(f"no full-size setting for {', '.join(missing)} (families.yaml has no 'full:')")
+        chosen = [n if n.endswith("_full") else f"{n}_full" for n in chosen]
     if not args.report_only:
         for name in chosen:
             print(f"== {name}: {families[name]['config']} ({families[name].get('expected')})", file=sys.stderr)

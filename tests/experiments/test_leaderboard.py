@@ -63,18 +63,24 @@ def test_source_robustness_reads_main_and_named_sources(tmp_path):
 
 
 def test_every_benchmark_family_config_is_valid():
-    """bench/suite/families.yaml names experiment configs that load and plan (sources exist, methods known)."""
+    """bench/suite/families.yaml names experiment configs that load and plan (sources exist, methods known);
+    a family's full-size setting is one more family, never in the quick set."""
+    import sys
     from pathlib import Path
-
-    import yaml
 
     from experiments.experiment import load_experiment
     from experiments.runner import plan
     from transfer.methods import get_method
 
     repo = Path(__file__).resolve().parents[2]
-    families = yaml.safe_load((repo / "bench/suite/families.yaml").read_text())
+    sys.path.insert(0, str(repo / "bench"))
+    from bench_suite import load_families
+
+    families = load_families()
     assert any(f.get("quick") for f in families.values())
+    fulls = [n for n in families if n.endswith("_full")]
+    assert {"hopper_full", "half_cheetah_full", "lunar_lander_full"} <= set(fulls)
+    assert all(not families[n]["quick"] and families[n]["config"] != families[families[n]["full_of"]]["config"] for n in fulls)
     for name, fam in families.items():
         cfg = load_experiment(repo / fam["config"])
         sources, cells = plan(cfg, Path("/nonexistent") / name)
