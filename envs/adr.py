@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 import gymnasium as gym
@@ -284,6 +285,43 @@ def find_randomizer(env: gym.Env, what: str) -> Any:
     return inner
 
 
+class ADRResult(Mapping):
+    """``info["adr"]`` of a pinned episode: ``{"param", "side", "value", "return"}``, read-only.
+
+    Immutable, so ``copy.deepcopy`` (which SB3's ``DummyVecEnv`` applies to every step's infos) returns it
+    as it is instead of rebuilding a dict on every step of every pinned episode.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, param: str, side: str, value: float, ret: float) -> None:
+        object.__setattr__(self, "_items", {"param": param, "side": side, "value": value, "return": ret})
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return 4
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("ADRResult is read-only")
+
+    def __deepcopy__(self, memo: dict) -> ADRResult:
+        return self
+
+    def __copy__(self) -> ADRResult:
+        return self
+
+    def __reduce__(self) -> tuple:
+        return ADRResult, tuple(self._items.values())
+
+    def __repr__(self) -> str:
+        return f"ADRResult({self._items})"
+
+
 class _ADRSelector:
     """Stands in for the randomizer's :class:`~envs.params.Selector`: samples from the ADR ranges."""
 
@@ -345,8 +383,7 @@ class ADRRandomization(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if pinned is not None:
             # on every step, not only at the end: a TimeLimit outside this wrapper may end the episode
             info = dict(info)
-            info["adr"] = {"param": pinned[0], "side": pinned[1], "value": self._selector.pinned_value,
-                           "return": self._return}
+            info["adr"] = ADRResult(pinned[0], pinned[1], self._selector.pinned_value, self._return)
         return obs, reward, terminated, truncated, info
 
 

@@ -195,3 +195,19 @@ def test_real_env_easy_widens_impossible_narrows():
     hard = run({"init": "range", "threshold_low": 1000.0, "threshold_high": 2000.0})
     assert hard.ranges["mass"] == (1.0, 1.0) and hard.ranges["gravity"] == (9.8, 9.8)
     assert math.isclose(hard.ranges["motor_gain"][0], 1.0)
+
+
+def test_adr_result_is_read_only_and_cheap_to_copy():
+    import copy
+    import pickle
+
+    from envs.adr import ADRResult
+
+    res = ADRResult("mass", "low", 0.5, 12.0)
+    assert dict(res) == {"param": "mass", "side": "low", "value": 0.5, "return": 12.0}
+    assert copy.deepcopy(res) is res and copy.copy(res) is res  # DummyVecEnv deep-copies infos every step
+    assert pickle.loads(pickle.dumps(res)) == res  # subprocess workers send it to the main process
+    with pytest.raises(AttributeError):
+        res.value = 1.0
+    with pytest.raises(TypeError):
+        res["value"] = 1.0
