@@ -56,11 +56,7 @@ def _fmt(x: float | None) -> str:
 
 
 def _est(e: Any) -> str:
-    if e is None:
-        return "—"
-    if math.isnan(e.low):
-        return _fmt(e.value)
-    return f"{_fmt(e.value)} [{_fmt(e.low)}, {_fmt(e.high)}]"
+    return "—" if e is None else e.format()
 
 
 # ---------------------------------------------------------------------------------------------- running

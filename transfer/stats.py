@@ -67,7 +67,10 @@ class Estimate:
         return asdict(self)
 
     def format(self) -> str:
-        """``"1.23 [0.98, 1.4]"``; ``inf`` as ``∞``, undefined as ``n/a``."""
+        """``"1.23 [0.98, 1.4]"``; ``inf`` as ``∞``, undefined as ``n/a``; the value alone when there is no
+        interval (one seed)."""
+        if math.isnan(self.low) and math.isnan(self.high):
+            return format_number(self.value)
         return f"{format_number(self.value)} [{format_number(self.low)}, {format_number(self.high)}]"
 
 
