@@ -292,16 +292,18 @@ class ADRResult(Mapping):
     as it is instead of rebuilding a dict on every step of every pinned episode.
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_values",)
+    _KEYS = ("param", "side", "value", "return")
+    _INDEX = {k: i for i, k in enumerate(_KEYS)}
 
     def __init__(self, param: str, side: str, value: float, ret: float) -> None:
-        object.__setattr__(self, "_items", {"param": param, "side": side, "value": value, "return": ret})
+        object.__setattr__(self, "_values", (param, side, value, ret))
 
     def __getitem__(self, key: str) -> Any:
-        return self._items[key]
+        return self._values[self._INDEX[key]]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
+        return iter(self._KEYS)
 
     def __len__(self) -> int:
         return 4
@@ -316,10 +318,10 @@ class ADRResult(Mapping):
         return self
 
     def __reduce__(self) -> tuple:
-        return ADRResult, tuple(self._items.values())
+        return ADRResult, self._values
 
     def __repr__(self) -> str:
-        return f"ADRResult({self._items})"
+        return f"ADRResult({dict(self)})"
 
 
 class _ADRSelector:
@@ -382,8 +384,8 @@ class ADRRandomization(gym.Wrapper, gym.utils.RecordConstructorArgs):
         pinned = self._selector.pinned
         if pinned is not None:
             # on every step, not only at the end: a TimeLimit outside this wrapper may end the episode
-            info = dict(info)
-            info["adr"] = ADRResult(pinned[0], pinned[1], self._selector.pinned_value, self._return)
+            result = ADRResult(pinned[0], pinned[1], self._selector.pinned_value, self._return)
+            info = {**info, "adr": result}  # (a copy: the inner env may reuse its dict)
         return obs, reward, terminated, truncated, info
 
 
