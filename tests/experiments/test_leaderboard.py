@@ -89,3 +89,16 @@ def test_every_benchmark_family_config_is_valid():
             get_method(m.method).parse_options(m.options)
         if fam.get("robustness"):
             assert fam["robustness"]["nominal"] and fam["robustness"]["heldout"], name
+
+
+def test_bench_suite_full_flag_needs_a_full_setting(capsys):
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(repo / "bench"))
+    from bench_suite import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--families", "pendulum", "--full"])
+    assert exc.value.code == 2 and "no full-size setting for pendulum" in capsys.readouterr().err
