@@ -109,6 +109,7 @@ def use_indexed_rollout_buffer(model: Any) -> bool:
     model.rollout_buffer = IndexedRolloutBuffer(
         buffer.buffer_size, buffer.observation_space, buffer.action_space, device=buffer.device,
         gae_lambda=buffer.gae_lambda, gamma=buffer.gamma, n_envs=buffer.n_envs,
+        **(getattr(model, "rollout_buffer_kwargs", None) or {}),
     )
     return True
 
