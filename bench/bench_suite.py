@@ -212,7 +212,10 @@ def family_markdown(d: dict[str, Any]) -> list[str]:
             for k in keys["heldout"]:
                 vals = [x for x in r.targets[k] if not math.isnan(x)]
                 mean, std = r.ratio_summary(k)
-                parts.append(f"{_fmt(sum(vals) / len(vals)) if vals else '—'} | {mean:.3f} ± {std:.3f}")
+                ratio = "— (nominal return ≤ 0)" if math.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
+                if 0 < r.defined(k) < len(r.seeds):
+                    ratio += f" ({r.defined(k)} seeds with a positive nominal return)"
+                parts.append(f"{_fmt(sum(vals) / len(vals)) if vals else '—'} | {ratio}")
             name = "nominal (main)" if r.source == "main" else r.source
             lines.append(f"| {name} | {len(r.seeds)} | {_fmt(nominal)} | " + " | ".join(parts) + " |")
     if d["notes"]:

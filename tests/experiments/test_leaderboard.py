@@ -60,6 +60,10 @@ def test_source_robustness_reads_main_and_named_sources(tmp_path):
     assert mean == pytest.approx(0.45) and std == pytest.approx(0.05)
     assert rows["dr"].seeds == [0] and rows["dr"].ratios["PendExtrap"] == [0.95]
     assert math.isnan(rows["dr"].ratio_summary("missing")[0])
+    job(tmp_path / "sources/hist/seed0", -5.0, 3.0)  # no ratio where the nominal return is not positive
+    job(tmp_path / "sources/hist/seed1", 10.0, 8.0)
+    hist = {r.source: r for r in source_robustness(tmp_path, "PendNominal", ["PendExtrap"])}["hist"]
+    assert hist.defined("PendExtrap") == 1 and hist.ratio_summary("PendExtrap") == (pytest.approx(0.8), 0.0)
 
 
 def test_every_benchmark_family_config_is_valid():
