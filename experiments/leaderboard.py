@@ -137,15 +137,18 @@ class SourceRobustness:
     targets: dict[str, list[float]]  # eval env -> per-seed return
     ratios: dict[str, list[float]]  # eval env -> per-seed return / nominal return
 
+    def _defined_ratios(self, key: str) -> np.ndarray:
+        r = np.asarray(self.ratios.get(key, []), dtype=float)
+        return r[~np.isnan(r)]
+
     def ratio_summary(self, key: str) -> tuple[float, float]:
         """Mean and std of the ratio over the seeds where it is defined (a nominal return <= 0 has none)."""
-        r = np.asarray(self.ratios.get(key, []), dtype=float)
-        r = r[~np.isnan(r)]
+        r = self._defined_ratios(key)
         return (float(np.mean(r)), float(np.std(r))) if r.size else (math.nan, math.nan)
 
     def defined(self, key: str) -> int:
         """Seeds where the ratio of ``key`` is defined."""
-        return int(np.sum(~np.isnan(np.asarray(self.ratios.get(key, []), dtype=float))))
+        return int(self._defined_ratios(key).size)
 
 
 def source_robustness(root: str | Path, nominal_key: str, target_keys: list[str]) -> list[SourceRobustness]:

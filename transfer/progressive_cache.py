@@ -32,7 +32,7 @@ import torch
 from stable_baselines3.common.buffers import RolloutBuffer
 from torch import nn
 
-_VERSION = operator.attrgetter("_version")
+_VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor
 _LAST = threading.local()  # (observation tensor, weakref to its buffer, row indices) of the latest minibatch
 _REGISTRATIONS = [0]  # parameters, buffers and submodules registered on any module in this process
 
@@ -140,9 +140,10 @@ class FrozenRowCache:
 
     def rows(self, features: Any, buffer: IndexedRolloutBuffer, inds: np.ndarray) -> list[list[list[torch.Tensor]]]:
         """``features``: a callable giving the features of all the buffer's rows (called only on a miss)."""
-        if (self.buffer is None or self.buffer() is not buffer or self.key != (buffer.generation, self._versions())):
+        key = (buffer.generation, self._versions())  # (filling runs under no_grad: versions stay)
+        if self.buffer is None or self.buffer() is not buffer or self.key != key:
             self._fill(features())
-            self.buffer, self.key = weakref.ref(buffer), (buffer.generation, self._versions())
+            self.buffer, self.key = weakref.ref(buffer), key
         assert self.wide is not None
         picked = self.wide.index_select(0, torch.as_tensor(inds, device=self.wide.device))
         parts = picked.split(self.widths, dim=-1)

@@ -5,7 +5,6 @@ CNN columns over images.
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import torch
@@ -14,10 +13,9 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 from transfer.progressive import ProgressiveTower
+from transfer.progressive_cache import _VERSION
 from transfer.progressive_cnn import NATURE_CNN, ProgressiveCnn
 from transfer.progressive_fused import fuse_plans, fused_latents
-
-_VERSION = operator.attrgetter("_version")  # bumped by every in-place change of a tensor
 
 
 def _lateral_from(columns: list[dict[str, Any]], k: int) -> list[int]:
