@@ -132,6 +132,9 @@ class BulletBinding:
         ordered = sorted(space.params, key=lambda prm: prm.links is not None)
         for prm in ordered:
             target = KINDS[prm.kind].target
+            if target == "game":
+                raise SimtransferError(f"parameter '{prm.name}': {prm.kind} is a Box2D game setting "
+                                       f"({KINDS[prm.kind].description}), not a PyBullet one")
             if target == "world":
                 self.gravity_param = prm.name
             elif target == "motor":

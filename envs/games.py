@@ -97,19 +97,106 @@ class ContinuousToDiscreteAction(gym.ActionWrapper):
 
 
 class GameParams(gym.Wrapper):
-    """Put the game's fixed parameters into ``info["params"]`` on every reset and step."""
+    """Put the game's parameters into ``info["params"]`` on every reset and step.
+
+    The values are read from the game itself each time (``env.unwrapped.<name>``), so a randomizer that
+    changes them between episodes (:class:`LunarLanderBinding`) is reported as it is.
+    """
 
     def __init__(self, env: gym.Env, params: dict[str, float]) -> None:
         super().__init__(env)
-        self.params = {k: float(v) for k, v in params.items()}
+        self.names = tuple(params)
+
+    @property
+    def params(self) -> dict[str, float]:
+        game = self.env.unwrapped
+        return {k: float(getattr(game, k)) for k in self.names}
 
     def reset(self, **kwargs: Any) -> tuple[Any, dict[str, Any]]:
         obs, info = self.env.reset(**kwargs)
-        return obs, {**info, "params": dict(self.params)}
+        return obs, {**info, "params": self.params}
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, {**info, "params": dict(self.params)}
+        return obs, reward, terminated, truncated, {**info, "params": self.params}
+
+
+#: LunarLander parameters a randomization spec may set (kinds of :data:`envs.params.KINDS`).
+LUNAR_KINDS = ("gravity", "wind_power", "turbulence_power")
+
+
+def is_lunar_lander(env: gym.Env) -> bool:
+    """True if ``env`` wraps Gymnasium's LunarLander (checked without importing Box2D)."""
+    return type(env.unwrapped).__module__ == "gymnasium.envs.box2d.lunar_lander"
+
+
+class LunarLanderBinding:
+    """Writes randomized parameters into a LunarLander (the Box2D counterpart of :class:`envs.bullet.BulletBinding`).
+
+    ``gravity`` is the magnitude (the game's ``gravity`` keyword is its negative), ``wind_power`` 0 means no
+    wind (any other value turns the game's wind on), ``turbulence_power`` the rotational gusts that come with
+    wind. The game reads them when an episode starts (its reset rebuilds the Box2D world with ``self.gravity``
+    and draws the wind phase), so :meth:`preset_gravity` writes them before the reset; :meth:`apply` also
+    writes the live world's gravity (a mid-episode resample). ``info["params"]`` of a reset holds these
+    parameters; step infos keep the game's own keywords (``gravity`` negative), see :class:`GameParams`.
+
+    >>> import gymnasium as gym
+    >>> from envs.randomization import PhysicsRandomizer
+    >>> env = PhysicsRandomizer(gym.make("LunarLander-v3"), {"params": {
+    ...     "gravity": {"low": 4.0, "high": 6.0, "nominal": 10.0, "valid_high": 11.9}}})
+    >>> g = env.reset(seed=0)[1]["params"]["gravity"]
+    >>> 4.0 <= g <= 6.0 and env.unwrapped.world.gravity[1] == -g
+    True
+    """
+
+    def __init__(self, env: gym.Env, space: Any) -> None:
+        from envs.params import KINDS
+
+        self.game = env.unwrapped
+        self.space = space
+        self._by_kind: dict[str, Any] = {}
+        for prm in space.params:
+            if prm.kind not in LUNAR_KINDS or prm.links is not None:
+                raise SimtransferError(f"parameter '{prm.name}': LunarLander randomization supports "
+                                       f"{', '.join(LUNAR_KINDS)} (global), not {KINDS[prm.kind].description}")
+            if prm.kind in self._by_kind:
+                raise SimtransferError(f"parameter '{prm.name}': {prm.kind} is given twice")
+            self._by_kind[prm.kind] = prm
+        g = self._by_kind.get("gravity")
+        native_g = -float(self.game.gravity)
+        if g is not None and (g.valid[1] * (native_g if g.relative else 1.0)) >= 12.0:
+            raise SimtransferError(f"parameter '{g.name}': LunarLander needs gravity below 12; set valid_high "
+                                   f"(e.g. 11.9{'/10' if g.relative else ''}) so that ADR cannot widen past it")
+        wind_on = bool(self.game.enable_wind)
+        self.native = {"gravity": native_g, "wind_power": float(self.game.wind_power) if wind_on else 0.0,
+                       "turbulence_power": float(self.game.turbulence_power)}
+
+    def _values(self, values: dict[str, float] | None) -> dict[str, float]:
+        out = dict(self.native)
+        if values is not None:
+            for kind, prm in self._by_kind.items():
+                v = values[prm.name]
+                out[kind] = v * self.native[kind] if prm.relative else v
+        return out
+
+    def preset_gravity(self, values: dict[str, float] | None) -> None:
+        """Before the game's reset: set gravity, wind and turbulence for the episode it starts."""
+        v = self._values(values)
+        self.game.gravity = -v["gravity"]
+        self.game.enable_wind = v["wind_power"] > 0.0
+        self.game.wind_power = v["wind_power"]
+        self.game.turbulence_power = v["turbulence_power"]
+
+    def apply(self, values: dict[str, float] | None) -> int:
+        """Write ``values`` (None: the game's own) now, the running world's gravity included."""
+        self.preset_gravity(values)
+        world = getattr(self.game, "world", None)
+        if world is not None:
+            world.gravity = (0.0, self.game.gravity)
+        if self.game.enable_wind and not hasattr(self.game, "wind_idx"):  # wind turned on mid-episode
+            self.game.wind_idx = self.game.np_random.integers(-9999, 9999)
+            self.game.torque_idx = self.game.np_random.integers(-9999, 9999)
+        return 0
 
 
 def _box2d() -> Any:
@@ -186,6 +273,9 @@ __all__ = [
     "ContinuousToDiscreteAction",
     "DiscreteToContinuousAction",
     "GameParams",
+    "LUNAR_KINDS",
+    "LunarLanderBinding",
+    "is_lunar_lander",
     "make_bipedal_walker",
     "make_lunar_lander",
     "register_game_envs",

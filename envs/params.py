@@ -39,7 +39,7 @@ class Kind:
     """What a parameter kind changes, where, and which values are physically valid."""
 
     description: str
-    target: Literal["link", "joint", "world", "motor"]
+    target: Literal["link", "joint", "world", "motor", "game"]  # game: a Box2D game's own setting
     relative_default: bool
     valid_relative: tuple[float, float] | None  # None: relative mode not allowed
     valid_absolute: tuple[float, float] | None  # None: absolute mode not allowed
@@ -60,6 +60,9 @@ KINDS: dict[str, Kind] = {
     "gravity": Kind("gravity magnitude (acts along -z)", "world", False, (0.0, 5.0), (0.0, 50.0), 9.8, "m/s^2"),
     "motor_gain": Kind("motor strength: torque multiplier at every actuated joint", "motor", True,
                        (0.0, 10.0), None, None, "x"),
+    "wind_power": Kind("LunarLander wind strength (0: no wind)", "game", False, None, (0.0, 40.0), 0.0, ""),
+    "turbulence_power": Kind("LunarLander rotational turbulence (with wind)", "game", False, None, (0.0, 5.0),
+                             0.0, ""),
 }
 
 
@@ -82,6 +85,8 @@ class ParamSpec(BaseModel):
     extrap_low: float | None = Field(default=None, description="lower end of the extrapolation region")
     extrap_high: float | None = Field(default=None, description="upper end of the extrapolation region")
     extrap_choices: list[float] | None = Field(default=None, description="categorical: extrapolation values")
+    valid_low: float | None = Field(default=None, description="narrow the kind's valid bounds (e.g. a game's limits)")
+    valid_high: float | None = Field(default=None, description="narrow the kind's valid bounds from above")
 
 
 @dataclass(frozen=True)
@@ -180,6 +185,12 @@ def build_parameter(name: str, spec: ParamSpec | dict[str, Any]) -> Parameter:
     mode = "relative" if relative else "absolute"
     if valid is None:
         raise SimtransferError(f"parameter '{name}': {kind_name} cannot be {mode}")
+    narrowed = (valid[0] if spec.valid_low is None else spec.valid_low,
+                valid[1] if spec.valid_high is None else spec.valid_high)
+    if not valid[0] <= narrowed[0] < narrowed[1] <= valid[1]:
+        raise SimtransferError(f"parameter '{name}': valid_low/valid_high [{narrowed[0]:g}, {narrowed[1]:g}] must "
+                               f"be an interval inside the {mode} {kind_name} bounds [{valid[0]:g}, {valid[1]:g}]")
+    valid = narrowed
     nominal = spec.nominal if spec.nominal is not None else (1.0 if relative else kind.nominal_absolute)
     if nominal is None:
         raise SimtransferError(f"parameter '{name}': absolute {kind_name} needs an explicit 'nominal'")

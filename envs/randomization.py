@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from envs.bullet import BulletBinding, bullet_client
 from envs.errors import SimtransferError
+from envs.games import LunarLanderBinding, is_lunar_lander
 from envs.params import ParameterSpace, ParamSpec, Selector, parse_name
 
 
@@ -98,7 +99,10 @@ class PhysicsRandomizer(gym.Wrapper):
         self.selector = Selector(self.space, self.config.split, split_seed=self.config.split_seed,
                                  n_targets=self.config.n_targets, mode=self.config.selector)
         self._rng = np.random.default_rng()
-        self._binding: BulletBinding | None = None
+        # Box2D games are bound at once (their parameters are written before a reset); PyBullet envs after
+        # their first reset, when the bodies exist
+        self._binding: BulletBinding | LunarLanderBinding | None = (
+            LunarLanderBinding(env, self.space) if is_lunar_lander(env) else None)
         self._steps = 0
         self.current_params: dict[str, float] = self.space.nominal()
         self._nominal = self.config.split == "nominal"
@@ -111,7 +115,7 @@ class PhysicsRandomizer(gym.Wrapper):
         return self.space.names
 
     @property
-    def binding(self) -> BulletBinding | None:
+    def binding(self) -> BulletBinding | LunarLanderBinding | None:
         """Physics handles, available after the first reset."""
         return self._binding
 

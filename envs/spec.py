@@ -108,6 +108,16 @@ def load_yaml(path: str | Path) -> Any:
         raise SimtransferError(f"malformed YAML in {p}{where}: {problem}") from None
 
 
+def _spec_file(path: str) -> Path:
+    """A randomization file: as given, else (a relative path) inside the simtransfer checkout (envs/presets/...)."""
+    p = Path(path)
+    if not p.is_file() and not p.is_absolute():
+        packaged = Path(__file__).resolve().parent.parent / p
+        if packaged.is_file():
+            return packaged
+    return p
+
+
 def _ensure_registered(env_id: str) -> None:
     """Import what registers ids we know about (our own and pybullet's) before ``gym.make``."""
     import envs.registry  # noqa: F401  (registers simtransfer/* ids)
@@ -174,7 +184,7 @@ def make_env(
     spec = parse_env_spec(spec)
     rand = None
     if spec.randomization is not None:
-        rand = load_yaml(spec.randomization) if isinstance(spec.randomization, str) else spec.randomization
+        rand = load_yaml(_spec_file(spec.randomization)) if isinstance(spec.randomization, str) else spec.randomization
         if _is_task_id(spec.id):  # a simtransfer task: the spec replaces its preset instead of stacking on it
             spec = spec.model_copy(update={"kwargs": {**spec.kwargs, "randomization": rand}})
             rand = None

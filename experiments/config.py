@@ -177,7 +177,8 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b=c`` strings (values parsed with ``yaml.safe_load``) to a nested mapping."""
+    """Apply ``a.b=c`` strings (values parsed with ``yaml.safe_load``) to a nested mapping; a numeric part
+    indexes a list (``env.wrappers.0.kwargs.threshold_high=1500``)."""
     out = copy.deepcopy(raw)
     for item in overrides:
         key, sep, text = item.partition("=")
@@ -188,15 +189,26 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
             value = yaml.safe_load(text) if text.strip() else None
         except yaml.YAMLError:
             raise SimtransferError(f"bad --set '{item}': value is not valid YAML") from None
-        node = out
+        node: Any = out
         parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            if isinstance(node, list):  # a list element by index: env.wrappers.0.kwargs.delta=0.5
+                if not part.isdigit() or int(part) >= len(node):
+                    raise SimtransferError(f"bad --set '{item}': '{part}' is not an index of a {len(node)}-item list")
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+                continue
+            if last:
+                node[part] = value
+                break
+            if not isinstance(node.get(part), (dict, list)):
                 if part in node and node[part] is not None:
                     raise SimtransferError(f"bad --set '{item}': '{part}' is not a mapping")
                 node[part] = {}
             node = node[part]
-        node[parts[-1]] = value
     return out
 
 

@@ -113,3 +113,98 @@ def test_bad_input_raises_one_line_errors() -> None:
     with pytest.raises(SimtransferError, match="needs a Box"):
         DiscreteToContinuousAction(gym.make("LunarLander-v3"))
     assert register_game_envs() == register_game_envs() == game_ids()
+
+
+# ------------------------------------------------------------------ randomized LunarLander (LunarLanderBinding)
+LUNAR_SPEC = {"params": {
+    "gravity": {"low": 8.0, "high": 11.5, "nominal": 10.0, "valid_low": 1.0, "valid_high": 11.9,
+                "extrap_low": 4.0, "extrap_high": 11.5},
+    "wind_power": {"low": 0.0, "high": 15.0, "extrap_high": 25.0},
+    "turbulence_power": {"low": 0.0, "high": 1.5, "extrap_high": 2.5}}}
+
+
+def _randomized_lander(spec: dict, env_id: str = "simtransfer/LunarLanderNominal-v0") -> gym.Env:
+    from envs.randomization import apply_randomization
+
+    return apply_randomization(gym.make(env_id), spec)
+
+
+def test_randomized_lander_applies_params_from_the_first_episode() -> None:
+    env = _randomized_lander(LUNAR_SPEC)
+    seen = []
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        p, game = info["params"], env.unwrapped
+        assert 8.0 <= p["gravity"] <= 11.5 and 0.0 <= p["wind_power"] <= 15.0
+        assert game.world.gravity[1] == pytest.approx(-p["gravity"])  # the world the episode runs in
+        assert game.enable_wind == (p["wind_power"] > 0.0) and game.wind_power == p["wind_power"]
+        assert game.turbulence_power == p["turbulence_power"]
+        _, _, _, _, step_info = env.step(0)
+        assert step_info["params"]["gravity"] == pytest.approx(-p["gravity"])  # the game's keyword: negative
+        assert step_info["params"]["wind_power"] == p["wind_power"]
+        seen.append(p["gravity"])
+    assert len(set(seen)) == 6
+    env.close()
+
+
+def test_wind_changes_the_trajectory() -> None:
+    def final_x(wind: float) -> float:
+        spec = {"params": {"wind_power": {"low": wind, "high": wind + 1e-6}}}
+        env = _randomized_lander(spec)
+        obs, _ = env.reset(seed=0)
+        for _ in range(60):
+            obs, *_ = env.step(0)
+        env.close()
+        return float(obs[0])
+
+    calm, windy = final_x(0.0), final_x(20.0)
+    assert abs(calm - windy) > 0.01
+
+
+def test_lander_extrap_split_leaves_the_training_ranges() -> None:
+    env = _randomized_lander({**LUNAR_SPEC, "split": "extrap", "n_targets": 8})
+    env.reset(seed=0)
+    outside = 0
+    for _ in range(8):
+        p = env.reset()[1]["params"]
+        outside += not (8.0 <= p["gravity"] <= 11.5 and p["wind_power"] <= 15.0 and p["turbulence_power"] <= 1.5)
+    assert outside == 8
+    env.close()
+
+
+def test_lander_adr_pins_boundaries_within_the_game_limits() -> None:
+    from envs.adr import ADRRandomization
+
+    env = ADRRandomization(_randomized_lander(LUNAR_SPEC), init="range", boundary_prob=1.0,
+                           threshold_low=-1e9, threshold_high=-1e8)  # every result widens
+    assert env.adr_param_space.by_name["gravity"].valid == (1.0, 11.9)
+    for _ in range(40):
+        env.reset()
+        _, _, _, _, info = env.step(0)
+        param, side, value = info["adr"]["param"], info["adr"]["side"], info["adr"]["value"]
+        assert param in ("gravity", "wind_power", "turbulence_power") and side in ("low", "high")
+        assert env.unwrapped.world.gravity[1] <= -1.0 and env.unwrapped.world.gravity[1] >= -11.9
+        assert value == pytest.approx(env.randomizer.current_params[param])
+    env.close()
+
+
+@pytest.mark.parametrize("params,match", [
+    ({"mass": {"low": 0.5, "high": 1.5}}, "supports gravity, wind_power, turbulence_power"),
+    ({"gravity": {"low": 8.0, "high": 11.0}}, "gravity below 12; set valid_high"),
+    ({"wind_power": {"low": 0.0, "high": 50.0}}, "outside the valid bounds"),
+])
+def test_lander_randomization_errors_are_one_line(params: dict, match: str) -> None:
+    with pytest.raises(SimtransferError, match=match):
+        _randomized_lander({"params": params})
+
+
+def test_lander_randomization_from_the_shipped_preset_and_config() -> None:
+    from envs.spec import make_env
+    from experiments.config import load_train_config
+
+    cfg = load_train_config("experiments/configs/lunar_lander_adr.yaml", [], seed=0)
+    env = make_env(cfg.env)
+    _, info = env.reset(seed=0)
+    assert set(info["adr_ranges"]) == {"gravity", "wind_power", "turbulence_power"}
+    assert info["adr_ranges"]["gravity"] == (8.0, 11.5)
+    env.close()

@@ -134,3 +134,27 @@ def test_block_sampler_matches_the_training_distribution() -> None:
     assert abs(m.mean() - 1.0) < 0.02 and m.min() < 0.81 and m.max() > 1.19
     g = np.log([r["motor_gain"] for r in rows])  # log-uniform: uniform in log space
     assert abs(g.mean() - 0.5 * (np.log(0.8) + np.log(1.25))) < 0.02
+
+
+def test_valid_bounds_can_be_narrowed_per_parameter() -> None:
+    space = ParameterSpace.from_mapping({"gravity": {"low": 8.0, "high": 11.0, "valid_low": 1.0, "valid_high": 11.9}})
+    assert space.by_name["gravity"].valid == (1.0, 11.9)
+    assert space.by_name["gravity"].extrap == (5.0, 11.9)  # the default extrapolation region is clipped to them
+    with pytest.raises(SimtransferError, match="inside the absolute gravity bounds"):
+        ParameterSpace.from_mapping({"gravity": {"low": 8.0, "high": 11.0, "valid_high": 60.0}})
+    with pytest.raises(SimtransferError, match="high=11 is outside the valid bounds"):
+        ParameterSpace.from_mapping({"gravity": {"low": 8.0, "high": 11.0, "valid_high": 10.0}})
+
+
+def test_game_kinds_are_absolute_and_not_for_pybullet() -> None:
+    import gymnasium as gym
+
+    from envs.randomization import apply_randomization
+
+    with pytest.raises(SimtransferError, match="wind_power cannot be relative"):
+        ParameterSpace.from_mapping({"wind_power": {"low": 0.5, "high": 1.0, "relative": True}})
+    env = apply_randomization(gym.make("simtransfer/InvertedPendulum-v0"),
+                              {"params": {"wind_power": {"low": 0.0, "high": 5.0}}})
+    with pytest.raises(SimtransferError, match="Box2D game setting"):
+        env.reset(seed=0)
+    env.close()

@@ -44,6 +44,17 @@ def test_set_values_are_yaml():
         apply_overrides({"a": 1}, ["a.b=2"])
 
 
+def test_set_reaches_into_lists_by_index():
+    raw = {"env": {"wrappers": [{"type": "a", "kwargs": {"t": 1}}, {"type": "b"}]}}
+    out = apply_overrides(raw, ["env.wrappers.0.kwargs.t=5", "env.wrappers.1={type: c}"])
+    assert out["env"]["wrappers"] == [{"type": "a", "kwargs": {"t": 5}}, {"type": "c"}]
+    assert raw["env"]["wrappers"][0]["kwargs"]["t"] == 1  # the input is not changed
+    with pytest.raises(SimtransferError, match="'2' is not an index of a 2-item list"):
+        apply_overrides(raw, ["env.wrappers.2.type=x"])
+    with pytest.raises(SimtransferError, match="'type' is not an index"):
+        apply_overrides(raw, ["env.wrappers.type=x"])
+
+
 @pytest.mark.parametrize("text,match", [
     ("env: CartPole-v1\nlearning_rate: 0.1\n", r"c\.yaml: learning_rate: unknown key"),
     ("env: CartPole-v1\neval: {evry: 5}\n", r"eval\.evry: unknown key"),
