@@ -106,3 +106,29 @@ def test_bench_suite_full_flag_needs_a_full_setting(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["--families", "pendulum", "--full"])
     assert exc.value.code == 2 and "no full-size setting for pendulum" in capsys.readouterr().err
+
+
+def test_robustness_table_relates_sources_to_the_oracle():
+    import sys
+    from pathlib import Path
+
+    from experiments.leaderboard import SourceRobustness
+
+    repo = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(repo / "bench"))
+    from bench_suite import robustness_markdown
+
+    def row(name, nominal, held):
+        return SourceRobustness(name, list(range(len(nominal))), nominal, {"X": held},
+                                {"X": [h / n if n > 0 else math.nan for h, n in zip(held, nominal)]})
+
+    keys = {"nominal": "N", "heldout": ["X"]}
+    rows = [row("main", [100.0, 100.0], [50.0, 70.0]), row("oracle", [90.0, 90.0], [80.0, 80.0]),
+            row("adr", [-5.0, 80.0], [40.0, 72.0])]
+    lines = robustness_markdown(rows, keys)
+    assert "| source | seeds | nominal return | X return | X ratio | X of oracle |" in lines
+    main = next(line for line in lines if line.startswith("| nominal (main)"))
+    assert "| 0.600 ± 0.100 | 0.75 |" in main  # ratios 0.5 and 0.7; held-out mean 60 of the oracle's 80
+    adr = next(line for line in lines if line.startswith("| adr"))
+    assert "0.900 ± 0.000 (1 seeds with a positive nominal return) | 0.70 |" in adr
+    assert not any("of oracle" in line for line in robustness_markdown(rows[:1], keys))
