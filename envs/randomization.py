@@ -1,4 +1,4 @@
-"""The generic PyBullet randomizer and the randomization spec (schema) that configures it.
+"""The generic physics randomizer (PyBullet envs; Box2D's LunarLander) and the randomization spec that configures it.
 
 A randomization spec is a mapping (usually YAML)::
 
@@ -80,7 +80,8 @@ def parse_randomization(mapping: RandomizationSpec | dict[str, Any] | None) -> R
 
 
 class PhysicsRandomizer(gym.Wrapper):
-    """Sample physical parameters at reset (and optionally every N steps) and apply them through PyBullet.
+    """Sample physical parameters at reset (and optionally every N steps) and apply them through PyBullet
+    (:class:`~envs.bullet.BulletBinding`) or, on a LunarLander, :class:`~envs.games.LunarLanderBinding`.
 
     The applied values are in ``info["params"]`` after every reset (and after a mid-episode resample), the
     held-out target index in ``info["context_id"]`` (-1 for training samples). Its own random stream is
