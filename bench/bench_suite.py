@@ -124,6 +124,7 @@ def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict
     return {"family": name, "config": fam["config"], "expected": fam.get("expected"), "seeds": cfg.seed_list(),
             "budget": cfg.budget.model_dump(), "jobs_done": done, "jobs_total": len(jobs),
             "wall_s": sum(i["wall_s"] for i in timing["invocations"]), "invocations": timing["invocations"],
+            "timing_note": timing.get("note"),
             "job_s": job_s, "cpu_s": cpu_s, "verdicts": verdicts, "ratios": ratios, "notes": notes,
             "robustness": robustness, "robustness_keys": rob,
             "targets": {t.name: (t.env.id or str(t.env.entry_point)) for t in cfg.targets},
@@ -218,7 +219,7 @@ def family_markdown(d: dict[str, Any]) -> list[str]:
               f"trained cell; {d['jobs_done']}/{d['jobs_total']} jobs finished. Compute: {d['cpu_s'] / 60:.1f} "
               f"CPU-minutes, i.e. **{d['cpu_s'] / 120:.1f} min on 2 cores** with both busy; measured wall time "
               f"{d['wall_s'] / 60:.1f} min over {len(d['invocations'])} invocation(s) ({_loads(d)}). "
-              f"Expected: {d['expected']}.", "",
+              f"Expected: {d['expected']}." + (f" {d['timing_note']}" if d.get("timing_note") else ""), "",
               "Methods: " + "; ".join(f"`{k}` = {v}" for k, v in d["methods"].items()) + ".", "",
               "Targets: " + "; ".join(f"`{k}` = `{v}`" for k, v in d["targets"].items()) + ".", "",
               *verdict_markdown(d["verdicts"])]

@@ -244,6 +244,8 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
 
         # final evaluation, weights, metadata, eval.json
         eval_cb.episodes = cfg.eval.final_episodes or cfg.eval.episodes
+        if eval_envs and getattr(eval_cb, "model", None) is None:  # resumed at its last step: learn() never ran
+            eval_cb.init_callback(model)
         final = eval_cb.evaluate(model.num_timesteps) if eval_envs else {}
         weights = run_dir / "policy.safetensors"
         sha = save_weights(weights, model, vec_norm)

@@ -82,6 +82,18 @@ def test_same_config_and_seed_give_identical_evaluations(tmp_path):
     assert c["curves"] != a["curves"]
 
 
+def test_resume_of_a_run_killed_after_its_last_checkpoint_finishes_it(tmp_path):
+    """Killed during the final evaluation: nothing is left to learn, the final evaluation and files still come."""
+    run = tmp_path / "run"
+    train(tiny_config("ppo", total_timesteps=128), run)
+    for name in ("eval.json", "model.zip", "metadata.json"):
+        (run / name).unlink()
+    result = train(None, run, resume=True)
+    assert result.num_timesteps == 128 and "train" in result.final
+    assert json.loads((run / "eval.json").read_text())["final"]["train"]["episodes"] > 0
+    assert (run / "model.zip").is_file()
+
+
 def test_resume_continues_from_latest_checkpoint(tmp_path):
     run = tmp_path / "run"
     train(tiny_config("ppo", total_timesteps=128, normalize=True), run)
