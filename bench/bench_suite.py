@@ -193,15 +193,15 @@ def robustness_markdown(rows: list[Any], keys: dict[str, Any]) -> list[str]:
         nominal = sum(r.nominal) / len(r.nominal)
         parts = []
         for k in keys["heldout"]:
-            vals = [x for x in r.targets[k] if not math.isnan(x)]
+            held = _mean_defined(r.targets[k])
             mean, std = r.ratio_summary(k)
             ratio = "— (nominal return ≤ 0)" if math.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
             if 0 < r.defined(k) < len(r.seeds):
                 ratio += f" ({r.defined(k)} seeds with a positive nominal return)"
-            part = f"{_fmt(sum(vals) / len(vals)) if vals else '—'} | {ratio}"
+            part = f"{'—' if math.isnan(held) else _fmt(held)} | {ratio}"
             if oracle:
                 ref = oracle.get(k, math.nan)
-                part += f" | {sum(vals) / len(vals) / ref:.2f}" if vals and ref > 0 else " | —"
+                part += f" | {held / ref:.2f}" if not math.isnan(held) and ref > 0 else " | —"
             parts.append(part)
         name = "nominal (main)" if r.source == "main" else r.source
         lines.append(f"| {name} | {len(r.seeds)} | {_fmt(nominal)} | " + " | ".join(parts) + " |")

@@ -153,7 +153,6 @@ class LunarLanderBinding:
         from envs.params import KINDS
 
         self.game = env.unwrapped
-        self.space = space
         self._by_kind: dict[str, Any] = {}
         for prm in space.params:
             if prm.kind not in LUNAR_KINDS or prm.links is not None:

@@ -176,6 +176,12 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _list_index(item: str, node: list[Any], part: str) -> int:
+    if not part.isdigit() or int(part) >= len(node):
+        raise SimtransferError(f"bad --set '{item}': '{part}' is not an index of a {len(node)}-item list")
+    return int(part)
+
+
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     """Apply ``a.b=c`` strings (values parsed with ``yaml.safe_load``) to a nested mapping; a numeric part
     indexes a list (``env.wrappers.0.kwargs.threshold_high=1500``)."""
@@ -190,25 +196,21 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         except yaml.YAMLError:
             raise SimtransferError(f"bad --set '{item}': value is not valid YAML") from None
         node: Any = out
-        parts = key.split(".")
-        for i, part in enumerate(parts):
-            last = i == len(parts) - 1
+        *path, leaf = key.split(".")
+        for part in path:
             if isinstance(node, list):  # a list element by index: env.wrappers.0.kwargs.delta=0.5
-                if not part.isdigit() or int(part) >= len(node):
-                    raise SimtransferError(f"bad --set '{item}': '{part}' is not an index of a {len(node)}-item list")
-                if last:
-                    node[int(part)] = value
-                else:
-                    node = node[int(part)]
-                continue
-            if last:
-                node[part] = value
-                break
-            if not isinstance(node.get(part), (dict, list)):
-                if part in node and node[part] is not None:
-                    raise SimtransferError(f"bad --set '{item}': '{part}' is not a mapping")
-                node[part] = {}
-            node = node[part]
+                child = node[_list_index(item, node, part)]
+            else:
+                child = node.get(part)
+                if child is None:
+                    child = node[part] = {}
+            if not isinstance(child, (dict, list)):
+                raise SimtransferError(f"bad --set '{item}': '{part}' is not a mapping")
+            node = child
+        if isinstance(node, list):
+            node[_list_index(item, node, leaf)] = value
+        else:
+            node[leaf] = value
     return out
 
 

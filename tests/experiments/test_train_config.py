@@ -53,6 +53,8 @@ def test_set_reaches_into_lists_by_index():
         apply_overrides(raw, ["env.wrappers.2.type=x"])
     with pytest.raises(SimtransferError, match="'type' is not an index"):
         apply_overrides(raw, ["env.wrappers.type=x"])
+    with pytest.raises(SimtransferError, match="'0' is not a mapping"):
+        apply_overrides({"a": [1]}, ["a.0.b=2"])
 
 
 @pytest.mark.parametrize("text,match", [
