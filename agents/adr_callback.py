@@ -64,11 +64,15 @@ class ADRController:
         return changed
 
     def log_values(self) -> dict[str, float]:
-        """``adr/<param>_low``, ``adr/<param>_high``, ``adr/entropy``, ``adr/n_updates`` for the logger."""
+        """``adr/<param>_low``, ``adr/<param>_high``, ``adr/entropy``, ``adr/n_updates`` (and, with relative
+        thresholds, ``adr/reference_return``) for the logger."""
         out: dict[str, float] = {}
         for name, (lo, hi) in self.state.ranges.items():
             out[f"adr/{name}_low"], out[f"adr/{name}_high"] = lo, hi
         out["adr/entropy"] = self.state.entropy()
+        if self.state.config.thresholds == "relative":
+            ref = self.state.reference_return()
+            out["adr/reference_return"] = float("nan") if ref is None else ref
         out["adr/n_updates"] = float(self.state.n_updates)
         return out
 

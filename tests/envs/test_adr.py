@@ -113,6 +113,9 @@ def test_json_round_trip_keeps_ranges_buffers_and_config():
     ({"threshold_high": 5}, "threshold_low: required"),
     ({"threshold_low": 0, "threshold_high": 5, "boundary_prob": 2}, "boundary_prob"),
     ({"threshold_low": 0, "threshold_high": 5, "typo": 1}, "typo"),
+    ({"threshold_low": 0.5, "threshold_high": 0.9, "thresholds": "relative", "boundary_prob": 0.9}, "<= 1"),
+    ({"threshold_low": 0.5, "threshold_high": 0.9, "thresholds": "ratio"}, "thresholds"),
+    ({"threshold_low": 0.5, "threshold_high": 0.9, "reference_size": 0}, "reference_size"),
 ])
 def test_bad_config_is_one_line_error(bad, match):
     with pytest.raises(SimtransferError, match=match):
@@ -129,6 +132,76 @@ def test_bad_parameter_selection():
     with pytest.raises(SimtransferError, match="deltas name"):
         ADRState(space, {**cfg, "params": ["mass"], "deltas": {"gravity": 0.1}})
     assert isinstance(parse_adr_config(ADRConfig(**cfg)), ADRConfig)
+
+
+# relative thresholds -----------------------------------------------------------------------------------------
+
+def _relative(**cfg) -> ADRState:
+    return _state(thresholds="relative", threshold_low=0.5, threshold_high=0.9, reference_size=4,
+                  boundary_prob=0.5, reference_prob=0.25, **cfg)
+
+
+def _drive_with_reference(state: ADRState, ret_fn, usual: float, episodes: int, seed: int = 0) -> None:
+    """Like _drive; reference episodes (every ADR parameter at its anchor) return ``usual``."""
+    rng = np.random.default_rng(seed)
+    for _ in range(episodes):
+        values, pinned = state.sample(rng)
+        if pinned == ("", "none"):
+            assert (values["mass"], values["gravity"], values["motor_gain"]) == (1.0, 9.8, 1.0)
+            state.record("", "none", 0.0, usual)
+        elif pinned is not None:
+            state.record(pinned[0], pinned[1], values[pinned[0]], ret_fn(pinned[0], values[pinned[0]]))
+
+
+def test_relative_thresholds_wait_for_a_reference_then_scale_with_it():
+    st = _relative()
+    for _ in range(3):
+        st.record("mass", "high", 1.0, 100.0)
+    assert st.thresholds() is None and st.ranges["mass"] == (1.0, 1.0)  # no reference: no decision
+    assert st.buffers["mass"]["high"] == []
+    for ret in (10.0, 10.0, 10.0, 10.0, 20.0):  # the last 4 count: mean 12.5
+        assert not st.record("", "none", 0.0, ret)
+    assert st.reference_return() == pytest.approx(12.5)
+    assert st.thresholds() == pytest.approx((6.25, 11.25))
+    for _ in range(3):
+        st.record("mass", "high", 1.0, 11.0)  # 0.88 of the reference: between the thresholds
+    assert st.ranges["mass"] == (1.0, 1.0)
+    for _ in range(3):
+        st.record("mass", "high", 1.0, 11.5)
+    assert st.ranges["mass"][1] > 1.0
+    base = _relative(baseline=-10.0)
+    for _ in range(4):
+        base.record("", "none", 0.0, 10.0)
+    assert base.thresholds() == pytest.approx((0.0, 8.0))  # fractions of the span above the baseline
+    below = _relative(baseline=20.0)
+    for _ in range(4):
+        below.record("", "none", 0.0, 10.0)
+    assert below.thresholds() is None  # not better than the baseline yet
+
+
+def test_relative_widens_while_the_policy_keeps_its_return_and_narrows_where_it_does_not():
+    """Return 10 everywhere except heavy mass (above 1.6): 2. Widening stops at the mass where the boundary
+    return falls under 0.9 of the usual 10; the same policy at a usual return of 100 widens nothing."""
+    st = _relative(delta=0.5)
+    _drive_with_reference(st, lambda n, v: 10.0 if n != "mass" or v < 1.6 else 2.0, 10.0, 6000)
+    assert 1.4 <= st.ranges["mass"][1] <= 1.8 and st.ranges["gravity"][1] > 12.0
+    strict = _relative(delta=0.5, init="range")
+    _drive_with_reference(strict, lambda n, v: 10.0, 100.0, 3000)
+    assert strict.ranges == {"mass": (1.0, 1.0), "gravity": (9.8, 9.8), "motor_gain": (1.0, 1.0)}
+    a, b = _relative(), _relative()
+    _drive_with_reference(a, lambda n, v: 10.0 if v < 1.3 else 0.0, 10.0, 500, seed=3)
+    _drive_with_reference(b, lambda n, v: 10.0 if v < 1.3 else 0.0, 10.0, 500, seed=3)
+    assert a.to_json() == b.to_json()
+
+
+def test_relative_reference_survives_the_json_round_trip():
+    st = _relative()
+    for ret in (1.0, 2.0, 3.0):
+        st.record("", "none", 0.0, ret)
+    back = ADRState.from_json(ParameterSpace.from_mapping(SPACE), st.to_json())
+    assert back.reference == [1.0, 2.0, 3.0] and back.config.thresholds == "relative"
+    back.record("", "none", 0.0, 4.0)
+    assert back.reference_return() == pytest.approx(2.5)
 
 
 # the wrapper on a real PyBullet env ------------------------------------------------------------------------
@@ -161,6 +234,20 @@ def test_wrapper_pins_a_boundary_and_reports_it_at_episode_end():
         assert res["value"] == (0.5 if res["side"] == "low" else 1.5)
     assert info0["adr_ranges"]["mass"] == (0.5, 1.5)
     env.close()
+
+
+def test_wrapper_runs_reference_episodes_at_the_anchor_with_relative_thresholds():
+    rel = _adr_env(thresholds="relative", threshold_low=0.5, threshold_high=0.9, boundary_prob=0.0,
+                   reference_prob=1.0)
+    rel.set_adr_ranges({"mass": (0.5, 1.5), "gravity": (5.0, 12.0)})
+    info0, info = _episode(rel, seed=0)
+    assert dict(info["adr"]) == {"param": "", "side": "none", "value": 0.0, "return": pytest.approx(15.0)}
+    assert (info0["params"]["mass"], info0["params"]["gravity"], info0["params"]["motor_gain"]) == (1.0, 9.8, 1.0)
+    rel.close()
+    absolute = _adr_env(boundary_prob=0.0)
+    _, info = _episode(absolute, seed=0)
+    assert "adr" not in info
+    absolute.close()
 
 
 def test_wrapper_needs_a_training_randomizer():
@@ -211,3 +298,25 @@ def test_adr_result_is_read_only_and_cheap_to_copy():
         res.value = 1.0
     with pytest.raises(TypeError):
         res["value"] = 1.0
+
+
+def test_real_env_relative_thresholds_through_the_controller():
+    """Reference episodes from the workers form the reference; the zero-action policy returns 15 everywhere
+    (episodes cut at 15 steps), so every boundary keeps its reference return and widens."""
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from agents.adr_callback import ADRController
+
+    cfg = {"thresholds": "relative", "threshold_low": 0.5, "threshold_high": 0.9, "boundary_prob": 0.5,
+           "reference_size": 4}
+    venv = DummyVecEnv([lambda: _adr_env(**cfg), lambda: _adr_env(**cfg)])
+    venv.seed(0)
+    venv.reset()
+    ctl = ADRController(venv)
+    for _ in range(600):
+        _, _, dones, infos = venv.step(np.zeros((2, 1), dtype=np.float32))
+        ctl.process(infos, dones)
+    venv.close()
+    assert ctl.state.reference_return() == pytest.approx(15.0)
+    assert ctl.state.n_updates >= 5 and ctl.state.ranges["mass"][1] > 1.0
+    assert ctl.log_values()["adr/reference_return"] == pytest.approx(15.0)
