@@ -250,7 +250,30 @@ def family_markdown(d: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def write_results(analysed: list[dict[str, Any]]) -> None:
+def previous_results() -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+    """The families already in ``suite.md`` / ``suite.json``: their markdown sections and JSON entries, so
+    that a run whose results root lacks a family (another machine, a fresh checkout) keeps its tables."""
+    sections: dict[str, list[str]] = {}
+    md, js = RESULTS / "suite.md", RESULTS / "suite.json"
+    current: list[str] | None = None
+    for line in (md.read_text().splitlines() if md.is_file() else []):
+        if line.startswith("## "):
+            current = sections.setdefault(line[3:].strip(), [])
+        if current is not None:
+            current.append(line)
+    try:
+        entries = {e["family"]: e for e in json.loads(js.read_text())} if js.is_file() else {}
+    except (ValueError, KeyError, TypeError):
+        entries = {}
+    return sections, entries
+
+
+def write_results(analysed: list[dict[str, Any]], order: list[str] | None = None) -> None:
+    """Write suite.md/json from ``analysed``; families in ``order`` without fresh results keep their previous
+    section and entry."""
+    kept_md, kept_json = previous_results()
+    fresh = {d["family"]: d for d in analysed}
+    order = order or list(fresh)
     lines = ["# Benchmark suite (bench/bench_suite.py)", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores. Generated "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Every number: interquartile mean (IQM) over "
@@ -259,8 +282,11 @@ def write_results(analysed: list[dict[str, Any]]) -> None:
              "highest IQM; it is a *clear win* when the whole interval of its margin over every other method lies "
              "above 0, otherwise the methods whose margin interval contains 0 are listed as tied "
              "(`experiments/leaderboard.py`). Rerun: `python bench/bench_suite.py` (resumable).", ""]
-    for d in analysed:
-        lines += family_markdown(d)
+    for name in order:
+        if name in fresh:
+            lines += family_markdown(fresh[name])
+        elif name in kept_md:
+            lines += [*kept_md[name]]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "suite.md").write_text("\n".join(lines).rstrip() + "\n")
 
@@ -275,7 +301,8 @@ def write_results(analysed: list[dict[str, Any]]) -> None:
 
     from experiments.report import _jsonable
 
-    (RESULTS / "suite.json").write_text(json.dumps(_jsonable([plain(d) for d in analysed]), indent=1))
+    entries = [plain(fresh[n]) if n in fresh else kept_json[n] for n in order if n in fresh or n in kept_json]
+    (RESULTS / "suite.json").write_text(json.dumps(_jsonable(entries), indent=1))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -311,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         if "error" not in d and plot_family(d, RESULTS / f"suite_{name}.png"):
             d["plot"] = f"suite_{name}.png"
         analysed.append(d)
-    write_results(analysed)
+    write_results(analysed, order=list(families))  # families without results here keep their earlier tables
     print((RESULTS / "suite.md").read_text())
     return 0
 

@@ -132,3 +132,25 @@ def test_robustness_table_relates_sources_to_the_oracle():
     adr = next(line for line in lines if line.startswith("| adr"))
     assert "0.900 ± 0.000 (1 seeds with a positive nominal return) | 0.70 |" in adr
     assert not any("of oracle" in line for line in robustness_markdown(rows[:1], keys))
+
+
+def test_suite_report_keeps_families_without_results_here(tmp_path, monkeypatch):
+    """A report rebuilt where only some families have results (a fresh checkout) keeps the others' tables."""
+    import json
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(repo / "bench"))
+    import bench_suite
+
+    monkeypatch.setattr(bench_suite, "RESULTS", tmp_path)
+    (tmp_path / "suite.md").write_text("# Benchmark suite\n\nold header\n\n## a\n\nold a\n\n## b\n\nold b table\n")
+    (tmp_path / "suite.json").write_text(json.dumps([{"family": "a", "x": 1}, {"family": "b", "x": 2}]))
+    fresh = {"family": "a", "jobs_done": 0, "jobs_total": 3, "error": "nothing finished"}
+    bench_suite.write_results([fresh], order=["a", "b", "c"])
+    md = (tmp_path / "suite.md").read_text()
+    assert "old a" not in md and "No finished cells yet (0/3 jobs)" in md
+    assert "## b\n\nold b table" in md and "## c" not in md
+    assert [e["family"] for e in json.loads((tmp_path / "suite.json").read_text())] == ["a", "b"]
+    assert json.loads((tmp_path / "suite.json").read_text())[1] == {"family": "b", "x": 2}
