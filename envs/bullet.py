@@ -208,9 +208,9 @@ class BulletBinding:
         v = values[self.gravity_param]
         return self.native_gravity * v if prm.relative else v
 
-    def preset_gravity(self, values: dict[str, float]) -> None:
-        """Before the env's reset: set the scene's gravity so its reset applies it (a direct write would be
-        overwritten there)."""
+    def preset_before_reset(self, values: dict[str, float]) -> None:
+        """Before the env's reset: write what that reset would overwrite, i.e. the scene's gravity (a direct
+        write would be overwritten there)."""
         world = self._world
         if world is not None and self.gravity_param is not None:
             world.gravity = g = self.gravity_for(values)

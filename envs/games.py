@@ -136,7 +136,7 @@ class LunarLanderBinding:
     ``gravity`` is the magnitude (the game's ``gravity`` keyword is its negative), ``wind_power`` 0 means no
     wind (any other value turns the game's wind on), ``turbulence_power`` the rotational gusts that come with
     wind. The game reads them when an episode starts (its reset rebuilds the Box2D world with ``self.gravity``
-    and draws the wind phase), so :meth:`preset_gravity` writes them before the reset; :meth:`apply` also
+    and draws the wind phase), so :meth:`preset_before_reset` writes them before the reset; :meth:`apply` also
     writes the live world's gravity (a mid-episode resample). ``info["params"]`` of a reset holds these
     parameters; step infos keep the game's own keywords (``gravity`` negative), see :class:`GameParams`.
 
@@ -178,7 +178,7 @@ class LunarLanderBinding:
                 out[kind] = v * self.native[kind] if prm.relative else v
         return out
 
-    def preset_gravity(self, values: dict[str, float] | None) -> None:
+    def preset_before_reset(self, values: dict[str, float] | None) -> None:
         """Before the game's reset: set gravity, wind and turbulence for the episode it starts."""
         v = self._values(values)
         self.game.gravity = -v["gravity"]
@@ -188,7 +188,7 @@ class LunarLanderBinding:
 
     def apply(self, values: dict[str, float] | None) -> int:
         """Write ``values`` (None: the game's own) now, the running world's gravity included."""
-        self.preset_gravity(values)
+        self.preset_before_reset(values)
         world = getattr(self.game, "world", None)
         if world is not None:
             world.gravity = (0.0, self.game.gravity)

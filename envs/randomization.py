@@ -136,7 +136,7 @@ class PhysicsRandomizer(gym.Wrapper):
         binding = self._binding
         self._choose(restart=seed is not None)
         if binding is not None and not self._nominal:
-            binding.preset_gravity(self.current_params)
+            binding.preset_before_reset(self.current_params)
         obs, info = self.env.reset(seed=seed, options=options)
         if binding is None:
             bullet_client(self.env)
