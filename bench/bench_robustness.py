@@ -316,6 +316,8 @@ def pixel_kwargs(args: argparse.Namespace) -> dict[str, Any]:
             kw[key] = val
     if args.pixel_grayscale:
         kw["grayscale"] = True
+    if args.pixel_min_contrast:
+        kw["min_contrast"] = args.pixel_min_contrast
     return kw
 
 
@@ -628,6 +630,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pixel-action-repeat", type=int, default=None)
     ap.add_argument("--pixel-distance", type=float, default=None, help="camera distance (m)")
     ap.add_argument("--pixel-grayscale", action="store_true")
+    ap.add_argument("--pixel-min-contrast", type=float, default=0.0,
+                    help="luma gap kept between robot and scenery colours (envs.pixels.PixelObservation)")
     ap.add_argument("--pixel-n-steps", type=int, default=256, help="PPO n_steps per env of the pixel run")
     ap.add_argument("--pixel-epochs", type=int, default=10, help="PPO epochs per update of the pixel run")
     ap.add_argument("--pixel-physics", default="nominal", choices=["nominal", "train"],

@@ -66,6 +66,11 @@ class InvertedPendulumBackdropEnv(InvertedPendulumBulletEnv):
         return obs.astype(np.float32), info
 
 
+def _luma(rgba: list[float]) -> float:
+    """Rec. 601 luma of an RGB(A) colour in [0, 1]."""
+    return 0.299 * rgba[0] + 0.587 * rgba[1] + 0.114 * rgba[2]
+
+
 def _in_band(h: float, band: tuple[float, float]) -> bool:
     return band[0] <= h % 1.0 <= band[1]
 
@@ -76,6 +81,8 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     The wrapper's random stream is seeded by ``reset(seed=...)``; physics randomizers below keep theirs.
     Camera: looking along +y at ``target`` from ``distance`` (yaw/pitch in degrees), jittered per episode by
     up to ``yaw_jitter``/``pitch_jitter`` degrees, ``distance_jitter`` and ``target_jitter`` metres.
+    ``min_contrast`` (luma, 0-0.6; default 0 = independent colours) keeps every robot colour at least that far
+    in brightness from every scenery colour (floor, backdrop, rail), so the pole never vanishes into the wall.
     """
 
     def __init__(self, env: gym.Env, width: int = 64, height: int = 64, frames: int = 2, grayscale: bool = False,
@@ -83,13 +90,13 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
                  heldout_hue: tuple[float, float] = HELDOUT_HUE,
                  target: tuple[float, float, float] = (0.0, 0.0, 0.25), distance: float = 1.6, yaw: float = 0.0,
                  pitch: float = -10.0, fov: float = 60.0, yaw_jitter: float = 6.0, pitch_jitter: float = 4.0,
-                 distance_jitter: float = 0.15, target_jitter: float = 0.05) -> None:
+                 distance_jitter: float = 0.15, target_jitter: float = 0.05, min_contrast: float = 0.0) -> None:
         gym.utils.RecordConstructorArgs.__init__(
             self, width=width, height=height, frames=frames, grayscale=grayscale, action_repeat=action_repeat,
             supersample=supersample, randomize=randomize, heldout=heldout,
             heldout_hue=heldout_hue, target=target, distance=distance, yaw=yaw, pitch=pitch, fov=fov,
             yaw_jitter=yaw_jitter, pitch_jitter=pitch_jitter, distance_jitter=distance_jitter,
-            target_jitter=target_jitter)
+            target_jitter=target_jitter, min_contrast=min_contrast)
         gym.Wrapper.__init__(self, env)
         if not (16 <= int(width) <= 512 and 16 <= int(height) <= 512):
             raise SimtransferError(f"pixels: width and height must be in [16, 512], got {width}x{height}")
@@ -99,6 +106,9 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             raise SimtransferError(f"pixels: action_repeat must be >= 1, got {action_repeat}")
         if not 1 <= int(supersample) <= 4:
             raise SimtransferError(f"pixels: supersample must be in [1, 4], got {supersample}")
+        if not 0.0 <= float(min_contrast) <= 0.6:
+            raise SimtransferError(f"pixels: min_contrast must be in [0, 0.6] (luma units), got {min_contrast}")
+        self.min_contrast = float(min_contrast)
         lo, hi = float(heldout_hue[0]), float(heldout_hue[1])
         if not 0.0 <= lo < hi <= 1.0 or hi - lo >= 1.0:
             raise SimtransferError(f"pixels: heldout_hue must be a band [lo, hi] inside [0, 1], got {heldout_hue}")
@@ -115,6 +125,7 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
                                                 np.uint8)
         self._rng = np.random.default_rng()
         self._shapes: list[tuple[int, int, int]] | None = None  # (body, link, shape index)
+        self._articulated: set[int] = set()  # bodies with joints (the robot); the others are scenery
         self._stack = np.zeros(self.observation_space.shape, dtype=np.uint8)
         self._view: list[float] = []
         self._proj: list[float] = []
@@ -134,6 +145,33 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         s, v = float(self._rng.uniform(0.45, 1.0)), float(self._rng.uniform(0.35, 1.0))
         return [*colorsys.hsv_to_rgb(h, s, v), 1.0], h
 
+    def _draw_colours(self) -> list[tuple[int, int, list[float], float]]:
+        """A colour per visual shape, in shape order. With ``min_contrast`` the scenery (bodies without joints:
+        floor, backdrop, rail) is drawn first, and each robot shape is redrawn (up to 64 times, then the best
+        draw is kept) until its luma differs from every scenery colour's by at least ``min_contrast``, so the
+        robot never vanishes into a background of the same brightness."""
+        assert self._shapes is not None
+        if self.min_contrast <= 0.0:
+            return [(b, link, *self._colour()) for b, link, _ in self._shapes]
+        order = sorted(range(len(self._shapes)), key=lambda i: self._shapes[i][0] in self._articulated)
+        drawn: dict[int, tuple[list[float], float]] = {}
+        scenery: list[float] = []
+        for i in order:
+            body = self._shapes[i][0]
+            best, best_gap = None, -1.0
+            for _ in range(64 if body in self._articulated and scenery else 1):
+                rgba, h = self._colour()
+                gap = min((abs(_luma(rgba) - y) for y in scenery), default=1.0)
+                if gap > best_gap:
+                    best, best_gap = (rgba, h), gap
+                if gap >= self.min_contrast:
+                    break
+            assert best is not None
+            drawn[i] = best
+            if body not in self._articulated:
+                scenery.append(_luma(best[0]))
+        return [(b, link, *drawn[i]) for i, (b, link, _) in enumerate(self._shapes)]
+
     def _discover(self) -> None:
         from envs.bullet import bullet_client
 
@@ -142,6 +180,8 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         for i in range(p.getNumBodies()):
             body = p.getBodyUniqueId(i)
             seen: dict[int, int] = {}
+            if p.getNumJoints(body) > 0:
+                self._articulated.add(body)
             for data in p.getVisualShapeData(body):
                 link = int(data[1])
                 shapes.append((body, link, seen.get(link, 0)))
@@ -154,8 +194,7 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         cam = dict(self.camera)
         hues: list[float] = []
         if self.randomize:
-            for body, link, _ in self._shapes:
-                rgba, h = self._colour()
+            for body, link, rgba, h in self._draw_colours():
                 p.changeVisualShape(body, link, rgbaColor=rgba)
                 hues.append(h)
             az = self._rng.uniform(0, 2 * math.pi)
