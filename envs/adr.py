@@ -14,7 +14,8 @@ with probability ``reference_prob`` an episode runs every ADR parameter at its a
 return of the last ``reference_size`` such episodes, measured above ``baseline`` (e.g. a random policy's
 return), is the reference. A boundary then widens while the policy keeps ``threshold_high`` (say 0.9) of its
 nominal return there — the robustness ratio itself — and the thresholds rise with its competence. No decision
-is taken until the reference exists and exceeds the baseline. (The reference is not the mean of ordinary
+is taken until the reference exists, exceeds the baseline and reaches ``min_reference`` if given (start at the
+nominal value and let ADR begin once the policy has learned the nominal task). (The reference is not the mean of ordinary
 episodes: those are drawn from the ranges being widened, so every widening would lower the bar for the next.)
 
 Three pieces, so that vectorized training works (workers act, one process decides):

@@ -48,6 +48,10 @@ class ADRConfig(BaseModel):
                                               "at its anchor (nominal) to measure the reference")
     reference_size: int = Field(default=20, ge=1, description="relative: anchor episodes in the reference")
     baseline: float = Field(default=0.0, description="relative: the return that counts as 0 (e.g. random policy)")
+    min_reference: float | None = Field(
+        default=None, description="relative: no decision until the reference reaches this return (the policy "
+                                  "has learned the nominal task; before that any boundary keeps a fraction of "
+                                  "a poor return)")
 
     @model_validator(mode="after")
     def _thresholds(self) -> ADRConfig:
@@ -210,7 +214,7 @@ class ADRState:
         if cfg.thresholds == "absolute":
             return cfg.threshold_low, cfg.threshold_high
         ref = self.reference_return()
-        if ref is None or ref <= cfg.baseline:
+        if ref is None or ref <= cfg.baseline or (cfg.min_reference is not None and ref < cfg.min_reference):
             return None
         span = ref - cfg.baseline
         return cfg.baseline + cfg.threshold_low * span, cfg.baseline + cfg.threshold_high * span

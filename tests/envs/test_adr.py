@@ -177,6 +177,13 @@ def test_relative_thresholds_wait_for_a_reference_then_scale_with_it():
     for _ in range(4):
         below.record("", "none", 0.0, 10.0)
     assert below.thresholds() is None  # not better than the baseline yet
+    warm = _relative(min_reference=12.0)
+    for _ in range(4):
+        warm.record("", "none", 0.0, 10.0)
+    assert warm.thresholds() is None  # the policy has not learned the nominal task yet
+    for _ in range(3):
+        warm.record("", "none", 0.0, 14.0)
+    assert warm.reference_return() == pytest.approx(13.0) and warm.thresholds() == pytest.approx((6.5, 11.7))
 
 
 def test_relative_widens_while_the_policy_keeps_its_return_and_narrows_where_it_does_not():
