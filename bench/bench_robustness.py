@@ -83,9 +83,14 @@ def target_specs(task: str) -> dict[str, dict[str, Any]]:
             "far": {"id": env_id(task, "Extrap"), "randomization": far}}
 
 
-def adr_settings(episode_steps: int) -> dict[str, Any]:
-    return {"params": ADR_PARAMS, "init": "range", "boundary_prob": 0.5, "buffer_size": 3, "delta": 0.25,
-            "threshold_high": 0.95 * episode_steps, "threshold_low": 0.5 * episode_steps}
+def adr_settings(episode_steps: int, thresholds: str = "absolute") -> dict[str, Any]:
+    """ADR settings of the bench; ``relative``: the same fractions of the return at nominal (reference episodes
+    one in five, so 70% of episodes carry ``info["adr"]`` instead of 50%)."""
+    settings = {"params": ADR_PARAMS, "init": "range", "boundary_prob": 0.5, "buffer_size": 3, "delta": 0.25,
+                "threshold_high": 0.95 * episode_steps, "threshold_low": 0.5 * episode_steps}
+    if thresholds == "relative":
+        settings.update(thresholds="relative", threshold_high=0.95, threshold_low=0.5, reference_prob=0.2)
+    return settings
 
 
 def run_one(task: str, method: str, seed: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -240,7 +245,7 @@ def part_cost(args: argparse.Namespace) -> dict[str, Any]:
         venvs = {}
         # thresholds no return reaches: every buffer fills and is judged, ranges stay as configured, so both
         # envs write the same number of parameters per reset (narrowed ranges would skip writes and look faster)
-        adr = {**adr_settings(episode_steps), "threshold_low": -1e9, "threshold_high": 1e9}
+        adr = {**adr_settings(episode_steps, args.cost_thresholds), "threshold_low": -1e9, "threshold_high": 1e9}
         for method in ("dr", "adr"):
             spec, _ = train_spec(task, method, episode_steps, adr)
             venvs[method] = DummyVecEnv([lambda s=spec, i=i: make_single_env(s, [], seed=i, monitor=True)
@@ -260,7 +265,8 @@ def part_cost(args: argparse.Namespace) -> dict[str, Any]:
                     "ratio": _spread(ratios), "rounds": args.rounds, "steps_per_round": 2 * args.cost_steps,
                     "adr_updates_during_cost_run": controller.state.n_updates}
         # PPO learn(): the real ADR settings (ranges move as in training), one model per method kept across rounds
-        models = {m: _ppo_model(task, m, episode_steps, adr_settings(episode_steps), seed=0) for m in ("dr", "adr")}
+        models = {m: _ppo_model(task, m, episode_steps, adr_settings(episode_steps, args.cost_thresholds), seed=0)
+                  for m in ("dr", "adr")}
         callbacks: dict[str, Any] = {"adr": ADRCallback()}
         ppo_ratios, ppo_rates = [], {"dr": [], "adr": []}
         for r in range(args.ppo_rounds):
@@ -283,14 +289,15 @@ def part_cost(args: argparse.Namespace) -> dict[str, Any]:
                     "adr_updates": callbacks["adr"].controller.state.n_updates if callbacks["adr"].controller else 0}
         for model in models.values():
             model.get_env().close()
-        out[task] = {"env_steps": env_part, "ppo_learn": ppo_part, "load_before": load_before,
-                     "load_after": _load()}
+        label = task if args.cost_thresholds == "absolute" else f"{task} (relative thresholds)"
+        out[label] = {"env_steps": env_part, "ppo_learn": ppo_part, "load_before": load_before,
+                      "load_after": _load()}
         for name, part in (("env steps", env_part), ("PPO learn", ppo_part)):
             q = part["ratio"]
             print(f"cost {task} {name}: DR {part['dr_steps_per_s']:.0f} steps/s, ADR {part['adr_steps_per_s']:.0f} "
                   f"steps/s, cost {100 * part['adr_cost']:.1f}% (ratio IQR {q['q1']:.3f}-{q['q3']:.3f}, "
                   f"{part['rounds']} rounds)", flush=True)
-        print(f"  load before {load_before}, after {out[task]['load_after']}", flush=True)
+        print(f"  load before {load_before}, after {out[label]['load_after']}", flush=True)
     return out
 
 
@@ -610,6 +617,8 @@ def main(argv: list[str] | None = None) -> int:
     # short alternating rounds: load drifts slowly, so many short rounds give a tighter median ratio
     ap.add_argument("--rounds", type=int, default=60, help="interleaved rounds of the env-steps cost measure")
     ap.add_argument("--cost-steps", type=int, default=500, help="steps per env and round of the cost measure")
+    ap.add_argument("--cost-thresholds", default="absolute", choices=["absolute", "relative"],
+                    help="ADR threshold mode of the cost measure (relative: envs.adr_state's reference episodes)")
     ap.add_argument("--ppo-rounds", type=int, default=24, help="interleaved rounds of the PPO learn() cost measure")
     ap.add_argument("--ppo-cost-steps", type=int, default=1_024, help="PPO steps per method and round")
     ap.add_argument("--pixel-timesteps", type=int, default=30_000, help="PPO steps (agent steps) per pixel run")
@@ -657,8 +666,8 @@ def main(argv: list[str] | None = None) -> int:
         return data
 
     data = save({})
-    if "cost" in args.parts:
-        data = save({"cost": part_cost(args)})
+    if "cost" in args.parts:  # merged per task (and threshold mode) into the earlier cost results
+        data = save({"cost": {**(data.get("cost") or {}), **part_cost(args)}})
     if "robustness" in args.parts:
         table = part_robustness(args, cache, cache_path)
         data = save({"robustness": table, "robustness_config": {
