@@ -34,8 +34,10 @@ class ADRConfig(BaseModel):
     boundary_prob: float = Field(default=0.5, ge=0.0, le=1.0,
                                  description="probability that an episode pins one boundary")
     buffer_size: int = Field(default=10, ge=1, description="returns per boundary before a decision (m)")
-    threshold_low: float = Field(description="mean boundary return at or below which the range narrows (t_L)")
-    threshold_high: float = Field(description="mean boundary return at or above which the range widens (t_H)")
+    threshold_low: float = Field(description="mean boundary return at or below which the range narrows (t_L; "
+                                             "relative: a fraction of the reference)")
+    threshold_high: float = Field(description="mean boundary return at or above which the range widens (t_H; "
+                                              "relative: a fraction of the reference)")
     delta: float = Field(default=0.1, gt=0.0,
                          description="step as a fraction of the configured range width (log width for loguniform)")
     deltas: dict[str, float] = Field(
