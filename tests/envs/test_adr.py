@@ -264,29 +264,32 @@ def test_wrapper_needs_a_training_randomizer():
         ADRRandomization(gym.make("InvertedPendulumBulletEnv-v0"), threshold_low=0, threshold_high=1)
 
 
-def test_real_env_easy_widens_impossible_narrows():
-    """A fixed (zero-action) policy on the real Bullet pendulum, episodes cut at 15 steps (return 15)."""
+def _run_zero_policy(cfg: dict, steps: int = 600):
+    """Two DummyVecEnv workers of ``_adr_env(**cfg)`` driven by the zero action, one ADRController; returns it
+    after checking that both workers hold the shared ranges."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     from agents.adr_callback import ADRController
 
-    def run(cfg: dict) -> ADRState:
-        venv = DummyVecEnv([lambda: _adr_env(**cfg), lambda: _adr_env(**cfg)])
-        venv.seed(0)
-        venv.reset()
-        ctl = ADRController(venv)
-        for _ in range(600):
-            _, _, dones, infos = venv.step(np.zeros((2, 1), dtype=np.float32))
-            ctl.process(infos, dones)
-        ranges = venv.env_method("get_adr_ranges")
-        assert ranges[0] == ranges[1] == ctl.state.ranges  # workers got the shared ranges
-        venv.close()
-        return ctl.state
+    venv = DummyVecEnv([lambda: _adr_env(**cfg), lambda: _adr_env(**cfg)])
+    venv.seed(0)
+    venv.reset()
+    ctl = ADRController(venv)
+    for _ in range(steps):
+        _, _, dones, infos = venv.step(np.zeros((2, 1), dtype=np.float32))
+        ctl.process(infos, dones)
+    ranges = venv.env_method("get_adr_ranges")
+    assert ranges[0] == ranges[1] == ctl.state.ranges  # workers got the shared ranges
+    venv.close()
+    return ctl
 
-    easy = run({})
+
+def test_real_env_easy_widens_impossible_narrows():
+    """A fixed (zero-action) policy on the real Bullet pendulum, episodes cut at 15 steps (return 15)."""
+    easy = _run_zero_policy({}).state
     assert easy.n_updates >= 10
     assert easy.ranges["mass"][1] > 1.3 and easy.ranges["gravity"][0] < 9.0
-    hard = run({"init": "range", "threshold_low": 1000.0, "threshold_high": 2000.0})
+    hard = _run_zero_policy({"init": "range", "threshold_low": 1000.0, "threshold_high": 2000.0}).state
     assert hard.ranges["mass"] == (1.0, 1.0) and hard.ranges["gravity"] == (9.8, 9.8)
     assert math.isclose(hard.ranges["motor_gain"][0], 1.0)
 
@@ -310,20 +313,8 @@ def test_adr_result_is_read_only_and_cheap_to_copy():
 def test_real_env_relative_thresholds_through_the_controller():
     """Reference episodes from the workers form the reference; the zero-action policy returns 15 everywhere
     (episodes cut at 15 steps), so every boundary keeps its reference return and widens."""
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    from agents.adr_callback import ADRController
-
-    cfg = {"thresholds": "relative", "threshold_low": 0.5, "threshold_high": 0.9, "boundary_prob": 0.5,
-           "reference_size": 4}
-    venv = DummyVecEnv([lambda: _adr_env(**cfg), lambda: _adr_env(**cfg)])
-    venv.seed(0)
-    venv.reset()
-    ctl = ADRController(venv)
-    for _ in range(600):
-        _, _, dones, infos = venv.step(np.zeros((2, 1), dtype=np.float32))
-        ctl.process(infos, dones)
-    venv.close()
+    ctl = _run_zero_policy({"thresholds": "relative", "threshold_low": 0.5, "threshold_high": 0.9,
+                            "boundary_prob": 0.5, "reference_size": 4})
     assert ctl.state.reference_return() == pytest.approx(15.0)
     assert ctl.state.n_updates >= 5 and ctl.state.ranges["mass"][1] > 1.0
     assert ctl.log_values()["adr/reference_return"] == pytest.approx(15.0)
