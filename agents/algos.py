@@ -15,8 +15,14 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import torch
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+
 from envs.errors import SimtransferError
-from envs.spec import import_object
+from envs.trust import import_object, resolve_component
+
+SB3_PACKAGES = ("stable_baselines3", "sb3_contrib")
 
 # name -> (dotted class path, default policy for Box/Discrete obs, default policy for Dict obs)
 ALGORITHMS: dict[str, tuple[str, str, str]] = {
@@ -128,10 +134,13 @@ def policy_kwargs_from_config(policy: dict[str, Any]) -> dict[str, Any]:
         out["net_arch"] = policy["net_arch"]
     act = policy.get("activation_fn")
     if act is not None:
-        out["activation_fn"] = import_object(ACTIVATIONS.get(act.lower(), act))
+        out["activation_fn"] = resolve_component(ACTIVATIONS.get(act.lower(), act), torch.nn.Module,
+                                                 field="policy.activation_fn", libraries=("torch",))
     fe = policy.get("features_extractor_class")
     if fe is not None:
-        out["features_extractor_class"] = import_object(fe)
+        out["features_extractor_class"] = resolve_component(fe, BaseFeaturesExtractor,
+                                                            field="policy.features_extractor_class",
+                                                            libraries=SB3_PACKAGES)
         if policy.get("features_extractor_kwargs"):
             out["features_extractor_kwargs"] = dict(policy["features_extractor_kwargs"])
     return out
@@ -140,10 +149,7 @@ def policy_kwargs_from_config(policy: dict[str, Any]) -> dict[str, Any]:
 def policy_class_for(algo: str, policy_class: str | None, observation_space: Any) -> Any:
     """The policy to hand SB3: an imported class for a dotted path, else the algorithm's default name."""
     if policy_class:
-        cls = import_object(policy_class)
-        if not isinstance(cls, type):
-            raise SimtransferError(f"policy.policy_class '{policy_class}' is not a class")
-        return cls
+        return resolve_component(policy_class, BasePolicy, field="policy.policy_class", libraries=SB3_PACKAGES)
     from gymnasium import spaces
 
     _, flat, multi = ALGORITHMS[algo]

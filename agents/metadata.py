@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from agents.algos import network_layout
-from agents.policy_io import space_to_json, vecnormalize_settings
+from agents.policy_io import config_sha256, space_to_json, vecnormalize_settings
 
 PACKAGES = ("simtransfer", "torch", "numpy", "gymnasium", "stable-baselines3", "sb3-contrib", "pybullet",
             "pybullet-envs-gymnasium", "safetensors", "pydantic", "wandb")
@@ -86,6 +86,8 @@ def build_metadata(config: Any, model: Any, vec_normalize: Any, *, weights_sha25
         "train_time_s": train_time_s,
         "weights_file": "policy.safetensors",
         "weights_sha256": weights_sha256,
+        "config_file": "config.yaml",
+        "config_sha256": config_sha256(config.to_yaml()),  # what train() writes to config.yaml
         "versions": package_versions(),
         "git": git_commit(),
     }

@@ -157,6 +157,28 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def config_sha256(config_text: str) -> str:
+    """The sha256 ``metadata.json`` records for a run's ``config.yaml`` (its exact text)."""
+    return hashlib.sha256(config_text.encode()).hexdigest()
+
+
+def read_run_metadata(run_dir: str | Path) -> dict[str, Any]:
+    """``metadata.json`` of a run, after checking that ``config.yaml`` still matches the sha256 it records.
+
+    Runs written before the config was hashed (no ``config_sha256``) are read as they are.
+    """
+    from envs.yaml_io import load_json
+
+    run_dir = Path(run_dir)
+    metadata = load_json(run_dir / METADATA)
+    if not isinstance(metadata, dict):
+        raise SimtransferError(f"{run_dir / METADATA} is corrupt: expected a JSON object")
+    expected = metadata.get("config_sha256")
+    if expected and (not (run_dir / CONFIG).is_file() or sha256_file(run_dir / CONFIG) != expected):
+        raise SimtransferError(f"{run_dir / CONFIG} does not match the sha256 in {METADATA} (modified or corrupt)")
+    return metadata
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write to a temp file in the same directory, fsync, then ``os.replace`` (never half-written)."""
     path = Path(path)
@@ -285,12 +307,12 @@ def load_policy(run_dir: str | Path) -> LoadedPolicy:
     for name in (CONFIG, METADATA, WEIGHTS):
         if not (run_dir / name).is_file():
             raise SimtransferError(f"{run_dir} is not a finished run: {name} is missing")
+    metadata = read_run_metadata(run_dir)
     config = load_train_config(run_dir / CONFIG, use_defaults=False)
     try:
-        metadata = json.loads((run_dir / METADATA).read_text())
         obs_space = space_from_json(metadata["observation_space"])
         act_space = space_from_json(metadata["action_space"])
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError) as exc:
         raise SimtransferError(f"{run_dir / METADATA} is corrupt: {type(exc).__name__}: {exc}") from None
     state, vn = read_weights(run_dir / WEIGHTS, metadata.get("weights_sha256"))
     model = rebuild_model(config, obs_space, act_space)

@@ -12,15 +12,21 @@ kwargs, a randomization spec (YAML file or mapping) and a list of wrappers named
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from envs.errors import SimtransferError
+from envs.trust import import_object, resolve_component
+from envs.yaml_io import load_yaml
+
+__all__ = ["EnvSpec", "WrapperSpec", "import_object", "load_yaml", "make_env", "parse_env_spec"]
+
+# gymnasium wrappers a config may name without --trust (plain transformations that write no files)
+LIBRARY_WRAPPERS = frozenset({"gymnasium.wrappers:TimeLimit", "gymnasium.wrappers:ClipAction",
+                              "gymnasium.wrappers:RescaleAction", "gymnasium.wrappers:FlattenObservation"})
 
 
 class WrapperSpec(BaseModel):
@@ -75,39 +81,6 @@ def parse_env_spec(spec: str | dict[str, Any] | EnvSpec) -> EnvSpec:
     raise SimtransferError(f"bad env spec: expected an id string or a mapping, got {type(spec).__name__}")
 
 
-def import_object(path: str) -> Any:
-    """Import ``package.module:attr`` (or ``package.module.attr``) without ever calling ``eval``."""
-    module_name, sep, attr = path.partition(":")
-    if not sep:
-        module_name, _, attr = path.rpartition(".")
-    if not module_name or not attr:
-        raise SimtransferError(f"cannot import '{path}': expected 'package.module:name'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise SimtransferError(f"cannot import module '{module_name}' (from '{path}'): {exc}") from None
-    obj = module
-    for part in attr.split("."):
-        if not hasattr(obj, part):
-            raise SimtransferError(f"module '{module_name}' has no attribute '{attr}' (from '{path}')")
-        obj = getattr(obj, part)
-    return obj
-
-
-def load_yaml(path: str | Path) -> Any:
-    """Read a YAML file; missing file or malformed YAML becomes a one-line error naming the file."""
-    p = Path(path)
-    if not p.is_file():
-        raise SimtransferError(f"file not found: {p}")
-    try:
-        return yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise SimtransferError(f"malformed YAML in {p}{where}: {problem}") from None
-
-
 def _spec_file(path: str) -> Path:
     """A randomization file: as given, else (a relative path) inside the simtransfer checkout (envs/presets/...)."""
     p = Path(path)
@@ -131,7 +104,7 @@ def _make_base(spec: EnvSpec, render_mode: str | None) -> gym.Env:
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     if ":" in spec.id:
-        factory = import_object(spec.id)
+        factory = resolve_component(spec.id, gym.Env, field="env.id", libraries=("gymnasium",))
         if not callable(factory):
             raise SimtransferError(f"'{spec.id}' is not callable")
         env = factory(**kwargs)
@@ -163,7 +136,8 @@ def apply_wrappers(env: gym.Env, wrappers: list[WrapperSpec]) -> gym.Env:
     from envs.wrappers import WRAPPERS
 
     for w in wrappers:
-        cls = WRAPPERS.get(w.type) if w.type in WRAPPERS else import_object(w.type)
+        cls = WRAPPERS[w.type] if w.type in WRAPPERS else \
+            resolve_component(w.type, gym.Wrapper, field="wrapper type", exact=LIBRARY_WRAPPERS)
         try:
             env = cls(env, **w.kwargs)
         except TypeError as exc:

@@ -38,6 +38,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--trust", action="append", default=[], metavar="MODULE",
+                       help="let configs and run directories name code from MODULE (and its submodules); without "
+                            "it they may name only simtransfer's own components (repeatable)")
         if only is None or only == name:
             try:
                 _load(name).add_arguments(p)
@@ -70,6 +73,18 @@ def machine_stdout() -> Iterator[None]:
         sys.stdout = original
 
 
+def _trust_from_command_line(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """Trust ``--trust`` modules, and the module of a ``--target pkg.mod:callable`` typed on the command line,
+    while the command runs."""
+    from envs.trust import split_path, trusting
+
+    modules = list(args.trust)
+    target = getattr(args, "target", None)
+    if isinstance(target, str) and ":" in target and not target.endswith((".yaml", ".yml")):
+        modules.append(split_path(target)[0])
+    return trusting(*modules)
+
+
 def main(argv: list[str] | None = None) -> int:
     with machine_stdout():
         return _main(argv)
@@ -87,7 +102,8 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"simtransfer: error: command '{args.command}' is not available in this version", file=sys.stderr)
         return 2
     try:
-        return int(_load(args.command).run(args) or 0)
+        with _trust_from_command_line(args):
+            return int(_load(args.command).run(args) or 0)
     except SimtransferError as exc:
         print(f"simtransfer: error: {exc}", file=sys.stderr)
         return 2

@@ -68,11 +68,9 @@ def read_source(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict[str,
         state = {k: v for k, v in load_file(str(weights)).items() if not k.startswith("vecnormalize.")}
     except Exception as exc:  # corrupt file
         raise SimtransferError(f"source run {run}: cannot read policy.safetensors ({exc})") from None
-    meta_path = run / "metadata.json"
-    try:
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-    except json.JSONDecodeError as exc:
-        raise SimtransferError(f"source run {run}: malformed metadata.json ({exc})") from None
+    from agents.policy_io import read_run_metadata
+
+    meta = read_run_metadata(run) if (run / "metadata.json").is_file() else {}
     return state, meta
 
 

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,8 @@ class SourceRun:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        from envs.spec import load_yaml
+        from agents.policy_io import read_run_metadata
+        from envs.yaml_io import load_yaml
 
         path = Path(run_dir)
         if not path.is_dir():
@@ -43,14 +43,10 @@ class SourceRun:
         weights = path / "policy.safetensors"
         if not weights.is_file():
             raise SimtransferError(f"source run {path} has no policy.safetensors (not a finished run?)")
+        metadata = read_run_metadata(path) if (path / "metadata.json").is_file() else {}
         config = load_yaml(path / "config.yaml") if (path / "config.yaml").is_file() else None
         if not isinstance(config, dict):
             raise SimtransferError(f"source run {path} has no readable config.yaml")
-        meta_path = path / "metadata.json"
-        try:
-            metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        except json.JSONDecodeError as exc:
-            raise SimtransferError(f"corrupt metadata.json in {path}: {exc}") from None
         try:
             tensors = load_file(str(weights))
         except (SafetensorError, OSError, ValueError) as exc:

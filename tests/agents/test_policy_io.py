@@ -12,6 +12,7 @@ from stable_baselines3.common.policies import ActorCriticPolicy
 
 from agents.policy_io import load_policy, read_weights, space_from_json, space_to_json, spaces_compatible
 from envs.errors import SimtransferError
+from envs.trust import trusting
 from experiments.train import train
 from tests.agents.runs import tiny_config
 
@@ -27,8 +28,11 @@ class TaggedPolicy(ActorCriticPolicy):
 def test_custom_policy_class_is_rebuilt_with_its_kwargs(tmp_path):
     cfg = tiny_config("ppo", policy={"policy_class": "tests.agents.test_policy_io:TaggedPolicy",
                                      "kwargs": {"tag": "column-2"}, "activation_fn": "relu"})
-    train(cfg, tmp_path / "run")
-    loaded = load_policy(tmp_path / "run")
+    with trusting("tests.agents"):  # code outside simtransfer runs only from trusted modules
+        train(cfg, tmp_path / "run")
+        loaded = load_policy(tmp_path / "run")
+    with pytest.raises(SimtransferError, match="--trust tests.agents.test_policy_io"):
+        load_policy(tmp_path / "run")
     assert type(loaded.model.policy).__name__ == "TaggedPolicy" and loaded.model.policy.tag == "column-2"
     meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert meta["network"]["policy_class"] == "tests.agents.test_policy_io:TaggedPolicy"

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from envs.errors import SimtransferError
+from envs.trust import resolve_component
 from transfer.source import SourceRun
 from transfer.weights import TransferReport
 
@@ -155,9 +156,7 @@ def get_method(name: str) -> TransferMethod:
             raise SimtransferError(f"transfer method '{key}' is not available in this version") from None
         return _REGISTRY[key]
     if ":" in name:
-        from envs.spec import import_object
-
-        obj = import_object(name)
+        obj = resolve_component(name, TransferMethod, field="method")
         method = obj() if isinstance(obj, type) else obj
         if not isinstance(method, TransferMethod):
             raise SimtransferError(f"'{name}' is not a transfer method (subclass transfer.methods.TransferMethod)")

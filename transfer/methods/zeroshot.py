@@ -37,7 +37,7 @@ class Zeroshot(TransferMethod):
     def run(self, config: Any, sources: list[SourceRun], options: Any, run_dir: Any, metadata: dict[str, Any],
             *, force: bool = False) -> Any:
         from agents.evaluation import run_episodes, summarize
-        from agents.policy_io import atomic_write_json, load_policy
+        from agents.policy_io import atomic_write_json, config_sha256, load_policy
         from agents.vecenv import make_single_env
         from transfer.api import TransferResult
 
@@ -63,10 +63,12 @@ class Zeroshot(TransferMethod):
         if run_dir.is_dir() and force:
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(config.to_yaml())
+        config_text = config.to_yaml()
+        (run_dir / "config.yaml").write_text(config_text)
         shutil.copyfile(source.path / "policy.safetensors", run_dir / "policy.safetensors")
         meta = dict(source.metadata)
         meta.update(metadata)
+        meta["config_sha256"] = config_sha256(config_text)
         meta["lineage"]["report"] = {"normalization": "carry" if policy.normalizer is not None else "off",
                                      "notes": ["zero-shot: source weights evaluated unchanged"]}
         atomic_write_json(run_dir / "metadata.json", meta)
