@@ -91,3 +91,15 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path, capsys):
     header = rows[0].split(",")
     steps = [float(r.split(",")[header.index("time/total_timesteps")]) for r in rows[1:]]
     assert steps == sorted(steps) and steps[-1] >= step
+
+
+def test_run_name_cannot_escape_runs_dir(tmp_path, capsys, monkeypatch):
+    """``--set name=../../x`` (or an absolute name) is refused before anything is written."""
+    cwd = tmp_path / "a" / "b"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    cfg = write_config(tmp_path / "c.yaml")
+    for name in ("../../escaped", str(tmp_path / "absolute")):
+        assert main(["train", str(cfg), "--set", f"name={name}"]) == 2
+        assert "name: must be a plain directory name" in _one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c.yaml"] and list(cwd.iterdir()) == []
