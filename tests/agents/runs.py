@@ -5,6 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
+import numpy as np
+
 from experiments.config import TrainConfig, deep_merge, resolve_train_config
 
 FAST_HP: dict[str, dict[str, Any]] = {
@@ -36,3 +39,20 @@ def tiny_config(algo: str = "ppo", **over: Any) -> TrainConfig:
 def write_config(path: Path, algo: str = "ppo", **over: Any) -> Path:
     path.write_text(tiny_config(algo, **over).to_yaml())
     return path
+
+
+class ActionRange(gym.ActionWrapper):
+    """An env that claims the action range ``[-high, high]`` (actions are clipped into the env's own range)."""
+
+    def __init__(self, env: gym.Env, high: float) -> None:
+        super().__init__(env)
+        self.action_space = gym.spaces.Box(-high, high, env.action_space.shape, np.float32)
+
+    def action(self, action: Any) -> Any:
+        return np.clip(action, self.env.action_space.low, self.env.action_space.high)
+
+
+def action_range_target(env_id: str, high: float) -> dict[str, Any]:
+    """An env spec: ``env_id`` with the action range ``[-high, high]`` (see :class:`ActionRange`)."""
+    return {"id": env_id, "name": f"range{high:g}",
+            "wrappers": [{"type": "tests.agents.runs:ActionRange", "kwargs": {"high": high}}]}
