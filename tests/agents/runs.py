@@ -56,3 +56,25 @@ def action_range_target(env_id: str, high: float) -> dict[str, Any]:
     """An env spec: ``env_id`` with the action range ``[-high, high]`` (see :class:`ActionRange`)."""
     return {"id": env_id, "name": f"range{high:g}",
             "wrappers": [{"type": "tests.agents.runs:ActionRange", "kwargs": {"high": high}}]}
+
+
+class NanAfter(gym.Wrapper):
+    """CartPole whose observations turn NaN from step ``after`` of every episode on."""
+
+    def __init__(self, after: int = 3) -> None:
+        super().__init__(gym.make("CartPole-v1"))
+        self.after, self.t = after, 0
+
+    def reset(self, **kwargs: Any) -> Any:
+        self.t = 0
+        return self.env.reset(**kwargs)
+
+    def step(self, action: Any) -> Any:
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self.t += 1
+        if self.t >= self.after:
+            obs = np.full_like(obs, np.nan)
+        return obs, reward, terminated, truncated, info
+
+
+NAN_ENV = "tests.agents.runs:NanAfter"

@@ -10,7 +10,7 @@ from envs.errors import SimtransferError
 from experiments.cli import main
 from experiments.evaluate import evaluate_run
 from experiments.train import train
-from tests.agents.runs import action_range_target, tiny_config
+from tests.agents.runs import NAN_ENV, action_range_target, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +108,12 @@ def test_pixel_policy_trained_through_the_cli_evaluates_and_transfers_zero_shot(
                  "env.wrappers=[{type: 'gymnasium.wrappers:TimeLimit', kwargs: {max_episode_steps: 20}}]",
                  "--episodes", "1", "--out", str(tmp_path / "zs"), "--json"]) == 0, capsys.readouterr().err
     assert (tmp_path / "zs" / "eval.json").is_file()
+
+
+def test_nan_observation_is_one_line_naming_env_and_step(run_dir, capsys):
+    with pytest.raises(SimtransferError, match=rf"env '{NAN_ENV}' returned a non-finite observation \(NaN or inf\) "
+                                               r"at step 3 of an episode$"):
+        evaluate_run(run_dir, NAN_ENV, episodes=1)
+    assert main(["evaluate", str(run_dir), "--target", NAN_ENV]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "non-finite observation" in err[0], err
