@@ -33,6 +33,7 @@ import yaml
 from envs.errors import SimtransferError
 from experiments.executors import Backend, InProcess, Pool, RayTasks, start_ray, stop_ray
 from experiments.experiment import ExperimentConfig, load_experiment, parse_experiment
+from experiments.tracking import share_offline_fallback
 
 DONE = "done"
 
@@ -270,6 +271,7 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
     todo_src = [j for j in source_jobs if not is_done(j)]
     todo_cells = [j for j in cell_jobs if not is_done(j)]
     total = len(todo_src) + len(todo_cells)
+    share_offline_fallback(out)  # one W&B online failure switches every later job to offline (workers inherit it)
     # Ray before anything is written: a bad --ray address must not leave an output directory behind
     started_ray = start_ray(ray_address, workers) if ray_address is not None and total else False
     try:
