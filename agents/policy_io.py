@@ -68,24 +68,58 @@ def space_from_json(d: dict[str, Any]) -> gym.Space:
     raise SimtransferError(f"unsupported space description {kind!r}")
 
 
-def describe_space(space: gym.Space) -> str:
+def describe_space(space: gym.Space, bounds: bool = False) -> str:
+    """``Box(3,)``, ``Discrete(2)``; with ``bounds`` a Box also shows its range (``Box(1,) in [-1, 1]``)."""
     if isinstance(space, spaces.Box):
-        return f"Box{tuple(space.shape)}"
+        text = f"Box{tuple(space.shape)}"
+        if bounds:
+            low, high = np.asarray(space.low, dtype=np.float64), np.asarray(space.high, dtype=np.float64)
+            if low.size and np.all(low == low.flat[0]) and np.all(high == high.flat[0]):
+                text += f" in [{low.flat[0]:g}, {high.flat[0]:g}]"
+            else:
+                text += f" in [{_range_text(low)}, {_range_text(high)}]"
+        return text
     if isinstance(space, spaces.Discrete):
         return f"Discrete({space.n})"
     return repr(space)
 
 
-def spaces_compatible(expected: gym.Space, actual: gym.Space) -> bool:
-    """Same kind and shape (bounds may differ: randomized and held-out variants of one task)."""
+def _range_text(a: np.ndarray) -> str:
+    return "[" + ", ".join(f"{x:g}" for x in a.ravel()) + "]"
+
+
+def transposed_image(space: gym.Space) -> gym.Space:
+    """The channel-first view SB3 gives a policy of a channel-last image space (``VecTransposeImage``)."""
+    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+
+    if isinstance(space, spaces.Box) and is_image_space(space) and not is_image_space_channels_first(space):
+        return spaces.Box(low=np.transpose(space.low, (2, 0, 1)), high=np.transpose(space.high, (2, 0, 1)),
+                          dtype=space.dtype)  # type: ignore[arg-type]
+    return space
+
+
+def spaces_compatible(expected: gym.Space, actual: gym.Space, *, bounds: bool = False) -> bool:
+    """Same kind and shape (observation bounds may differ: randomized and held-out variants of one task).
+
+    ``expected`` is the policy's space, ``actual`` the env's: a channel-last image env matches a policy that
+    sees its channel-first transpose (SB3 adds ``VecTransposeImage`` when it builds the model).
+    ``bounds=True`` (action spaces) also requires a Box's low/high to be equal: SB3 clips (and SAC/TD3 rescale)
+    actions to the policy's range, so a target with another range would silently get other actions.
+    """
     if type(expected) is not type(actual):
         return False
     if isinstance(expected, spaces.Discrete):
         return expected.n == actual.n
     if isinstance(expected, spaces.Dict):
         return expected.spaces.keys() == actual.spaces.keys() and all(
-            spaces_compatible(expected[k], actual[k]) for k in expected.spaces)
-    return expected.shape == actual.shape
+            spaces_compatible(expected[k], actual[k], bounds=bounds) for k in expected.spaces)
+    if expected.shape != actual.shape:
+        actual = transposed_image(actual)
+        if expected.shape != actual.shape:
+            return False
+    if bounds and isinstance(expected, spaces.Box):
+        return bool(np.array_equal(expected.low, actual.low) and np.array_equal(expected.high, actual.high))
+    return True
 
 
 # ---------------------------------------------------------------- VecNormalize <-> tensors

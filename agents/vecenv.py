@@ -12,6 +12,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from envs.errors import SimtransferError
 from envs.spec import EnvSpec, WrapperSpec, apply_wrappers, make_env, parse_env_spec
 
 
@@ -40,12 +41,50 @@ class EpisodeParams(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
 
+class FiniteObservations(gym.Wrapper):
+    """A one-line :class:`~envs.errors.SimtransferError` naming the env and the step when an observation holds
+    NaN or inf (instead of a two-line crash deep inside the policy's distribution). Integer spaces (images)
+    are not checked."""
+
+    def __init__(self, env: gym.Env, name: str) -> None:
+        super().__init__(env)
+        self.name, self._step = name, 0
+        space = env.observation_space
+        boxes = space.spaces.values() if isinstance(space, gym.spaces.Dict) else [space]
+        self._checked = any(np.issubdtype(b.dtype, np.floating) for b in boxes if b.dtype is not None)
+
+    def _check(self, obs: Any) -> None:
+        if isinstance(obs, dict):
+            ok = all(np.isfinite(v).all() for v in obs.values())
+        else:
+            ok = np.isfinite(obs).all()
+        if not ok:
+            where = "on reset" if self._step == 0 else f"at step {self._step} of an episode"
+            raise SimtransferError(f"env '{self.name}' returned a non-finite observation (NaN or inf) {where}")
+
+    def reset(self, **kwargs: Any):
+        obs, info = self.env.reset(**kwargs)
+        self._step = 0
+        if self._checked:
+            self._check(obs)
+        return obs, info
+
+    def step(self, action: Any):
+        out = self.env.step(action)
+        self._step += 1
+        if self._checked:
+            self._check(out[0])
+        return out
+
+
 def make_single_env(spec: str | dict[str, Any] | EnvSpec, adapters: list[WrapperSpec] | list[dict[str, Any]],
                     *, seed: int | None = None, monitor: bool = False) -> gym.Env:
     """One env the policy acts in: the spec's env, then the config's adapters (then a Monitor if asked)."""
+    spec = parse_env_spec(spec)
     env = make_env(spec, seed=seed)
     env = EpisodeParams(env)
     env = apply_wrappers(env, [w if isinstance(w, WrapperSpec) else WrapperSpec(**w) for w in adapters])
+    env = FiniteObservations(env, spec.name or spec.id)  # what the policy sees
     if monitor:
         from stable_baselines3.common.monitor import Monitor
 

@@ -97,7 +97,8 @@ class ContinuousToDiscreteAction(gym.ActionWrapper):
 
 
 class GameParams(gym.Wrapper):
-    """Put the game's parameters into ``info["params"]`` on every reset and step.
+    """Put the game's parameters into ``info["params"]`` on every reset and step; rewards are Python floats
+    (BipedalWalker returns numpy scalars, which stable-baselines3's env checker rejects).
 
     The values are read from the game itself each time (``env.unwrapped.<name>``), so a randomizer that
     changes them between episodes (:class:`LunarLanderBinding`) is reported as it is.
@@ -118,7 +119,7 @@ class GameParams(gym.Wrapper):
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        return obs, reward, terminated, truncated, {**info, "params": self.params}
+        return obs, float(reward), terminated, truncated, {**info, "params": self.params}
 
 
 #: LunarLander parameters a randomization spec may set (kinds of :data:`envs.params.KINDS`).

@@ -23,6 +23,7 @@ from typing import Any
 import gymnasium as gym
 
 from envs.errors import SimtransferError
+from envs.quiet import quiet_pybullet
 
 PRESETS = Path(__file__).with_name("presets")
 NAMESPACE = "simtransfer"
@@ -120,6 +121,7 @@ def register_all() -> None:
 
 
 register_all()
+quiet_pybullet()  # before the modules below import it: no build-time banner, no ``argv[0]=`` per connect
 
 # held-out targets from other simulators and games, pixel variants: each module registers its own ids
 for _module, _function in (("envs.sim2sim", "register_sim2sim_envs"), ("envs.games", "register_game_envs"),

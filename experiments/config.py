@@ -122,7 +122,8 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, description="run name (default: {env}__{algo}__{seed}__{time})")
+    name: str | None = Field(
+        default=None, description="run name, the directory under runs/ (default: {env}__{algo}__{seed}__{time})")
     env: EnvSpec = Field(description="training environment (id, kwargs, randomization, wrappers)")
     algo: Algo = Field(default="ppo", description="algorithm: ppo, sac, td3, a2c, dqn or recurrent_ppo")
     seed: int = Field(default=0, ge=0, description="seed for the model, the training envs and evaluation")
@@ -150,6 +151,15 @@ class TrainConfig(BaseModel):
     @classmethod
     def _id_to_spec(cls, value: Any) -> Any:
         return {"id": value} if isinstance(value, str) else value
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        """A plain directory name: ``runs/{name}`` must stay under ``runs/`` (no ``..``, separators, absolute)."""
+        if value is not None and (value.strip() in ("", ".", "..") or any(c in value for c in "/\\\0")):
+            raise ValueError("must be a plain directory name under runs/ (no '/', '\\' or '..'; "
+                             "--out puts a run elsewhere)")
+        return value
 
     @field_validator("hyperparams")
     @classmethod

@@ -33,10 +33,11 @@ def evaluate_policy(policy: LoadedPolicy, target_spec: str | dict[str, Any] | En
     try:
         for what, expected, got in (("observation", policy.observation_space, env.observation_space),
                                     ("action", policy.action_space, env.action_space)):
-            if not spaces_compatible(expected, got):
+            bounds = what == "action"
+            if not spaces_compatible(expected, got, bounds=bounds):
                 raise SimtransferError(
-                    f"target '{spec.id}' has {what} space {describe_space(got)} but the policy in "
-                    f"{policy.run_dir} expects {describe_space(expected)} (configure an adapter)")
+                    f"target '{spec.id}' has {what} space {describe_space(got, bounds)} but the policy in "
+                    f"{policy.run_dir} expects {describe_space(expected, bounds)} (configure an adapter)")
         returns, lengths = run_episodes(env, policy.model, episodes=episodes, seed=seed,
                                         normalizer=policy.normalizer, max_steps=max_steps)
     finally:

@@ -144,4 +144,15 @@ def start_ray(address: str, workers: int) -> bool:
             ray.init(address=address, log_to_driver=False)
     except ConnectionError as exc:
         raise SimtransferError(f"cannot connect to Ray at '{address}': {str(exc).splitlines()[0]}") from None
+    except ValueError as exc:  # e.g. "Ray Client requires pip package `ray[client]`" for a ray:// address
+        hint = " (pip install 'simtransfer[ray]' installs ray[client])" if "ray[client]" in str(exc) else ""
+        raise SimtransferError(f"cannot connect to Ray at '{address}': {str(exc).splitlines()[0]}{hint}") from None
     return True
+
+
+def stop_ray(started: bool) -> None:
+    """Shut down the Ray instance :func:`start_ray` started (``started``); a connection we reused stays."""
+    if started:
+        import ray
+
+        ray.shutdown()

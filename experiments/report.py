@@ -371,6 +371,9 @@ def log_report_to_wandb(results_dir: str | Path, mode: str = "offline", *, proje
 
     Never raises: any failure (no report yet, W&B unavailable, no network) prints a warning and returns False.
     """
+    from experiments.tracking import fallback_mode
+
+    mode = fallback_mode(mode)  # online W&B already failed in this experiment: do not wait for it again
     try:
         import wandb
 

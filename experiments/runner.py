@@ -31,8 +31,9 @@ from typing import Any
 import yaml
 
 from envs.errors import SimtransferError
-from experiments.executors import Backend, InProcess, Pool, RayTasks, start_ray
+from experiments.executors import Backend, InProcess, Pool, RayTasks, start_ray, stop_ray
 from experiments.experiment import ExperimentConfig, load_experiment, parse_experiment
+from experiments.tracking import share_offline_fallback
 
 DONE = "done"
 
@@ -265,12 +266,19 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
     out = Path(out_dir) if out_dir is not None else Path("results") / cfg.name
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     _validate_targets(cfg)
-    _write_experiment_yaml(cfg, out, force)
     source_jobs, cell_jobs = plan(cfg, out)
     t0 = time.perf_counter()
     todo_src = [j for j in source_jobs if not is_done(j)]
     todo_cells = [j for j in cell_jobs if not is_done(j)]
     total = len(todo_src) + len(todo_cells)
+    share_offline_fallback(out)  # one W&B online failure switches every later job to offline (workers inherit it)
+    # Ray before anything is written: a bad --ray address must not leave an output directory behind
+    started_ray = start_ray(ray_address, workers) if ray_address is not None and total else False
+    try:
+        _write_experiment_yaml(cfg, out, force)
+    except BaseException:
+        stop_ray(started_ray)
+        raise
     skipped = len(source_jobs) + len(cell_jobs) - total
     say(f"simtransfer run: {cfg.name}: {len(source_jobs)} sources, {len(cell_jobs)} target jobs "
         f"({skipped} already done), {workers} worker(s){' on Ray' if ray_address else ''} → {out}")
@@ -286,7 +294,6 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
         scores = ", ".join(f"{k} {v:.1f}" for k, v in (res.get("final") or {}).items() if isinstance(v, int | float))
         say(f"[{counter['n']}/{total}] {job.title} done in {res['wall_time_s']:.0f} s" + (f": {scores}" if scores else ""))
 
-    started_ray = start_ray(ray_address, workers) if ray_address is not None and total else False
     cfg_dict = cfg.model_dump(mode="json")
     backend: Backend | None = None
     try:
@@ -299,10 +306,7 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
     finally:
         if backend is not None:
             backend.close()
-        if started_ray:
-            import ray
-
-            ray.shutdown()
+        stop_ray(started_ray)
     summary = RunSummary(out, total - len(failed), skipped, failed, time.perf_counter() - t0)
     if report and any(is_done(j) for j in cell_jobs if j.kind == "cell"):
         from experiments.report import build_report, log_report_to_wandb, print_table

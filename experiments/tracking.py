@@ -5,6 +5,12 @@ Offline by default (no account, no network; ``wandb sync RUN/wandb/offline-run-*
 (init, logging, artifact, finish) becomes one warning and tracking switches itself off; local results are
 written regardless. The W&B directory is the run directory (``RUN/wandb/``).
 
+Online without network, ``wandb.init`` blocks for about 90 s before it fails. The first such failure switches
+to offline, with one warning, this run (it is written offline at the end), every later run of this process
+(``WANDB_MODE=offline``) and, through a marker file, the other processes of the experiment: the runner points
+``SIMTRANSFER_WANDB_FALLBACK`` at ``OUT/.wandb-offline`` (:func:`share_offline_fallback`), its workers inherit
+it, and a tracker that finds the file starts offline. So one experiment waits once, not once per job.
+
 An offline run is only read after ``wandb sync``, so in offline mode everything is queued in memory and written
 in one go when training ends: an active W&B run slows a CPU-bound training process by several percent
 (its service threads), which offline tracking then does not cost. Online runs stream live.
@@ -24,14 +30,30 @@ from typing import Any
 from stable_baselines3.common.logger import KVWriter
 
 MODES = ("offline", "online", "disabled")
+FALLBACK_ENV = "SIMTRANSFER_WANDB_FALLBACK"  # path of the marker file: it exists once online W&B has failed
+FALLBACK_FILE = ".wandb-offline"
 
 
 def resolve_mode(config_mode: str) -> str:
-    """``WANDB_MODE`` (if set to a known mode) overrides the config's mode."""
+    """``WANDB_MODE`` (if set to a known mode) overrides the config's mode; see :func:`fallback_mode`."""
     env = os.environ.get("WANDB_MODE", "").strip().lower()
     if env == "dryrun":
         env = "offline"
-    return env if env in MODES else config_mode
+    return fallback_mode(env if env in MODES else config_mode)
+
+
+def fallback_mode(mode: str) -> str:
+    """``offline`` instead of ``online`` once online W&B failed in this experiment (the marker file exists)."""
+    marker = os.environ.get(FALLBACK_ENV)
+    return "offline" if mode == "online" and marker and Path(marker).is_file() else mode
+
+
+def share_offline_fallback(out_dir: str | Path) -> None:
+    """Make a failure of online W&B in any job of the experiment in ``out_dir`` switch all its later jobs
+    (this process and the workers it starts from now on) to offline; a marker of an earlier invocation goes."""
+    marker = Path(out_dir).resolve() / FALLBACK_FILE
+    marker.unlink(missing_ok=True)
+    os.environ[FALLBACK_ENV] = str(marker)
 
 
 class Tracker:
@@ -85,7 +107,24 @@ class Tracker:
             if isinstance(exc, KeyboardInterrupt):
                 raise
             self.run = None
-            self._warn("init", exc)
+            if self.mode == "online":
+                self._go_offline(exc)
+            else:
+                self._warn("init", exc)
+
+    def _go_offline(self, exc: BaseException) -> None:
+        """Online init failed (no network, no login): this run, this process and the experiment go offline."""
+        msg = " ".join(str(exc).split())[:200]
+        os.environ["WANDB_MODE"] = "offline"
+        marker = os.environ.get(FALLBACK_ENV)
+        if marker:
+            try:
+                Path(marker).write_text(f"{type(exc).__name__}: {msg}\n")
+            except OSError:
+                pass
+        print(f"simtransfer: warning: W&B online failed ({type(exc).__name__}: {msg}); tracking offline from now "
+              "on (this run and the rest of the experiment; 'wandb sync' uploads later)", file=sys.stderr)
+        self.mode, self.deferred = "offline", True
 
     @property
     def run_id(self) -> str | None:

@@ -100,9 +100,10 @@ def _check_eval_spaces(model: Any, envs: dict[str, Any]) -> None:
     for name, env in envs.items():
         for what, exp, got in (("observation", model.observation_space, env.observation_space),
                                ("action", model.action_space, env.action_space)):
-            if not spaces_compatible(exp, got):
-                raise SimtransferError(f"eval target '{name}' has {what} space {describe_space(got)}, the policy "
-                                       f"expects {describe_space(exp)} (add an adapter)")
+            bounds = what == "action"  # an action range other than the policy's is an error too
+            if not spaces_compatible(exp, got, bounds=bounds):
+                raise SimtransferError(f"eval target '{name}' has {what} space {describe_space(got, bounds)}, the "
+                                       f"policy expects {describe_space(exp, bounds)} (add an adapter)")
 
 
 def train(

@@ -127,14 +127,14 @@ def check_spaces(sources: list[SourceRun], config: Any) -> None:
         if proj is not None and not obs_ok:
             index = proj.get("index") or list(get_preset(proj["preset"]).obs_index)
             obs_ok = len(index) == int(s_obs.shape[0])
-        if obs_ok and spaces_compatible(s_act, act_space):
+        if obs_ok and spaces_compatible(s_act, act_space, bounds=True):
             continue
         hint = suggest_preset(src.env_id, config.env.id)
         hint_text = f"--adapter {hint}" if hint else "an adapter (see docs/transfer.md)"
         raise SimtransferError(
             f"spaces differ: source {src.env_id} has observation {describe_space(s_obs)} / action "
-            f"{describe_space(s_act)}, target {config.env.id} has observation {describe_space(obs_space)} / action "
-            f"{describe_space(act_space)} after adapters; use {hint_text} or --method partial"
+            f"{describe_space(s_act, True)}, target {config.env.id} has observation {describe_space(obs_space)} / "
+            f"action {describe_space(act_space, True)} after adapters; use {hint_text} or --method partial"
         )
 
 

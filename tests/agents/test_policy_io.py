@@ -71,6 +71,23 @@ def test_spaces_round_trip_through_json():
     assert not spaces_compatible(spaces.Box(-1, 1, (4,)), spaces.Box(-1, 1, (5,)))
     assert spaces_compatible(spaces.Box(-1, 1, (4,)), spaces.Box(-2, 2, (4,)))
     assert not spaces_compatible(spaces.Discrete(2), spaces.Box(-1, 1, (1,)))
+    assert not spaces_compatible(spaces.Box(-1, 1, (4,)), spaces.Box(-2, 2, (4,)), bounds=True)  # action ranges
+    assert not spaces_compatible(spaces.Box(-1, 1, (4,)), spaces.Box(-0.5, 0.5, (4,)), bounds=True)
+    assert spaces_compatible(spaces.Box(-1, 1, (4,)), spaces.Box(-1, 1, (4,)), bounds=True)
+
+
+def test_channel_last_images_match_the_transposed_policy_space():
+    """SB3 feeds a CnnPolicy channel-first images (VecTransposeImage): (H, W, C) envs fit a (C, H, W) policy."""
+    from agents.policy_io import describe_space
+
+    env_space = spaces.Box(0, 255, (24, 32, 6), np.uint8)
+    policy_space = spaces.Box(0, 255, (6, 24, 32), np.uint8)
+    assert spaces_compatible(policy_space, env_space)
+    assert spaces_compatible(env_space, env_space)
+    assert not spaces_compatible(policy_space, spaces.Box(0, 255, (24, 32, 3), np.uint8))
+    assert not spaces_compatible(spaces.Box(-1, 1, (6, 24, 32)), spaces.Box(-1, 1, (24, 32, 6)))  # not images
+    assert describe_space(spaces.Box(-2, 2, (1,)), bounds=True) == "Box(1,) in [-2, 2]"
+    assert describe_space(spaces.Box(np.array([-1, 0]), np.array([1, 2])), True) == "Box(2,) in [[-1, 0], [1, 2]]"
 
 
 def test_truncated_and_modified_weights_are_one_line_errors(tmp_path):

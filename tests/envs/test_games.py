@@ -208,3 +208,17 @@ def test_lander_randomization_from_the_shipped_preset_and_config() -> None:
     assert set(info["adr_ranges"]) == {"gravity", "wind_power", "turbulence_power"}
     assert info["adr_ranges"]["gravity"] == (8.0, 11.5)
     env.close()
+
+
+@pytest.mark.parametrize("env_id", ["simtransfer/BipedalWalkerHardcore-v0", "simtransfer/LunarLanderContinuousWind-v0"])
+def test_game_targets_pass_stable_baselines3_env_checker(env_id: str) -> None:
+    """SB3's checker is stricter than Gymnasium's: the reward must be a Python float (BipedalWalker's is not)."""
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = gym.make(env_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sb3_check_env(env, warn=False)
+    _, reward, *_ = env.step(env.action_space.sample())
+    assert type(reward) is float
+    env.close()

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from envs.errors import SimtransferError
 from experiments.cli import main
 from experiments.evaluate import evaluate_run
 from experiments.train import train
-from tests.agents.runs import tiny_config
+from tests.agents.runs import NAN_ENV, action_range_target, tiny_config
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,54 @@ def test_corrupt_weights_exit_2_and_are_left_alone(tmp_path, capsys):
     assert main(["evaluate", str(run), "--target", "CartPole-v1"]) == 2
     assert "corrupt" in capsys.readouterr().err
     assert weights.read_bytes() == truncated
+
+
+def test_target_with_another_action_range_is_refused(tmp_path):
+    """Pendulum's policy acts in [-2, 2]: a target claiming [-4, 4] (or [-1, 1]) is an error naming both ranges,
+    in evaluate and in training's eval targets (before anything is written)."""
+    run = train(tiny_config("sac", eval={"every": 0, "episodes": 1}), tmp_path / "run").run_dir
+    for high in (4.0, 1.0):
+        with pytest.raises(SimtransferError, match=rf"action space Box\(1,\) in \[-{high:g}, {high:g}\] but the "
+                                                   r"policy .* expects Box\(1,\) in \[-2, 2\]"):
+            evaluate_run(run, action_range_target("Pendulum-v1", high), episodes=1)
+    assert evaluate_run(run, action_range_target("Pendulum-v1", 2.0), episodes=1).episodes == 1  # same range
+    cfg = tiny_config("sac", eval={"every": 0, "episodes": 1, "targets": [action_range_target("Pendulum-v1", 4.0)]})
+    with pytest.raises(SimtransferError, match=r"eval target 'range4' has action space Box\(1,\) in \[-4, 4\], "
+                                               r"the policy expects Box\(1,\) in \[-2, 2\]"):
+        train(cfg, tmp_path / "run2")
+    assert not (tmp_path / "run2").exists()
+
+
+def test_pixel_policy_trained_through_the_cli_evaluates_and_transfers_zero_shot(tmp_path, capsys):
+    """SB3 trains image policies on channel-first (C, H, W) views of (H, W, C) envs: the space checks of train,
+    evaluate and transfer must accept that transpose."""
+    import yaml
+
+    pixels = {"id": "simtransfer/InvertedPendulumPixels-v0", "kwargs": {"width": 16, "height": 16, "frames": 1},
+              "wrappers": [{"type": "gymnasium.wrappers:TimeLimit", "kwargs": {"max_episode_steps": 20}}]}
+    cfg = tiny_config("ppo", env=pixels, total_timesteps=32, eval={"every": 0, "episodes": 1},
+                      hyperparams={"n_steps": 32, "batch_size": 16, "n_epochs": 1},
+                      policy={"net_arch": [8], "features_extractor_class": "agents.cnn:SmallCNN",
+                              "features_extractor_kwargs": {"features_dim": 8}})
+    (tmp_path / "c.yaml").write_text(cfg.to_yaml())
+    (tmp_path / "target.yaml").write_text(yaml.safe_dump({**pixels, "id": "simtransfer/InvertedPendulumPixelsHeldout-v0"}))
+    run = tmp_path / "run"
+    assert main(["train", str(tmp_path / "c.yaml"), "--out", str(run)]) == 0
+    assert json.loads((run / "metadata.json").read_text())["observation_space"]["shape"] == [3, 16, 16]
+    capsys.readouterr()
+    assert main(["evaluate", str(run), "--target", str(tmp_path / "target.yaml"), "--episodes", "1", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["episodes"] == 1
+    assert main(["transfer", str(run), "--target", "simtransfer/InvertedPendulumPixelsHeldout-v0", "--method",
+                 "zeroshot", "--set", "env.kwargs={width: 16, height: 16, frames: 1}", "--set",
+                 "env.wrappers=[{type: 'gymnasium.wrappers:TimeLimit', kwargs: {max_episode_steps: 20}}]",
+                 "--episodes", "1", "--out", str(tmp_path / "zs"), "--json"]) == 0, capsys.readouterr().err
+    assert (tmp_path / "zs" / "eval.json").is_file()
+
+
+def test_nan_observation_is_one_line_naming_env_and_step(run_dir, capsys):
+    with pytest.raises(SimtransferError, match=rf"env '{NAN_ENV}' returned a non-finite observation \(NaN or inf\) "
+                                               r"at step 3 of an episode$"):
+        evaluate_run(run_dir, NAN_ENV, episodes=1)
+    assert main(["evaluate", str(run_dir), "--target", NAN_ENV]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "non-finite observation" in err[0], err

@@ -194,3 +194,27 @@ def test_parallel_executors_write_the_same_layout(tmp_path, mode):
     sources, cells = plan(cfg, out)
     assert all(is_done(j) for j in sources + cells)
     assert all((Path(j.out_dir) / "policy.safetensors").is_file() for j in sources + cells)
+
+
+@pytest.mark.parametrize("error,match", [
+    (ConnectionError("could not reach the head node"), "cannot connect to Ray at 'ray://head:10001': could not reach"),
+    (ValueError("Ray Client requires pip package `ray[client]`. If you installed the minimal Ray ..."),
+     r"ray\[client\].*pip install 'simtransfer\[ray\]'"),
+])
+def test_unreachable_ray_leaves_no_output_directory(tmp_path, monkeypatch, capsys, error, match):
+    """Ray is connected to before OUT is created: a bad --ray address is one line and writes nothing."""
+    ray = pytest.importorskip("ray")
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(ray, "init", refuse)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    out = tmp_path / "out"
+    with pytest.raises(SimtransferError, match=match):
+        run_experiment(write(tmp_path, tiny_experiment()), out, ray_address="ray://head:10001")
+    assert not out.exists()
+    assert main(["run", str(write(tmp_path, tiny_experiment())), "--out", str(out), "--ray", "ray://head:10001"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("simtransfer: error: cannot connect to Ray"), err
+    assert not out.exists()

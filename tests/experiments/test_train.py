@@ -12,7 +12,7 @@ import yaml
 from envs.errors import SimtransferError
 from experiments.config import load_train_config
 from experiments.train import train
-from tests.agents.runs import tiny_config
+from tests.agents.runs import NAN_ENV, tiny_config
 
 
 def test_run_directory_contract(tmp_path):
@@ -137,3 +137,9 @@ def test_stop_at_ends_training_early(tmp_path):
     result = train(tiny_config("ppo", total_timesteps=512, eval={"stop_at": 0.0}), tmp_path / "run")
     assert result.stopped_early and result.num_timesteps == 64
     assert json.loads((tmp_path / "run" / "eval.json").read_text())["curves"]["train"]["timesteps"] == [64]
+
+
+def test_nan_observation_in_training_is_one_line_naming_env_and_step(tmp_path):
+    with pytest.raises(SimtransferError, match=rf"^env '{NAN_ENV}' returned a non-finite observation \(NaN or inf\) "
+                                               r"at step 3 of an episode$"):
+        train(tiny_config("ppo", env=NAN_ENV), tmp_path / "run")

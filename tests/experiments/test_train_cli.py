@@ -91,3 +91,30 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path, capsys):
     header = rows[0].split(",")
     steps = [float(r.split(",")[header.index("time/total_timesteps")]) for r in rows[1:]]
     assert steps == sorted(steps) and steps[-1] >= step
+
+
+def test_run_name_cannot_escape_runs_dir(tmp_path, capsys, monkeypatch):
+    """``--set name=../../x`` (or an absolute name) is refused before anything is written."""
+    cwd = tmp_path / "a" / "b"
+    cwd.mkdir(parents=True)
+    monkeypatch.chdir(cwd)
+    cfg = write_config(tmp_path / "c.yaml")
+    for name in ("../../escaped", str(tmp_path / "absolute")):
+        assert main(["train", str(cfg), "--set", f"name={name}"]) == 2
+        assert "name: must be a plain directory name" in _one_line_error(capsys)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "c.yaml"] and list(cwd.iterdir()) == []
+
+
+def test_train_prints_only_its_own_lines(tmp_path):
+    """pybullet prints a build-time banner on import and ``argv[0]=`` on every connect (C code, fd 1 and 2):
+    a `train` on a PyBullet env must show neither, only its own summary line."""
+    cfg = write_config(tmp_path / "c.yaml", env="simtransfer/CartPole-v0", n_envs=2, total_timesteps=64,
+                       eval={"every": 0, "episodes": 1}, checkpoint_every=0)
+    env = dict(os.environ, WANDB_MODE="disabled", PYTHONPATH=str(ROOT))
+    env.pop("SIMTRANSFER_DEBUG", None)
+    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "train", str(cfg), "--out", str(tmp_path / "run")],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert sum("argv[0]" in line or "pybullet build time" in line for line in lines) == 0, lines
+    assert proc.stdout == "" and len(lines) == 1 and lines[0].startswith("simtransfer: trained "), lines

@@ -102,3 +102,12 @@ def test_docs_reference_every_field():
     doc = (CONFIGS.parents[1] / "docs" / "training.md").read_text()
     for key, *_ in field_reference(TrainConfig):
         assert f"`{key}`" in doc, key
+
+
+@pytest.mark.parametrize("name", ["../../x", "/tmp/abs-run", "a/b", "..", "a\\b"])
+def test_run_name_must_stay_under_runs(tmp_path, name):
+    p = _write(tmp_path, "env: CartPole-v1\n")
+    with pytest.raises(SimtransferError, match=r"c\.yaml: name: must be a plain directory name") as info:
+        load_train_config(p, [f"name={name}"])
+    assert "\n" not in str(info.value)
+    assert load_train_config(p, ["name=my-run_2.v1"]).name == "my-run_2.v1"

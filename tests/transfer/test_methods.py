@@ -120,6 +120,17 @@ def test_mismatch_without_adapter_is_one_line_error(sources, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.parametrize("method", ["zeroshot", "finetune"])
+def test_target_with_a_wider_action_range_is_one_line_error(sources, tmp_path, method):
+    from tests.agents.runs import action_range_target
+    from transfer.api import transfer
+
+    with pytest.raises(SimtransferError, match=r"spaces differ: .* action Box\(1,\) in \[-1, 1\], target "
+                                               r".* action Box\(1,\) in \[-2, 2\] after adapters") as info:
+        transfer(sources["sac"], action_range_target(PEND, 2.0), method, out_dir=tmp_path / "x", timesteps=64)
+    assert "\n" not in str(info.value) and not (tmp_path / "x").exists()
+
+
 @pytest.mark.parametrize("mode", ["index", "learned"])
 def test_adapter_through_the_pipeline(sources, tmp_path, mode):
     from agents.policy_io import load_policy

@@ -330,3 +330,21 @@ def test_progressive_method_sac_through_the_pipeline(tmp_path):
     obs = np.random.default_rng(6).normal(size=(3, 5)).astype(np.float32)
     a, _ = b.model.predict(obs, deterministic=True)
     assert a.shape == (3, 1) and np.all(np.abs(a) <= 1.0)
+
+
+def test_progressive_to_other_observations_names_the_adapter(tmp_path):
+    """Like finetune's space check, progressive's error names the preset (``--adapter``) that bridges the spaces."""
+    from experiments.config import resolve_train_config
+    from experiments.train import train
+    from transfer.api import transfer
+
+    raw = {"env": ENV, "algo": "ppo", "seed": 0, "checkpoint_every": 0, "progress": False, "total_timesteps": 64,
+           "eval": {"every": 0, "episodes": 1, "train": False}, "tracking": {"mode": "disabled"},
+           "hyperparams": {"n_steps": 64, "batch_size": 32, "n_epochs": 1}, "policy": {"net_arch": [16, 16]}}
+    train(resolve_train_config(raw, use_defaults=False), tmp_path / "a")
+    with pytest.raises(SimtransferError, match=r"spaces differ: source InvertedPendulumBulletEnv-v0 has observation "
+                                               r"Box\(5,\), target InvertedDoublePendulumBulletEnv-v0 has observation "
+                                               r"Box\(9,\) .*use --adapter invpendulum_to_invdoublependulum") as info:
+        transfer(tmp_path / "a", "InvertedDoublePendulumBulletEnv-v0", "progressive", out_dir=tmp_path / "b",
+                 timesteps=64, quiet=True)
+    assert "\n" not in str(info.value) and not (tmp_path / "b").exists()

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from envs.errors import SimtransferError
 from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
 from transfer.methods.common import carry_normalization
 from transfer.weights import TransferReport
@@ -58,6 +59,34 @@ class ProgressiveOptions(MethodOptions):
         return self
 
 
+def _check_spaces(sources: list[SourceRun], config: Any, options: Any, obs_space: Any, act_space: Any) -> None:
+    """Without index maps, a source with other observations (or, for SAC/TD3 critics, other actions) is a
+    one-line error naming the ``--adapter`` preset to use, as finetune's check does."""
+    from agents.policy_io import describe_space, spaces_compatible
+    from transfer.adapters import suggest_preset
+    from transfer.api import _source_spaces
+    from transfer.progressive_spec import OFF_POLICY
+
+    def mapped(maps: list | None, r: int) -> bool:
+        return maps is not None and r < len(maps) and maps[r] is not None
+
+    for r, src in enumerate(sources):
+        s_obs, s_act = _source_spaces(src)
+        if not (mapped(options.obs_index_maps, r) or spaces_compatible(s_obs, obs_space)):
+            what, option, got, want = "observation", "obs_index_maps", s_obs, obs_space
+        elif config.algo in OFF_POLICY and not (mapped(options.action_index_maps, r)
+                                                or spaces_compatible(s_act, act_space)):
+            what, option, got, want = "action", "action_index_maps", s_act, act_space
+        else:
+            continue
+        hint = suggest_preset(src.env_id, config.env.id)
+        fix = f"--adapter {hint}" if hint else "an adapter preset (see docs/transfer.md)"
+        raise SimtransferError(
+            f"spaces differ: source {src.env_id} has {what} {describe_space(got)}, target {config.env.id} has "
+            f"{what} {describe_space(want)} after adapters; use {fix} (progressive turns it into index maps) "
+            f"or the {option} option")
+
+
 @register
 class Progressive(TransferMethod):
     name = "progressive"
@@ -77,6 +106,7 @@ class Progressive(TransferMethod):
             obs_space, act_space = env.observation_space, env.action_space
         finally:
             env.close()
+        _check_spaces(sources, config, options, obs_space, act_space)
         path, kwargs = progressive_policy_spec(
             [s.path for s in sources],
             obs_space,
