@@ -106,6 +106,15 @@ def clear_run_dir(run_dir: Path) -> None:
             child.unlink()
 
 
+def remove_temp_files(run_dir: Path) -> None:
+    """Delete temp files a killed writer left in ``run_dir`` and its checkpoints (call with the lock held)."""
+    for d in (run_dir, run_dir / "checkpoints"):
+        if d.is_dir():
+            for p in d.iterdir():
+                if p.is_file() and _TEMP.match(p.name):
+                    p.unlink(missing_ok=True)
+
+
 def is_disk_full(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno in _DISK_FULL
 

@@ -111,6 +111,7 @@ def train(
     extra_metadata: dict[str, Any] | None = None,
     allow_config_change: bool = False,
     protect: list[Path] | None = None,
+    before_finish: Callable[[Path], None] | None = None,
 ) -> TrainResult:
     """Train per ``config`` into ``out_dir`` (default ``runs/{env}__{algo}__{seed}__{time}``).
 
@@ -120,9 +121,10 @@ def train(
     ``resume=True``, ``out_dir`` is an existing run continued with its own config.yaml: a ``config`` that
     differs from it is an error unless ``allow_config_change``; a finished run is left as it is.
     ``force`` clears only a simtransfer run directory that holds none of ``protect`` (source runs).
+    ``before_finish(run_dir)`` writes further files just before metadata.json (which marks a complete run).
     The run directory is locked (``.lock``) for the whole call.
     """
-    from experiments.rundirs import disk_errors, locked
+    from experiments.rundirs import check_clearable, disk_errors, locked
 
     if resume:
         if out_dir is None:
@@ -136,12 +138,13 @@ def train(
             raise SimtransferError("train needs a config")
         cfg = _coerce_config(config)
         run_dir = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
-        _check_out_dir(run_dir, force, protect)  # fail before creating anything
-    with disk_errors(), locked(run_dir):
+        if force and run_dir.is_dir():  # no lock file in a directory --force refuses to clear
+            check_clearable(run_dir, protect or [])
+    with disk_errors(), locked(run_dir):  # a second process fails here, before anything else
         if resume:
-            return _resume(config, run_dir, prepare_model, extra_metadata, allow_config_change)
-        _check_out_dir(run_dir, force, protect)  # again, now that this process holds the lock
-        return _train(cfg, run_dir, None, None, prepare_model, extra_metadata)
+            return _resume(config, run_dir, prepare_model, extra_metadata, allow_config_change, before_finish)
+        _check_out_dir(run_dir, force, protect)
+        return _train(cfg, run_dir, None, None, prepare_model, extra_metadata, before_finish)
 
 
 def config_changes(old: TrainConfig, new: TrainConfig) -> list[str]:
@@ -171,8 +174,9 @@ def is_finished(run_dir: Path, total_timesteps: int) -> bool:
 
 
 def _resume(config: Any, run_dir: Path, prepare_model: PrepareModel | None, extra_metadata: dict[str, Any] | None,
-            allow_config_change: bool) -> TrainResult:
+            allow_config_change: bool, before_finish: Callable[[Path], None] | None) -> TrainResult:
     from agents import checkpoint as ckpt
+    from experiments.rundirs import remove_temp_files
 
     own = load_train_config(run_dir / "config.yaml", use_defaults=False)
     cfg = own
@@ -193,6 +197,7 @@ def _resume(config: Any, run_dir: Path, prepare_model: PrepareModel | None, extr
                  for k, v in (ev.get("final") or {}).items() if isinstance(v, dict) and "mean_return" in v}
         return TrainResult(run_dir=run_dir, num_timesteps=int(done or 0), wall_time_s=0.0, fps=0.0, final=final,
                            curves=ev.get("curves", {}))
+    remove_temp_files(run_dir)  # left by a killed process; this one holds the lock
     found = ckpt.latest_readable_checkpoint(run_dir / "checkpoints")
     if found is None:
         raise SimtransferError(f"cannot resume {run_dir}: no checkpoint in {run_dir / 'checkpoints'} (that reads back)")
@@ -200,11 +205,12 @@ def _resume(config: Any, run_dir: Path, prepare_model: PrepareModel | None, extr
     if prepare_model is None and (ckpt_meta.get("extra", {}).get("metadata") or {}).get("lineage"):
         raise SimtransferError(f"{run_dir} is a transfer run: continue it with 'simtransfer transfer --resume "
                                f"{run_dir}' (it re-applies the transfer method before the checkpoint)")
-    return _train(cfg, run_dir, last, ckpt_meta, prepare_model, extra_metadata)
+    return _train(cfg, run_dir, last, ckpt_meta, prepare_model, extra_metadata, before_finish)
 
 
 def _train(cfg: TrainConfig, run_dir: Path, last: Path | None, ckpt_meta: dict[str, Any] | None,
-           prepare_model: PrepareModel | None, extra_metadata: dict[str, Any] | None) -> TrainResult:
+           prepare_model: PrepareModel | None, extra_metadata: dict[str, Any] | None,
+           before_finish: Callable[[Path], None] | None) -> TrainResult:
     import torch
     from stable_baselines3.common.utils import set_random_seed
 
@@ -236,7 +242,7 @@ def _train(cfg: TrainConfig, run_dir: Path, last: Path | None, ckpt_meta: dict[s
         run_dir.mkdir(parents=True, exist_ok=True)
         return _run(cfg, run_dir, model, vec_env, vec_norm, eval_envs, extra_state=extra_state,
                     checkpoint_step=ckpt_meta["num_timesteps"] if ckpt_meta else None,
-                    extra_metadata=extra_metadata, t_start=t_start)
+                    extra_metadata=extra_metadata, t_start=t_start, before_finish=before_finish)
     finally:
         for env in eval_envs.values():
             env.close()
@@ -245,7 +251,7 @@ def _train(cfg: TrainConfig, run_dir: Path, last: Path | None, ckpt_meta: dict[s
 
 def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: Any, eval_envs: dict[str, Any], *,
          extra_state: dict[str, Any], checkpoint_step: int | None, extra_metadata: dict[str, Any] | None,
-         t_start: float) -> TrainResult:
+         t_start: float, before_finish: Callable[[Path], None] | None = None) -> TrainResult:
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import Logger
 
@@ -298,6 +304,7 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
         if cfg.eval.at_start and eval_envs and not resumed:  # t=0: the policy as built (and as prepared)
             eval_cb.init_callback(model)
             eval_cb.evaluate(model.num_timesteps)
+            model.logger.record("time/total_timesteps", model.num_timesteps)
             model.logger.dump(model.num_timesteps)
         if remaining > 0:
             kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
@@ -327,6 +334,8 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
         model.logger.record("time/total_timesteps", model.num_timesteps)
         model.logger.dump(model.num_timesteps)
         merge_step_rows(run_dir / "progress.csv")  # the final row joins the last training row: one per step
+        if before_finish is not None:
+            before_finish(run_dir)
         # metadata.json last: its presence marks a complete run (resume on it is a no-op)
         meta = build_metadata(cfg, model, vec_norm, weights_sha256=sha, params_observed=params_cb.summary(),
                               train_time_s=time.perf_counter() - t_start, vec_env=vec_env, extra=extra_metadata)

@@ -191,11 +191,12 @@ def transfer(
     for s in srcs:
         if run_dir.resolve() == s.path.resolve() or s.path.resolve() in run_dir.resolve().parents:
             raise SimtransferError(f"output directory {run_dir} is inside source run {s.path}: pick another --out")
-    from experiments.rundirs import disk_errors, locked
+    from experiments.rundirs import check_clearable, disk_errors, locked
     from experiments.train import _check_out_dir
 
-    protect = [s.path for s in srcs]
-    _check_out_dir(run_dir, force, protect)  # before anything is created: never clears a source or foreign files
+    protect = [s.path for s in srcs]  # --force never clears a source (nor foreign files)
+    if force and run_dir.is_dir():  # no lock file in a directory --force refuses to clear
+        check_clearable(run_dir, protect)
     meta = {"lineage": lineage(srcs, meth, opts)}
     with disk_errors(), locked(run_dir):
         if not meth.learns:
@@ -225,11 +226,13 @@ def _train_transfer(config: Any, srcs: list[SourceRun], meth: TransferMethod, op
         meta["lineage"]["report"] = {k: v for k, v in rep.to_dict().items()
                                      if k in ("frozen", "new", "reinitialized", "normalization", "notes")}
 
+    def write_report(out: Path) -> None:  # before metadata.json: a complete run always has its report
+        if "report" in holder:
+            atomic_write_json(out / REPORT, holder["report"].to_dict())
+
     res = train(config, run_dir, force=force, resume=resume, prepare_model=prepare, extra_metadata=meta,
-                protect=protect)
+                protect=protect, before_finish=write_report)
     report = holder.get("report")
-    if report is not None:
-        atomic_write_json(Path(res.run_dir) / REPORT, report.to_dict())
     report_dict = report.to_dict() if report is not None else _read_report(Path(res.run_dir), meth.name)
     return TransferResult(run_dir=Path(res.run_dir), method=meth.name, report=report_dict,
                           final={k: v.to_dict() for k, v in res.final.items()}, curves=res.curves)
