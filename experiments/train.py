@@ -42,6 +42,7 @@ class TrainResult:
     learn_cpu_s: float = 0.0  # CPU time of this process during model.learn (robust to other load)
     eval_time_s: float = 0.0  # periodic evaluation inside learn_time_s
     checkpoint_time_s: float = 0.0  # checkpoint writing inside learn_time_s
+    already_finished: bool = False  # --resume found a complete run and changed nothing
 
 
 def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
@@ -196,7 +197,7 @@ def _resume(config: Any, run_dir: Path, prepare_model: PrepareModel | None, extr
                                std_return=v.get("std_return", 0.0), returns=v.get("returns", []))
                  for k, v in (ev.get("final") or {}).items() if isinstance(v, dict) and "mean_return" in v}
         return TrainResult(run_dir=run_dir, num_timesteps=int(done or 0), wall_time_s=0.0, fps=0.0, final=final,
-                           curves=ev.get("curves", {}))
+                           curves=ev.get("curves", {}), already_finished=True)
     remove_temp_files(run_dir)  # left by a killed process; this one holds the lock
     found = ckpt.latest_readable_checkpoint(run_dir / "checkpoints")
     if found is None:

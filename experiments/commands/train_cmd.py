@@ -51,5 +51,6 @@ def run(args: argparse.Namespace) -> int:
         result = train(config, args.out, force=args.force)
     import sys
 
-    print(summary_line(result), file=sys.stderr, flush=True)
+    if not result.already_finished:
+        print(summary_line(result), file=sys.stderr, flush=True)
     return 0
