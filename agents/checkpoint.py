@@ -220,6 +220,21 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def latest_readable_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any]] | None:
+    """The newest checkpoint that reads back, with its JSON metadata; a corrupt or truncated newer one is
+    skipped with one warning line on stderr (a kill or a full disk can leave one behind)."""
+    import sys
+
+    for path in reversed(list_checkpoints(directory)):
+        try:
+            meta, _ = read_checkpoint(path)
+        except SimtransferError as exc:
+            print(f"simtransfer: warning: {exc} (skipped: trying an older checkpoint)", file=sys.stderr, flush=True)
+            continue
+        return path, meta
+    return None
+
+
 def prune_checkpoints(directory: str | Path, keep: int) -> None:
     for p in list_checkpoints(directory)[:-keep]:
         p.unlink(missing_ok=True)

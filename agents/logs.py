@@ -7,6 +7,7 @@ to the checkpoint (later rows belong to the lost interval), then let SB3 append 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 
 from stable_baselines3.common.logger import CSVOutputFormat
@@ -33,6 +34,31 @@ def read_rows(path: str | Path, max_step: int | None = None) -> tuple[list[str],
 
         body = [r for r in body if keep(r)]
     return header, body
+
+
+def merge_step_rows(path: str | Path) -> None:
+    """Merge consecutive rows logged at the same ``time/total_timesteps`` (later non-empty values win), so
+    progress.csv has one row per step; rewritten atomically, only when there is something to merge."""
+    from agents.policy_io import atomic_write_bytes
+
+    header, rows = read_rows(path)
+    if "time/total_timesteps" not in header:
+        return
+    i = header.index("time/total_timesteps")
+    merged: list[list[str]] = []
+    for row in rows:
+        row = row + [""] * (len(header) - len(row))
+        if merged and merged[-1][i] == row[i]:
+            merged[-1] = [new if new != "" else old for old, new in zip(merged[-1], row)]
+        else:
+            merged.append(row)
+    if len(merged) == len(rows):
+        return
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(merged)
+    atomic_write_bytes(path, out.getvalue().encode())
 
 
 class ResumableCSVOutputFormat(CSVOutputFormat):

@@ -214,14 +214,21 @@ def read_run_metadata(run_dir: str | Path) -> dict[str, Any]:
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temp file in the same directory, fsync, then ``os.replace`` (never half-written)."""
+    """Write to a temp file in the same directory, fsync, then ``os.replace`` (never half-written; the temp
+    file is removed when writing fails)."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as exc:  # a full disk or a kill: leave no temp file, keep the previous ``path``
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:
+            exc.filename = str(path)
+        raise
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:

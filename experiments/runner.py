@@ -31,8 +31,10 @@ from typing import Any
 import yaml
 
 from envs.errors import SimtransferError
+from envs.yaml_io import load_yaml
 from experiments.executors import Backend, InProcess, Pool, RayTasks, start_ray, stop_ray
 from experiments.experiment import ExperimentConfig, load_experiment, parse_experiment
+from experiments.rundirs import disk_errors, locked
 from experiments.tracking import share_offline_fallback
 
 DONE = "done"
@@ -60,11 +62,15 @@ class Job:
         return f"{self.target}/{self.method or 'random'}/seed{self.seed}"
 
 
-def is_done(job: Job) -> bool:
+def is_done(job: Job, fingerprint: str | None = None) -> bool:
+    """The job's marker says it finished (and, given ``fingerprint``, with these inputs or unrecorded ones)."""
     try:
-        return json.loads(job.marker.read_text()).get("status") == DONE
+        marker = json.loads(job.marker.read_text())
     except (OSError, ValueError):
         return False
+    if not isinstance(marker, dict) or marker.get("status") != DONE:
+        return False
+    return fingerprint is None or marker.get("fingerprint") in (None, fingerprint)
 
 
 def plan(cfg: ExperimentConfig, out: Path) -> tuple[list[Job], list[Job]]:
@@ -107,14 +113,19 @@ def _source_config(cfg: ExperimentConfig, seed: int, name: str | None = None) ->
 
 
 def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
-    from experiments.train import train
+    from experiments.config import load_train_config
+    from experiments.train import config_changes, train
 
     run_dir = Path(job.out_dir)
+    config = _source_config(cfg, job.seed, job.source)
     resumable = (run_dir / "config.yaml").is_file() and any((run_dir / "checkpoints").glob("*"))
+    if resumable:  # a killed source continues, unless its config changed since (then it starts over)
+        old = load_train_config(run_dir / "config.yaml", use_defaults=False)
+        resumable = not [k for k in config_changes(old, config) if k.split(".")[0] not in ("tracking", "progress")]
     if resumable:
         result = train(None, run_dir, resume=True)
     else:
-        result = train(_source_config(cfg, job.seed, job.source), run_dir, force=True)
+        result = train(config, run_dir, force=True)
     final = {k: v.mean_return for k, v in result.final.items()}
     return {"final": final, "resumed": resumable}
 
@@ -134,7 +145,9 @@ def _run_random(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     summary = summarize(target.name, returns, lengths).to_dict()
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "eval.json").write_text(json.dumps({"curves": {}, "final": {target.name: summary}}, indent=2))
+    from agents.policy_io import atomic_write_json
+
+    atomic_write_json(out / "eval.json", {"curves": {}, "final": {target.name: summary}})
     return {"final": {target.name: summary["mean_return"]}}
 
 
@@ -174,23 +187,34 @@ _RUNNERS: dict[str, Callable[[ExperimentConfig, Job], dict[str, Any]]] = {
 
 
 def run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, Any]:
-    """Execute one job (in this process, a pool worker or a Ray worker) and write its marker file."""
+    """Execute one job (in this process, a pool worker or a Ray worker) and write its marker file.
+    A full disk is a :class:`SimtransferError`, which stops the whole run (not one failed cell per job)."""
+    from experiments.rundirs import disk_errors
+
+    with disk_errors():
+        return _run_job(cfg_dict, job_dict)
+
+
+def _run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, Any]:
+    from experiments.fingerprints import fingerprint
+
     os.environ.setdefault("WANDB_SILENT", "true")
     cfg = parse_experiment(cfg_dict, source="experiment")
     job = Job(**job_dict)
+    fp = fingerprint(cfg, job)
     t0, cpu0 = time.perf_counter(), time.process_time()
     info = _RUNNERS[job.kind](cfg, job)
     # CPU time: what the job costs independently of how busy the machine was (wall time is not)
     marker = {"status": DONE, "kind": job.kind, "seed": job.seed, "wall_time_s": round(time.perf_counter() - t0, 2),
-              "cpu_time_s": round(time.process_time() - cpu0, 2), **info}
+              "cpu_time_s": round(time.process_time() - cpu0, 2), "fingerprint": fp, **info}
     if job.kind == "cell":
         target = next(t for t in cfg.targets if t.name == job.target)
         mcfg = next(m for m in cfg.all_methods() if m.label == job.method)
         marker.update(target=job.target, method=job.method, method_name=mcfg.method,
                       threshold=target.threshold if target.threshold is not None else cfg.threshold)
-    tmp = job.marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(marker, indent=2, default=str))
-    os.replace(tmp, job.marker)
+    from agents.policy_io import atomic_write_json
+
+    atomic_write_json(job.marker, marker)
     return {"job": job_dict, **marker}
 
 
@@ -238,22 +262,28 @@ class RunSummary:
     wall_time_s: float
 
 
-def _write_experiment_yaml(cfg: ExperimentConfig, out: Path, force: bool) -> None:
-    """Record the experiment; refuse to mix results of a different experiment into ``out``."""
+def _write_experiment_yaml(cfg: ExperimentConfig, out: Path, force: bool) -> bool:
+    """Record the experiment; refuse to mix results of a different experiment into ``out`` (unless
+    ``force``). True when ``out`` held a different experiment config."""
     path = out / "experiment.yaml"
     text = yaml.safe_dump(cfg.model_dump(mode="json", exclude={"base_dir"}), sort_keys=False)
-    if path.is_file() and not force:
+    changed = False
+    if path.is_file():
         new = yaml.safe_load(text)
         try:  # re-validate the old record so that fields added since it was written compare at their defaults
-            old = parse_experiment(yaml.safe_load(path.read_text()) or {}, source=str(path)).model_dump(mode="json")
-        except (SimtransferError, yaml.YAMLError):
+            old = parse_experiment(load_yaml(path) or {}, source=str(path)).model_dump(mode="json")
+        except SimtransferError:  # unreadable, alias-bombed or invalid: a different experiment
             old = {}
         keep = ("name", "source", "sources", "targets", "methods", "budget", "threshold")
-        if {k: old.get(k) for k in keep} != {k: new.get(k) for k in keep}:
+        changed = {k: old.get(k) for k in keep} != {k: new.get(k) for k in keep}
+        if changed and not force:
             raise SimtransferError(f"{out} holds results of a different experiment config (compare "
-                                   f"{path}); use another --out, or --force to reuse its finished cells")
+                                   f"{path}); use another --out, or --force to redo what changed")
+    from agents.policy_io import atomic_write_bytes
+
     out.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
+    atomic_write_bytes(path, text.encode())
+    return changed
 
 
 def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Path | None = None, *,
@@ -266,19 +296,29 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
     out = Path(out_dir) if out_dir is not None else Path("results") / cfg.name
     say = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     _validate_targets(cfg)
-    source_jobs, cell_jobs = plan(cfg, out)
-    t0 = time.perf_counter()
-    todo_src = [j for j in source_jobs if not is_done(j)]
-    todo_cells = [j for j in cell_jobs if not is_done(j)]
-    total = len(todo_src) + len(todo_cells)
-    share_offline_fallback(out)  # one W&B online failure switches every later job to offline (workers inherit it)
     # Ray before anything is written: a bad --ray address must not leave an output directory behind
-    started_ray = start_ray(ray_address, workers) if ray_address is not None and total else False
+    started_ray = start_ray(ray_address, workers) if ray_address is not None else False
     try:
-        _write_experiment_yaml(cfg, out, force)
-    except BaseException:
+        with disk_errors(), locked(out):
+            return _run_locked(cfg, out, workers, ray_address, force, report, say)
+    finally:
         stop_ray(started_ray)
-        raise
+
+
+def _run_locked(cfg: ExperimentConfig, out: Path, workers: int, ray_address: str | None, force: bool,
+                report: bool, say: Callable[[str], None]) -> RunSummary:
+    from experiments.fingerprints import fingerprint, prune_unplanned, reset_stale
+
+    changed = _write_experiment_yaml(cfg, out, force)
+    share_offline_fallback(out)  # one W&B online failure switches every later job to offline (workers inherit it)
+    source_jobs, cell_jobs = plan(cfg, out)
+    fps = {j: fingerprint(cfg, j) for j in source_jobs + cell_jobs}
+    prune_unplanned(out, source_jobs + cell_jobs, say)
+    reset_stale(source_jobs + cell_jobs, fps, legacy_ok=not changed, say=say)
+    t0 = time.perf_counter()
+    todo_src = [j for j in source_jobs if not is_done(j, fps[j])]
+    todo_cells = [j for j in cell_jobs if not is_done(j, fps[j])]
+    total = len(todo_src) + len(todo_cells)
     skipped = len(source_jobs) + len(cell_jobs) - total
     say(f"simtransfer run: {cfg.name}: {len(source_jobs)} sources, {len(cell_jobs)} target jobs "
         f"({skipped} already done), {workers} worker(s){' on Ray' if ray_address else ''} → {out}")
@@ -300,15 +340,14 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
         if total:
             backend = (RayTasks(run_job, cfg_dict) if ray_address is not None else
                        Pool(run_job, cfg_dict, workers) if workers > 1 else InProcess(run_job, cfg_dict))
-            done_sources = {(j.source, j.seed) for j in source_jobs if is_done(j)}
+            done_sources = {(j.source, j.seed) for j in source_jobs if is_done(j, fps[j])}
             orphans = _execute(backend, todo_src, todo_cells, done_sources, on_done)
             failed += [j.title + " (source failed)" for j in orphans]
     finally:
         if backend is not None:
             backend.close()
-        stop_ray(started_ray)
     summary = RunSummary(out, total - len(failed), skipped, failed, time.perf_counter() - t0)
-    if report and any(is_done(j) for j in cell_jobs if j.kind == "cell"):
+    if report and any(is_done(j, fps[j]) for j in cell_jobs if j.kind == "cell"):
         from experiments.report import build_report, log_report_to_wandb, print_table
 
         rep = build_report(out)

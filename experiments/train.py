@@ -12,7 +12,6 @@ Run directory (docs/ARCHITECTURE.md): ``config.yaml``, ``policy.safetensors``, `
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -43,6 +42,7 @@ class TrainResult:
     learn_cpu_s: float = 0.0  # CPU time of this process during model.learn (robust to other load)
     eval_time_s: float = 0.0  # periodic evaluation inside learn_time_s
     checkpoint_time_s: float = 0.0  # checkpoint writing inside learn_time_s
+    already_finished: bool = False  # --resume found a complete run and changed nothing
 
 
 def default_run_dir(config: TrainConfig, root: str | Path = "runs") -> Path:
@@ -63,20 +63,17 @@ def _coerce_config(config: TrainConfig | str | Path | dict[str, Any]) -> TrainCo
     raise SimtransferError(f"bad config: expected a TrainConfig, a path or a mapping, got {type(config).__name__}")
 
 
-def _check_out_dir(run_dir: Path, force: bool) -> None:
+def _check_out_dir(run_dir: Path, force: bool, protect: list[Path] | None = None) -> None:
+    from experiments.rundirs import check_clearable, is_empty
+
     if run_dir.exists() and not run_dir.is_dir():
         raise SimtransferError(f"output path {run_dir} exists and is not a directory")
-    if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
+    if is_empty(run_dir):
+        return
+    if not force:
         raise SimtransferError(f"run directory {run_dir} is not empty (use --force to overwrite it, "
                                "or --resume to continue it)")
-
-
-def _clear_dir(run_dir: Path) -> None:
-    for child in run_dir.iterdir():
-        if child.is_dir() and not child.is_symlink():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
+    check_clearable(run_dir, protect or [])
 
 
 def _eval_envs(config: TrainConfig) -> dict[str, Any]:
@@ -114,42 +111,117 @@ def train(
     resume: bool = False,
     prepare_model: PrepareModel | None = None,
     extra_metadata: dict[str, Any] | None = None,
+    allow_config_change: bool = False,
+    protect: list[Path] | None = None,
+    before_finish: Callable[[Path], None] | None = None,
 ) -> TrainResult:
     """Train per ``config`` into ``out_dir`` (default ``runs/{env}__{algo}__{seed}__{time}``).
 
     ``prepare_model(model, vec_env)`` runs once after the SB3 model is built and before learning (and, on
     resume, before the checkpoint is restored) — the seam transfer methods use to load, freeze or re-wire
     weights. ``extra_metadata`` is merged into metadata.json (e.g. ``{"lineage": {...}}``). With
-    ``resume=True``, ``out_dir`` is an existing run and ``config`` may be None (its config.yaml is used).
+    ``resume=True``, ``out_dir`` is an existing run continued with its own config.yaml: a ``config`` that
+    differs from it is an error unless ``allow_config_change``; a finished run is left as it is.
+    ``force`` clears only a simtransfer run directory that holds none of ``protect`` (source runs).
+    ``before_finish(run_dir)`` writes further files just before metadata.json (which marks a complete run).
+    The run directory is locked (``.lock``) for the whole call.
     """
-    import torch
-    from stable_baselines3.common.utils import set_random_seed
+    from experiments.rundirs import check_clearable, disk_errors, locked
 
-    from agents import checkpoint as ckpt
-    from agents.algos import build_model
-    from agents.vecenv import find_vec_normalize, make_training_env
-
-    t_start = time.perf_counter()
     if resume:
         if out_dir is None:
             raise SimtransferError("--resume needs the run directory to continue")
         run_dir = Path(out_dir)
         if not (run_dir / "config.yaml").is_file():
             raise SimtransferError(f"cannot resume {run_dir}: it has no config.yaml")
-        cfg = load_train_config(run_dir / "config.yaml", use_defaults=False) if config is None else \
-            _coerce_config(config)
-        last = ckpt.latest_checkpoint(run_dir / "checkpoints")
-        if last is None:
-            raise SimtransferError(f"cannot resume {run_dir}: no checkpoint in {run_dir / 'checkpoints'}")
-        ckpt_meta, _ = ckpt.read_checkpoint(last)  # fail on a corrupt checkpoint before anything else
+        cfg = None
     else:
         if config is None:
             raise SimtransferError("train needs a config")
         cfg = _coerce_config(config)
         run_dir = Path(out_dir) if out_dir is not None else default_run_dir(cfg)
-        _check_out_dir(run_dir, force)
-        last, ckpt_meta = None, None
+        if force and run_dir.is_dir():  # no lock file in a directory --force refuses to clear
+            check_clearable(run_dir, protect or [])
+    with disk_errors(), locked(run_dir):  # a second process fails here, before anything else
+        if resume:
+            return _resume(config, run_dir, prepare_model, extra_metadata, allow_config_change, before_finish)
+        _check_out_dir(run_dir, force, protect)
+        return _train(cfg, run_dir, None, None, prepare_model, extra_metadata, before_finish)
 
+
+def config_changes(old: TrainConfig, new: TrainConfig) -> list[str]:
+    """Dotted keys whose values differ between two resolved configs."""
+    def flat(d: Any, prefix: str = "") -> dict[str, Any]:
+        if isinstance(d, dict) and d:
+            return {k: v for key, val in d.items() for k, v in flat(val, f"{prefix}{key}.").items()}
+        return {prefix.rstrip("."): d}
+
+    a, b = flat(old.model_dump(mode="json")), flat(new.model_dump(mode="json"))
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def is_finished(run_dir: Path, total_timesteps: int) -> bool:
+    """metadata.json is written last: with it (and the weights it names) at ``total_timesteps`` (or stopped
+    early) the run is complete."""
+    import hashlib
+
+    try:
+        meta = json.loads((run_dir / "metadata.json").read_text())
+        data = (run_dir / "policy.safetensors").read_bytes()
+    except (OSError, ValueError):
+        return False
+    if not isinstance(meta, dict) or meta.get("weights_sha256") not in (None, hashlib.sha256(data).hexdigest()):
+        return False
+    return bool(meta.get("stopped_early")) or int(meta.get("num_timesteps") or 0) >= total_timesteps
+
+
+def _resume(config: Any, run_dir: Path, prepare_model: PrepareModel | None, extra_metadata: dict[str, Any] | None,
+            allow_config_change: bool, before_finish: Callable[[Path], None] | None) -> TrainResult:
+    from agents import checkpoint as ckpt
+    from experiments.rundirs import remove_temp_files
+
+    own = load_train_config(run_dir / "config.yaml", use_defaults=False)
+    cfg = own
+    if config is not None:
+        cfg = _coerce_config(config)
+        changed = config_changes(own, cfg)
+        if changed and not allow_config_change:
+            raise SimtransferError(f"the config given differs from {run_dir / 'config.yaml'} in {', '.join(changed[:4])}"
+                                   f"{', ...' if len(changed) > 4 else ''}; --resume continues the run with its own "
+                                   "config (pass --allow-config-change to continue it with the new one)")
+    if is_finished(run_dir, cfg.total_timesteps):
+        done = json.loads((run_dir / "metadata.json").read_text()).get("num_timesteps")
+        print(f"simtransfer: {run_dir} is already finished ({done} steps); nothing to resume", file=sys.stderr,
+              flush=True)
+        ev = read_eval_json(run_dir)
+        final = {k: EvalResult(target=k, episodes=v.get("episodes", 0), mean_return=v["mean_return"],
+                               std_return=v.get("std_return", 0.0), returns=v.get("returns", []))
+                 for k, v in (ev.get("final") or {}).items() if isinstance(v, dict) and "mean_return" in v}
+        return TrainResult(run_dir=run_dir, num_timesteps=int(done or 0), wall_time_s=0.0, fps=0.0, final=final,
+                           curves=ev.get("curves", {}), already_finished=True)
+    remove_temp_files(run_dir)  # left by a killed process; this one holds the lock
+    found = ckpt.latest_readable_checkpoint(run_dir / "checkpoints")
+    if found is None:
+        raise SimtransferError(f"cannot resume {run_dir}: no checkpoint in {run_dir / 'checkpoints'} (that reads back)")
+    last, ckpt_meta = found
+    if prepare_model is None and (ckpt_meta.get("extra", {}).get("metadata") or {}).get("lineage"):
+        raise SimtransferError(f"{run_dir} is a transfer run: continue it with 'simtransfer transfer --resume "
+                               f"{run_dir}' (it re-applies the transfer method before the checkpoint)")
+    return _train(cfg, run_dir, last, ckpt_meta, prepare_model, extra_metadata, before_finish)
+
+
+def _train(cfg: TrainConfig, run_dir: Path, last: Path | None, ckpt_meta: dict[str, Any] | None,
+           prepare_model: PrepareModel | None, extra_metadata: dict[str, Any] | None,
+           before_finish: Callable[[Path], None] | None) -> TrainResult:
+    import torch
+    from stable_baselines3.common.utils import set_random_seed
+
+    from agents import checkpoint as ckpt
+    from agents.algos import build_model
+    from agents.vecenv import find_vec_normalize, make_training_env
+    from experiments.rundirs import clear_run_dir
+
+    t_start = time.perf_counter()
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     set_random_seed(cfg.seed)
@@ -167,12 +239,12 @@ def train(
         if last is not None:
             extra_state = ckpt.restore_checkpoint(last, model, vec_norm)["extra"]
             vec_env.seed(cfg.seed + model.num_timesteps)  # fresh episodes, not a replay of the first ones
-        elif run_dir.exists():
-            _clear_dir(run_dir)  # --force: only now, after everything that can fail on bad input has run
+        else:
+            clear_run_dir(run_dir)  # --force: only now, after everything that can fail on bad input has run
         run_dir.mkdir(parents=True, exist_ok=True)
         return _run(cfg, run_dir, model, vec_env, vec_norm, eval_envs, extra_state=extra_state,
                     checkpoint_step=ckpt_meta["num_timesteps"] if ckpt_meta else None,
-                    extra_metadata=extra_metadata, t_start=t_start)
+                    extra_metadata=extra_metadata, t_start=t_start, before_finish=before_finish)
     finally:
         for env in eval_envs.values():
             env.close()
@@ -181,13 +253,13 @@ def train(
 
 def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: Any, eval_envs: dict[str, Any], *,
          extra_state: dict[str, Any], checkpoint_step: int | None, extra_metadata: dict[str, Any] | None,
-         t_start: float) -> TrainResult:
+         t_start: float, before_finish: Callable[[Path], None] | None = None) -> TrainResult:
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import Logger
 
     from agents import checkpoint as ckpt
     from agents.callbacks import CheckpointCallback, ParamsCallback, ProgressCallback, TargetEvalCallback
-    from agents.logs import ResumableCSVOutputFormat, read_rows
+    from agents.logs import ResumableCSVOutputFormat, merge_step_rows, read_rows
     from agents.metadata import build_metadata
     from agents.policy_io import atomic_write_bytes, atomic_write_json, save_weights
     from experiments.tracking import Tracker, WandbWriter
@@ -220,7 +292,7 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
     def save_ckpt(m: Any) -> None:
         ckpt_dir.mkdir(exist_ok=True)
         state = {"curves": eval_cb.curves, "params_stats": params_cb.stats, "wandb_id": tracker.run_id,
-                 "adr": range_state(range_cbs)}
+                 "adr": range_state(range_cbs), "metadata": extra_metadata or {}}
         ckpt.save_checkpoint(ckpt.checkpoint_path(ckpt_dir, m.num_timesteps), m, vec_norm, state)
         ckpt.prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
 
@@ -234,6 +306,7 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
         if cfg.eval.at_start and eval_envs and not resumed:  # t=0: the policy as built (and as prepared)
             eval_cb.init_callback(model)
             eval_cb.evaluate(model.num_timesteps)
+            model.logger.record("time/total_timesteps", model.num_timesteps)
             model.logger.dump(model.num_timesteps)
         if remaining > 0:
             kwargs = {"log_interval": cfg.log_interval} if cfg.log_interval else {}
@@ -250,18 +323,26 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
         final = eval_cb.evaluate(model.num_timesteps) if eval_envs else {}
         weights = run_dir / "policy.safetensors"
         sha = save_weights(weights, model, vec_norm)
-        meta = build_metadata(cfg, model, vec_norm, weights_sha256=sha, params_observed=params_cb.summary(),
-                              train_time_s=time.perf_counter() - t_start, vec_env=vec_env, extra=extra_metadata)
-        atomic_write_json(run_dir / "metadata.json", meta)
         tmp_zip = run_dir / ".model.tmp.zip"
-        model.save(str(tmp_zip))
-        tmp_zip.replace(run_dir / "model.zip")
+        try:
+            model.save(str(tmp_zip))
+            tmp_zip.replace(run_dir / "model.zip")
+        finally:
+            tmp_zip.unlink(missing_ok=True)
         atomic_write_json(run_dir / "eval.json", {
             "curves": eval_cb.curves,
             "final": {k: {"episodes": r.episodes, "mean_return": r.mean_return, "std_return": r.std_return,
                           "returns": r.returns} for k, r in final.items()}})
         model.logger.record("time/total_timesteps", model.num_timesteps)
         model.logger.dump(model.num_timesteps)
+        merge_step_rows(run_dir / "progress.csv")  # the final row joins the last training row: one per step
+        if before_finish is not None:
+            before_finish(run_dir)
+        # metadata.json last: its presence marks a complete run (resume on it is a no-op)
+        meta = build_metadata(cfg, model, vec_norm, weights_sha256=sha, params_observed=params_cb.summary(),
+                              train_time_s=time.perf_counter() - t_start, vec_env=vec_env, extra=extra_metadata)
+        meta["stopped_early"] = eval_cb.stopped_at is not None
+        atomic_write_json(run_dir / "metadata.json", meta)
 
         steps = model.num_timesteps - start_steps
         learn_only = max(learn_s - eval_in_learn - ckpt_in_learn, 1e-9)

@@ -28,3 +28,10 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def trust_test_helpers(monkeypatch):
+    """Let configs name the test helpers' envs and wrappers (``tests.agents.runs:NanAfter``, ...): code outside
+    simtransfer runs only from trusted modules (envs/trust.py)."""
+    monkeypatch.setenv("SIMTRANSFER_TRUST", "tests.agents.runs")

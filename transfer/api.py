@@ -191,12 +191,29 @@ def transfer(
     for s in srcs:
         if run_dir.resolve() == s.path.resolve() or s.path.resolve() in run_dir.resolve().parents:
             raise SimtransferError(f"output directory {run_dir} is inside source run {s.path}: pick another --out")
+    from experiments.rundirs import check_clearable, disk_errors, locked
+    from experiments.train import _check_out_dir
+
+    protect = [s.path for s in srcs]  # --force never clears a source (nor foreign files)
+    if force and run_dir.is_dir():  # no lock file in a directory --force refuses to clear
+        check_clearable(run_dir, protect)
     meta = {"lineage": lineage(srcs, meth, opts)}
-    if not meth.learns:
-        result = meth.run(config, srcs, opts, run_dir, meta, force=force)  # type: ignore[attr-defined]
-        if not quiet:
-            print(f"simtransfer: {meth.name} → {run_dir}", file=sys.stderr)
-        return result
+    with disk_errors(), locked(run_dir):
+        if not meth.learns:
+            _check_out_dir(run_dir, force, protect)
+            result = meth.run(config, srcs, opts, run_dir, meta, force=force)  # type: ignore[attr-defined]
+            if not quiet:
+                print(f"simtransfer: {meth.name} → {run_dir}", file=sys.stderr)
+            return result
+        return _train_transfer(config, srcs, meth, opts, run_dir, meta, force=force, quiet=quiet, protect=protect)
+
+
+def _train_transfer(config: Any, srcs: list[SourceRun], meth: TransferMethod, opts: MethodOptions, run_dir: Path,
+                    meta: dict[str, Any], *, force: bool = False, quiet: bool = False, resume: bool = False,
+                    protect: list[Path] | None = None) -> TransferResult:
+    """Train with ``meth.prepare_model`` applied to the freshly built model (before a checkpoint on resume)."""
+    from agents.policy_io import atomic_write_json
+    from experiments.train import train
 
     holder: dict[str, TransferReport] = {}
 
@@ -209,10 +226,61 @@ def transfer(
         meta["lineage"]["report"] = {k: v for k, v in rep.to_dict().items()
                                      if k in ("frozen", "new", "reinitialized", "normalization", "notes")}
 
-    from experiments.train import train
+    def write_report(out: Path) -> None:  # before metadata.json: a complete run always has its report
+        if "report" in holder:
+            atomic_write_json(out / REPORT, holder["report"].to_dict())
 
-    res = train(config, run_dir, force=force, prepare_model=prepare, extra_metadata=meta)
-    report = holder.get("report", TransferReport(method=meth.name))
-    (Path(res.run_dir) / REPORT).write_text(json.dumps(report.to_dict(), indent=2))
-    return TransferResult(run_dir=Path(res.run_dir), method=meth.name, report=report.to_dict(),
+    res = train(config, run_dir, force=force, resume=resume, prepare_model=prepare, extra_metadata=meta,
+                protect=protect, before_finish=write_report)
+    report = holder.get("report")
+    report_dict = report.to_dict() if report is not None else _read_report(Path(res.run_dir), meth.name)
+    return TransferResult(run_dir=Path(res.run_dir), method=meth.name, report=report_dict,
                           final={k: v.to_dict() for k, v in res.final.items()}, curves=res.curves)
+
+
+def _read_report(run_dir: Path, method: str) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / REPORT).read_text())
+    except (OSError, ValueError):
+        return TransferReport(method=method).to_dict()
+
+
+def resume_transfer(run_dir: str | Path, *, quiet: bool = False) -> TransferResult:
+    """Continue a killed transfer run from its last readable checkpoint, with the run's own config.yaml and
+    the method, options and sources recorded in its checkpoint (the lineage metadata.json gets at the end).
+    The sources must still have the weights (sha256) the run started from."""
+    from agents.checkpoint import latest_readable_checkpoint
+    from experiments.config import load_train_config
+    from experiments.rundirs import disk_errors, locked
+    from experiments.train import is_finished
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise SimtransferError(f"cannot resume {run_dir}: it has no config.yaml")
+    with disk_errors(), locked(run_dir):
+        config = load_train_config(run_dir / "config.yaml", use_defaults=False)
+        if is_finished(run_dir, config.total_timesteps):
+            from experiments.train import train
+
+            res = train(None, run_dir, resume=True)  # says it is finished; changes nothing
+            method = json.loads((run_dir / "metadata.json").read_text()).get("lineage", {}).get("method", "?")
+            return TransferResult(run_dir=run_dir, method=method, report=_read_report(run_dir, method),
+                                  final={k: v.to_dict() for k, v in res.final.items()}, curves=res.curves)
+        found = latest_readable_checkpoint(run_dir / "checkpoints")
+        if found is None:
+            raise SimtransferError(f"cannot resume {run_dir}: no checkpoint in {run_dir / 'checkpoints'} (that reads back)")
+        lin = (found[1].get("extra", {}).get("metadata") or {}).get("lineage")
+        if not isinstance(lin, dict) or not lin.get("method"):
+            raise SimtransferError(f"{run_dir} is not a transfer run (its checkpoint records no lineage): "
+                                   f"continue it with 'simtransfer train --resume {run_dir}'")
+        meth = get_method(lin["method"])
+        opts = meth.parse_options(lin.get("options") or {})
+        srcs = []
+        for rec in lin.get("sources") or []:
+            src = SourceRun.load(rec["run"])
+            if rec.get("sha256") and src.sha256 != rec["sha256"]:
+                raise SimtransferError(f"cannot resume {run_dir}: source run {rec['run']} changed since the "
+                                       "transfer started (its policy.safetensors sha256 differs)")
+            srcs.append(src)
+        meta = {"lineage": {k: v for k, v in lin.items() if k != "report"}}
+        return _train_transfer(config, srcs, meth, opts, run_dir, meta, quiet=quiet, resume=True)

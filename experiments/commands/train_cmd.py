@@ -1,4 +1,8 @@
-"""``simtransfer train CONFIG [--set k=v ...] [--seed N] [--out DIR] [--force] [--resume RUN_DIR]``."""
+"""``simtransfer train CONFIG [--set k=v ...] [--seed N] [--out DIR] [--force] [--resume RUN_DIR]``.
+
+``--resume RUN_DIR`` continues the run with its own config.yaml; a CONFIG, ``--set`` or ``--seed`` that
+changes it is an error unless ``--allow-config-change`` is given.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="run directory (default: runs/{env}__{algo}__{seed}__{time})")
     parser.add_argument("--force", action="store_true", help="overwrite a non-empty run directory")
     parser.add_argument("--resume", default=None, metavar="RUN_DIR",
-                        help="continue an interrupted run from its latest checkpoint")
+                        help="continue an interrupted run from its latest checkpoint, with its own config.yaml")
+    parser.add_argument("--allow-config-change", action="store_true",
+                        help="with --resume: continue with CONFIG/--set/--seed even where they change the run's config")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,14 +38,19 @@ def run(args: argparse.Namespace) -> int:
         source = Path(args.config) if args.config else run_dir / "config.yaml"
         if not (run_dir / "config.yaml").is_file():
             raise SimtransferError(f"cannot resume {run_dir}: it has no config.yaml")
-        config = load_train_config(source, args.overrides, seed=args.seed, use_defaults=args.config is not None)
-        result = train(config, run_dir, resume=True)
+        config = None
+        if args.config or args.overrides or args.seed is not None:  # compared with the run's own config by train
+            config = load_train_config(source, args.overrides, seed=args.seed, use_defaults=args.config is not None)
+        result = train(config, run_dir, resume=True, allow_config_change=args.allow_config_change)
     else:
         if not args.config:
             raise SimtransferError("train needs a CONFIG file (or --resume RUN_DIR)")
+        if args.allow_config_change:
+            raise SimtransferError("--allow-config-change only applies to --resume")
         config = load_train_config(args.config, args.overrides, seed=args.seed)
         result = train(config, args.out, force=args.force)
     import sys
 
-    print(summary_line(result), file=sys.stderr, flush=True)
+    if not result.already_finished:
+        print(summary_line(result), file=sys.stderr, flush=True)
     return 0

@@ -7,6 +7,7 @@ Examples::
     simtransfer transfer runs/hopper --target Walker2DBulletEnv-v0 --method finetune --adapter hopper_to_walker2d
     simtransfer transfer runs/pend --target InvertedDoublePendulumBulletEnv-v0 --method l2sp \\
         --set method.alpha=0.1 --set method.adapter=invpendulum_to_invdoublependulum --timesteps 50000
+    simtransfer transfer --resume runs/pend_freeze     # continue a killed transfer from its last checkpoint
 """
 
 from __future__ import annotations
@@ -18,12 +19,12 @@ from typing import Any
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="source run directory (several for chains)")
+    parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help="source run directory (several for chains)")
     parser.add_argument("--source", action="append", default=[], metavar="RUN_DIR",
                         help="another source run (repeatable; for chains, e.g. progressive)")
-    parser.add_argument("--target", required=True, metavar="ENV",
+    parser.add_argument("--target", default=None, metavar="ENV",
                         help="target env: gymnasium id or package.module:callable")
-    parser.add_argument("--method", required=True, metavar="METHOD",
+    parser.add_argument("--method", default=None, metavar="METHOD",
                         help="scratch, zeroshot, finetune, freeze, features, partial, l2sp, progressive")
     parser.add_argument("--timesteps", type=int, default=None, help="training budget (default: the source's)")
     parser.add_argument("--seed", type=int, default=None, help="seed (default: the source's)")
@@ -31,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="K=V", dest="sets",
                         help="config override key.sub=value, or method option method.key=value (repeatable)")
     parser.add_argument("--force", action="store_true", help="overwrite a non-empty --out directory")
+    parser.add_argument("--resume", default=None, metavar="RUN_DIR",
+                        help="continue a killed transfer run from its last checkpoint (its own config, method, "
+                        "options and sources; no other arguments)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the result on stdout")
     m = parser.add_argument_group("method options (shortcuts for --set method.key=value)")
     m.add_argument("--lr", type=float, default=None, dest="learning_rate", help="target learning rate")
@@ -81,13 +85,25 @@ def method_options(args: argparse.Namespace, from_sets: dict[str, Any]) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    from transfer.api import split_sets, transfer
+    from envs.errors import SimtransferError
+    from transfer.api import resume_transfer, split_sets, transfer
 
     overrides, from_sets = split_sets(args.sets)
     options = method_options(args, from_sets)
     sources = list(args.runs) + list(args.source)
-    result = transfer(sources, args.target, args.method, out_dir=args.out, timesteps=args.timesteps, seed=args.seed,
-                      options=options, overrides=overrides, force=args.force, quiet=args.json)
+    if args.resume:
+        given = [f for f, v in (("RUN_DIR", sources), ("--target", args.target), ("--method", args.method),
+                                ("--out", args.out), ("--force", args.force), ("--timesteps", args.timesteps),
+                                ("--seed", args.seed), ("--set/method options", overrides or options)) if v]
+        if given:
+            raise SimtransferError(f"--resume continues the run with what it recorded; drop {', '.join(given)}")
+        result = resume_transfer(args.resume, quiet=args.json)
+    else:
+        missing = [f for f, v in (("RUN_DIR", sources), ("--target", args.target), ("--method", args.method)) if not v]
+        if missing:
+            raise SimtransferError(f"transfer needs {', '.join(missing)} (or --resume RUN_DIR)")
+        result = transfer(sources, args.target, args.method, out_dir=args.out, timesteps=args.timesteps,
+                          seed=args.seed, options=options, overrides=overrides, force=args.force, quiet=args.json)
     scores = ", ".join(f"{k} {v['mean_return']:.1f} ± {v['std_return']:.1f}" for k, v in result.final.items())
     print(f"simtransfer: transfer [{result.method}] → {result.run_dir}" + (f"; final: {scores}" if scores else ""),
           file=sys.stderr)

@@ -68,6 +68,7 @@ def test_corrupt_weights_exit_2_and_are_left_alone(tmp_path, capsys):
     assert weights.read_bytes() == truncated
 
 
+@pytest.mark.usefixtures("trust_test_helpers")
 def test_target_with_another_action_range_is_refused(tmp_path):
     """Pendulum's policy acts in [-2, 2]: a target claiming [-4, 4] (or [-1, 1]) is an error naming both ranges,
     in evaluate and in training's eval targets (before anything is written)."""
@@ -110,6 +111,7 @@ def test_pixel_policy_trained_through_the_cli_evaluates_and_transfers_zero_shot(
     assert (tmp_path / "zs" / "eval.json").is_file()
 
 
+@pytest.mark.usefixtures("trust_test_helpers")
 def test_nan_observation_is_one_line_naming_env_and_step(run_dir, capsys):
     with pytest.raises(SimtransferError, match=rf"env '{NAN_ENV}' returned a non-finite observation \(NaN or inf\) "
                                                r"at step 3 of an episode$"):

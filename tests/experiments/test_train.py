@@ -68,8 +68,13 @@ def test_refuses_non_empty_dir_unless_forced(tmp_path):
     with pytest.raises(SimtransferError):  # bad env: fails before --force clears anything
         train(tiny_config("ppo", env="NoSuchEnv-v9"), run, force=True)
     assert (run / "precious.txt").exists()
-    train(tiny_config("ppo"), run, force=True)
-    assert not (run / "precious.txt").exists() and (run / "policy.safetensors").is_file()
+    with pytest.raises(SimtransferError, match="not a simtransfer run directory"):  # --force: never foreign files
+        train(tiny_config("ppo"), run, force=True)
+    assert (run / "precious.txt").read_text() == "keep"
+    (run / "precious.txt").unlink()
+    train(tiny_config("ppo", total_timesteps=64), run)
+    train(tiny_config("ppo"), run, force=True)  # a run directory simtransfer wrote is cleared and rewritten
+    assert json.loads((run / "metadata.json").read_text())["num_timesteps"] == 128
 
 
 def test_same_config_and_seed_give_identical_evaluations(tmp_path):
@@ -108,6 +113,7 @@ def test_resume_continues_from_latest_checkpoint(tmp_path):
     rows = (run / "progress.csv").read_text().splitlines()
     assert len(rows) > len(ckpt_rows) and rows[1] == ckpt_rows[1]
     train(tiny_config("ppo", checkpoint_every=0), tmp_path / "x")
+    (tmp_path / "x" / "metadata.json").unlink()  # as if killed before the end (a finished run is left as is)
     with pytest.raises(SimtransferError, match="no checkpoint"):
         train(None, tmp_path / "x", resume=True)
 
@@ -139,6 +145,7 @@ def test_stop_at_ends_training_early(tmp_path):
     assert json.loads((tmp_path / "run" / "eval.json").read_text())["curves"]["train"]["timesteps"] == [64]
 
 
+@pytest.mark.usefixtures("trust_test_helpers")
 def test_nan_observation_in_training_is_one_line_naming_env_and_step(tmp_path):
     with pytest.raises(SimtransferError, match=rf"^env '{NAN_ENV}' returned a non-finite observation \(NaN or inf\) "
                                                r"at step 3 of an episode$"):

@@ -84,7 +84,8 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path, capsys):
     assert ckpts, "no checkpoint was written before the kill"
     assert not list((run / "checkpoints").glob(".*tmp*")) or True  # temp files may exist; they are ignored
     step = int(ckpts[-1].stem.split("_")[1])
-    assert main(["train", "--resume", str(run), "--set", f"total_timesteps={step + every}"]) == 0
+    assert main(["train", "--resume", str(run), "--set", f"total_timesteps={step + every}",
+                 "--allow-config-change"]) == 0
     meta = json.loads((run / "metadata.json").read_text())
     assert meta["num_timesteps"] == step + every
     rows = (run / "progress.csv").read_text().splitlines()

@@ -185,7 +185,8 @@ def test_run_with_planted_experiment_and_results(payload, tmp_path, capsys):
     assert_refused(main(["run", str(path), "--out", str(tmp_path / "res2")]), capsys, payload)
 
 
-@pytest.mark.parametrize("where", ["config.yaml", "experiment.yaml", "randomization", "report"])
+@pytest.mark.parametrize("where", ["config.yaml", "experiment.yaml", "results experiment.yaml", "randomization",
+                                   "report"])
 def test_alias_bomb_is_refused_quickly(clean_run, tmp_path, capsys, where):
     """About 1 KB that expands to 10^9 nodes: one line, in seconds, instead of exhausting memory."""
     t0 = time.perf_counter()
@@ -202,6 +203,18 @@ def test_alias_bomb_is_refused_quickly(clean_run, tmp_path, capsys, where):
         path = tmp_path / "exp.yaml"
         path.write_text("name: bomb\n" + ALIAS_BOMB)
         code = main(["run", str(path), "--out", str(tmp_path / "res")])
+    elif where == "results experiment.yaml":  # re-running into a downloaded results directory
+        res = tmp_path / "res"
+        res.mkdir()
+        (res / "experiment.yaml").write_text(ALIAS_BOMB)
+        exp = tmp_path / "exp.yaml"
+        exp.write_text(yaml.safe_dump({"name": "x", "source": {"config": str(REPO / "experiments/configs/cartpole.yaml")},
+                                       "targets": [{"name": "t", "env": "CartPole-v1"}], "methods": ["zeroshot"]}))
+        code = main(["run", str(exp), "--out", str(res)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and "holds results of a different experiment" in err[0], err
+        assert time.perf_counter() - t0 < 30
+        return
     elif where == "report":  # a downloaded results directory
         res = tmp_path / "res"
         shutil.copytree(clean_run, res / "cells" / "t" / "finetune" / "seed0")

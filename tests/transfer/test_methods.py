@@ -121,6 +121,7 @@ def test_mismatch_without_adapter_is_one_line_error(sources, tmp_path):
 
 
 @pytest.mark.parametrize("method", ["zeroshot", "finetune"])
+@pytest.mark.usefixtures("trust_test_helpers")
 def test_target_with_a_wider_action_range_is_one_line_error(sources, tmp_path, method):
     from tests.agents.runs import action_range_target
     from transfer.api import transfer

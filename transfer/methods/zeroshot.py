@@ -8,7 +8,6 @@ apply; the source's normalisation statistics are always carried (nothing to re-e
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +36,12 @@ class Zeroshot(TransferMethod):
     def run(self, config: Any, sources: list[SourceRun], options: Any, run_dir: Any, metadata: dict[str, Any],
             *, force: bool = False) -> Any:
         from agents.evaluation import run_episodes, summarize
-        from agents.policy_io import atomic_write_json, config_sha256, load_policy
+        from agents.policy_io import atomic_write_bytes, atomic_write_json, config_sha256, load_policy
         from agents.vecenv import make_single_env
         from transfer.api import TransferResult
 
         run_dir = Path(run_dir)
-        if run_dir.is_dir() and any(run_dir.iterdir()) and not force:
+        if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()) and not force:
             raise SimtransferError(f"run directory {run_dir} is not empty (use --force to overwrite it)")
         source = sources[0]
         policy = load_policy(source.path)
@@ -61,11 +60,14 @@ class Zeroshot(TransferMethod):
         curves = {k: {"timesteps": [0], "mean_return": [v["mean_return"]], "std_return": [v["std_return"]]}
                   for k, v in final.items()}
         if run_dir.is_dir() and force:
-            shutil.rmtree(run_dir)
+            from experiments.rundirs import check_clearable, clear_run_dir
+
+            check_clearable(run_dir, [s.path for s in sources])
+            clear_run_dir(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         config_text = config.to_yaml()
-        (run_dir / "config.yaml").write_text(config_text)
-        shutil.copyfile(source.path / "policy.safetensors", run_dir / "policy.safetensors")
+        atomic_write_bytes(run_dir / "config.yaml", config_text.encode())
+        atomic_write_bytes(run_dir / "policy.safetensors", (source.path / "policy.safetensors").read_bytes())
         meta = dict(source.metadata)
         meta.update(metadata)
         meta["config_sha256"] = config_sha256(config_text)
