@@ -1,8 +1,8 @@
 """Range callbacks for SB3: Automatic Domain Randomization and scheduled curricula, plus a range plot.
 
-Workers (``DummyVecEnv`` or ``SubprocVecEnv``) run :class:`envs.adr.ADRRandomization`; each pinned episode's
+Workers (``DummyVecEnv`` or ``SubprocVecEnv``) run :class:`simtransfer.envs.adr.ADRRandomization`; each pinned episode's
 result arrives in the main process through ``info["adr"]`` of its last step (``done`` true). One :class:`ADRController` holds the shared
-:class:`~envs.adr.ADRState`, and after every range change pushes the ranges back to all workers with
+:class:`~simtransfer.envs.adr.ADRState`, and after every range change pushes the ranges back to all workers with
 ``vec_env.env_method("set_adr_ranges", ranges)``. :class:`ADRCallback` drives it from SB3 and logs
 ``adr/<param>_low`` / ``adr/<param>_high`` (hence ``progress.csv`` and W&B through the run's logger).
 
@@ -21,15 +21,15 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from envs.adr import ADRState
-from envs.errors import SimtransferError
+from simtransfer.envs.adr import ADRState
+from simtransfer.envs.errors import SimtransferError
 
 
 class ADRController:
     """The shared ADR state of a vectorized env: consumes worker results, pushes ranges back.
 
     ``vec_env`` is any SB3 VecEnv (VecNormalize included) whose envs have an
-    :class:`~envs.adr.ADRRandomization` wrapper. ``state``: a snapshot from :meth:`state_dict` to resume from.
+    :class:`~simtransfer.envs.adr.ADRRandomization` wrapper. ``state``: a snapshot from :meth:`state_dict` to resume from.
     """
 
     def __init__(self, vec_env: Any, state: dict[str, Any] | None = None) -> None:
@@ -37,7 +37,7 @@ class ADRController:
             configs = vec_env.get_attr("adr_config")
             space = vec_env.get_attr("adr_param_space", indices=[0])[0]
         except AttributeError:
-            raise SimtransferError("adr: the training env has no ADR wrapper (add envs.adr:ADRRandomization or an "
+            raise SimtransferError("adr: the training env has no ADR wrapper (add simtransfer.envs.adr:ADRRandomization or an "
                                    "'adr' section to the randomization spec)") from None
         if any(c != configs[0] for c in configs[1:]):
             raise SimtransferError("adr: the vectorized envs have different ADR configs")
@@ -122,7 +122,7 @@ class ADRCallback(BaseCallback):
 
 class CurriculumCallback(BaseCallback):
     """Scale the training ranges with the timestep count, per the schedule of the env's
-    :class:`envs.curriculum.CurriculumRandomization` wrapper; logs ``curriculum/fraction``."""
+    :class:`simtransfer.envs.curriculum.CurriculumRandomization` wrapper; logs ``curriculum/fraction``."""
 
     def __init__(self, verbose: int = 0) -> None:
         super().__init__(verbose)

@@ -3,7 +3,7 @@
 Everything a run needs to rebuild its model lives in its config (algorithm name, hyperparameters, policy
 section) plus the spaces in ``metadata.json`` — no pickled objects.
 
->>> from agents.algos import algorithm_class, policy_kwargs_from_config
+>>> from simtransfer.agents.algos import algorithm_class, policy_kwargs_from_config
 >>> algorithm_class("ppo").__name__
 'PPO'
 >>> policy_kwargs_from_config({"net_arch": [64, 64], "activation_fn": "tanh"})["activation_fn"]
@@ -19,8 +19,8 @@ import torch
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-from envs.errors import SimtransferError
-from envs.trust import import_object, resolve_component
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.trust import import_object, resolve_component
 
 SB3_PACKAGES = ("stable_baselines3", "sb3_contrib")
 

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 from stable_baselines3.common.callbacks import BaseCallback
 
-from agents.evaluation import EvalResult, run_episodes, summarize
-from agents.vecenv import ObsNormalizer, find_vec_normalize
+from simtransfer.agents.evaluation import EvalResult, run_episodes, summarize
+from simtransfer.agents.vecenv import ObsNormalizer, find_vec_normalize
 
 
 def _next_multiple(step: int, every: int) -> int:

@@ -5,7 +5,7 @@ the replay buffer (off-policy), VecNormalize statistics, RNG states (python, num
 timestep counters, plus whatever JSON state the caller adds (evaluation curves, ...). Files are written
 to a temp file, fsynced and ``os.replace``d, so a killed process never leaves a half-written checkpoint.
 
->>> from agents.checkpoint import latest_checkpoint
+>>> from simtransfer.agents.checkpoint import latest_checkpoint
 >>> latest_checkpoint("runs/my_run/checkpoints")                 # doctest: +SKIP
 PosixPath('runs/my_run/checkpoints/step_000020000.safetensors')
 """
@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from agents.policy_io import atomic_write_bytes, restore_vecnormalize, vecnormalize_arrays
-from envs.errors import SimtransferError
+from simtransfer.agents.policy_io import atomic_write_bytes, restore_vecnormalize, vecnormalize_arrays
+from simtransfer.envs.errors import SimtransferError
 
 FORMAT = "simtransfer-checkpoint/1"
 PATTERN = re.compile(r"^step_(\d+)\.safetensors$")

@@ -21,7 +21,7 @@ from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 
 class SmallCNN(BaseFeaturesExtractor):

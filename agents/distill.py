@@ -1,13 +1,13 @@
 """Teacher-student distillation (DAgger) of a state policy into a pixel (CNN) policy.
 
-The teacher acts on the privileged simulator state (``info["state"]`` of :class:`envs.pixels.PixelObservation`),
+The teacher acts on the privileged simulator state (``info["state"]`` of :class:`simtransfer.envs.pixels.PixelObservation`),
 the student only on images. DAgger (Ross et al., 2011): roll out a mixture that follows the teacher with
 probability ``beta`` (decaying per iteration) and the student otherwise, label every visited image with the
 teacher's action, and regress the student's deterministic action on all labels gathered so far. The student
 is an SB3 model (e.g. ``PPO("CnnPolicy", env, policy_kwargs={"features_extractor_class": SmallCNN})``), so it
 can be evaluated, saved, or fine-tuned with RL afterwards like any other.
 
->>> from agents.distill import dagger, teacher_from_model                           # doctest: +SKIP
+>>> from simtransfer.agents.distill import dagger, teacher_from_model                           # doctest: +SKIP
 >>> history = dagger(student, pixel_env, teacher_from_model(state_model, normalizer), iterations=8)
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 Teacher = Callable[[np.ndarray], np.ndarray]
 

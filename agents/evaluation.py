@@ -1,6 +1,6 @@
 """Deterministic episode rollouts: episode ``i`` resets with ``seed + i``, actions are deterministic.
 
->>> from agents.evaluation import run_episodes
+>>> from simtransfer.agents.evaluation import run_episodes
 >>> returns = run_episodes(env, model, episodes=5, seed=0)     # doctest: +SKIP
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.vecenv import ObsNormalizer
+from simtransfer.agents.vecenv import ObsNormalizer
 
 
 class RandomPolicy:

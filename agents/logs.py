@@ -39,7 +39,7 @@ def read_rows(path: str | Path, max_step: int | None = None) -> tuple[list[str],
 def merge_step_rows(path: str | Path) -> None:
     """Merge consecutive rows logged at the same ``time/total_timesteps`` (later non-empty values win), so
     progress.csv has one row per step; rewritten atomically, only when there is something to merge."""
-    from agents.policy_io import atomic_write_bytes
+    from simtransfer.agents.policy_io import atomic_write_bytes
 
     header, rows = read_rows(path)
     if "time/total_timesteps" not in header:

@@ -9,8 +9,8 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from agents.algos import network_layout
-from agents.policy_io import config_sha256, space_to_json, vecnormalize_settings
+from simtransfer.agents.algos import network_layout
+from simtransfer.agents.policy_io import config_sha256, space_to_json, vecnormalize_settings
 
 PACKAGES = ("simtransfer", "torch", "numpy", "gymnasium", "stable-baselines3", "sb3-contrib", "pybullet",
             "pybullet-envs-gymnasium", "safetensors", "pydantic", "wandb")
@@ -42,7 +42,7 @@ def git_commit(path: str | Path | None = None) -> dict[str, Any]:
 def effective_randomization(vec_env: Any) -> dict[str, Any] | None:
     """The randomization config the first training env actually applies (in-process VecEnvs only)."""
     try:
-        from envs.randomization import PhysicsRandomizer
+        from simtransfer.envs.randomization import PhysicsRandomizer
     except ImportError:
         return None
     venv = vec_env

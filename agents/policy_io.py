@@ -1,6 +1,6 @@
 """Save and load policies without pickles: safetensors weights + JSON metadata, model rebuilt from config.
 
->>> from agents.policy_io import load_policy
+>>> from simtransfer.agents.policy_io import load_policy
 >>> pol = load_policy("runs/my_run")                              # doctest: +SKIP
 >>> action, _ = pol.predict(obs, deterministic=True)              # doctest: +SKIP
 """
@@ -18,8 +18,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
-from agents.vecenv import ObsNormalizer
-from envs.errors import SimtransferError
+from simtransfer.agents.vecenv import ObsNormalizer
+from simtransfer.envs.errors import SimtransferError
 
 WEIGHTS = "policy.safetensors"
 METADATA = "metadata.json"
@@ -201,7 +201,7 @@ def read_run_metadata(run_dir: str | Path) -> dict[str, Any]:
 
     Runs written before the config was hashed (no ``config_sha256``) are read as they are.
     """
-    from envs.yaml_io import load_json
+    from simtransfer.envs.yaml_io import load_json
 
     run_dir = Path(run_dir)
     metadata = load_json(run_dir / METADATA)
@@ -286,7 +286,7 @@ def rebuild_model(config: Any, observation_space: gym.Space, action_space: gym.S
     """The SB3 algorithm of ``config`` on the given spaces, freshly initialised (weights come next)."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.algos import build_model
+    from simtransfer.agents.algos import build_model
 
     venv = DummyVecEnv([lambda: SpacesEnv(observation_space, action_space)])
     return build_model(config.algo, venv, hyperparams=config.hyperparams, policy=config.policy.model_dump(),
@@ -340,7 +340,7 @@ class LoadedPolicy:
 
 def load_policy(run_dir: str | Path) -> LoadedPolicy:
     """Rebuild the SB3 model of a run from ``config.yaml`` + ``metadata.json``, then load safetensors weights."""
-    from experiments.config import load_train_config
+    from simtransfer.experiments.config import load_train_config
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

@@ -1,6 +1,6 @@
 """Training and evaluation environments built from config: env spec → adapters → Monitor (→ VecNormalize).
 
->>> from agents.vecenv import make_single_env
+>>> from simtransfer.agents.vecenv import make_single_env
 >>> env = make_single_env({"id": "CartPole-v1"}, [], seed=0)     # doctest: +SKIP
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.errors import SimtransferError
-from envs.spec import EnvSpec, WrapperSpec, apply_wrappers, make_env, parse_env_spec
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import EnvSpec, WrapperSpec, apply_wrappers, make_env, parse_env_spec
 
 
 class EpisodeParams(gym.Wrapper):
@@ -42,7 +42,7 @@ class EpisodeParams(gym.Wrapper):
 
 
 class FiniteObservations(gym.Wrapper):
-    """A one-line :class:`~envs.errors.SimtransferError` naming the env and the step when an observation holds
+    """A one-line :class:`~simtransfer.envs.errors.SimtransferError` naming the env and the step when an observation holds
     NaN or inf (instead of a two-line crash deep inside the policy's distribution). Integer spaces (images)
     are not checked."""
 
@@ -94,13 +94,13 @@ def make_single_env(spec: str | dict[str, Any] | EnvSpec, adapters: list[Wrapper
 
 def _factory(spec: dict[str, Any], adapters: list[dict[str, Any]], seed: int) -> gym.Env:
     # module level (picklable) so SubprocVecEnv workers can build envs; importing envs registers our ids
-    import envs  # noqa: F401
+    from simtransfer import envs  # noqa: F401
 
     return make_single_env(spec, adapters, seed=seed, monitor=True)
 
 
 def make_training_env(config: Any, *, seed: int | None = None) -> Any:
-    """The vectorized training env of a :class:`~experiments.config.TrainConfig` (VecNormalize if enabled)."""
+    """The vectorized training env of a :class:`~simtransfer.experiments.config.TrainConfig` (VecNormalize if enabled)."""
     from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
     base_seed = config.seed if seed is None else seed

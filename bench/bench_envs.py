@@ -27,9 +27,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from envs.randomization import PhysicsRandomizer, apply_randomization  # noqa: E402
-from envs.registry import TASKS, preset  # noqa: E402
-from envs.spec import import_object  # noqa: E402
+from simtransfer.envs.randomization import PhysicsRandomizer, apply_randomization  # noqa: E402
+from simtransfer.envs.registry import TASKS, preset  # noqa: E402
+from simtransfer.envs.spec import import_object  # noqa: E402
 
 GOAL = 0.02
 

@@ -61,8 +61,8 @@ def _save_source(model, run_dir: Path) -> Path:
 def _progressive(env, runs: list[Path], seed: int):
     from stable_baselines3 import PPO
 
-    from envs.spec import import_object
-    from transfer.progressive_spec import load_source_columns, progressive_policy_spec
+    from simtransfer.envs.spec import import_object
+    from simtransfer.transfer.progressive_spec import load_source_columns, progressive_policy_spec
 
     path, kwargs = progressive_policy_spec(runs, env.observation_space, env.action_space, "ppo", net_arch=[64, 64])
     model = PPO(import_object(path), env, policy_kwargs=kwargs, seed=seed, **PPO_KW)

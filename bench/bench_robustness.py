@@ -13,8 +13,8 @@ so an interrupted bench resumes where it stopped):
   ADR/DR ratios with quartiles, a bootstrap interval and the load: env steps/s with random actions (2
   DummyVecEnv envs, the main process's ADR controller reading every info) and PPO ``learn()`` steps/s (ADR
   wrapper + ADRCallback vs the preset alone, same seed). Goal: <= 5%.
-* ``pixels`` — steps/s of the state env, the 64x64 pixel env and ``envs.pixels.SMALL_PIXELS``; CNN students
-  (``agents.cnn.SmallCNN`` with the edge front end) on randomized training visuals: DAgger from a privileged
+* ``pixels`` — steps/s of the state env, the 64x64 pixel env and ``simtransfer.envs.pixels.SMALL_PIXELS``; CNN students
+  (``simtransfer.agents.cnn.SmallCNN`` with the edge front end) on randomized training visuals: DAgger from a privileged
   PD teacher (``--pixel-seeds``) and PPO (``--pixel-ppo-seeds``), with learning curves, scored on training and
   held-out visuals against a random policy. ``--pixel-section`` keeps a second budget next to the first.
 
@@ -52,27 +52,27 @@ def _atomic_json(path: Path, data: Any) -> None:
 
 
 def _preset(task: str) -> dict[str, Any]:
-    from envs.registry import preset
+    from simtransfer.envs.registry import preset
 
     return preset(task)
 
 
 def train_spec(task: str, method: str, episode_steps: int, adr: dict[str, Any]) -> tuple[dict, list]:
     """(env spec, adapters) of one training method."""
-    from envs.registry import env_id
+    from simtransfer.envs.registry import env_id
 
     kwargs = {"max_episode_steps": episode_steps}
     if method == "nominal":
         return {"id": env_id(task, "Nominal"), "kwargs": kwargs}, []
     spec: dict[str, Any] = {"id": env_id(task), "kwargs": kwargs}
     if method == "adr":
-        spec["wrappers"] = [{"type": "envs.adr:ADRRandomization", "kwargs": adr}]
-    adapters = [{"type": "envs.history:HistoryObservation", "kwargs": {"k": 4}}] if method == "history" else []
+        spec["wrappers"] = [{"type": "simtransfer.envs.adr:ADRRandomization", "kwargs": adr}]
+    adapters = [{"type": "simtransfer.envs.history:HistoryObservation", "kwargs": {"k": 4}}] if method == "history" else []
     return spec, adapters
 
 
 def target_specs(task: str) -> dict[str, dict[str, Any]]:
-    from envs.registry import env_id
+    from simtransfer.envs.registry import env_id
 
     far = _preset(task)
     far["split"] = "extrap"
@@ -97,11 +97,16 @@ def run_one(task: str, method: str, seed: int, args: argparse.Namespace) -> dict
     """Train one policy and score it on every target."""
     import torch
 
-    from agents.adr_callback import ADRCallback
-    from agents.algos import build_model
-    from agents.evaluation import run_episodes
-    from agents.vecenv import ObsNormalizer, find_vec_normalize, make_single_env, make_training_env
-    from experiments.config import algo_defaults, deep_merge, resolve_train_config
+    from simtransfer.agents.adr_callback import ADRCallback
+    from simtransfer.agents.algos import build_model
+    from simtransfer.agents.evaluation import run_episodes
+    from simtransfer.agents.vecenv import (
+        ObsNormalizer,
+        find_vec_normalize,
+        make_single_env,
+        make_training_env,
+    )
+    from simtransfer.experiments.config import algo_defaults, deep_merge, resolve_train_config
 
     torch.set_num_threads(1)
     adr = adr_settings(args.train_episode_steps)
@@ -125,7 +130,7 @@ def run_one(task: str, method: str, seed: int, args: argparse.Namespace) -> dict
     out: dict[str, Any] = {"task": task, "method": method, "seed": seed, "timesteps": args.timesteps,
                            "train_s": train_s, "fps": args.timesteps / train_s, "targets": {}}
     if method == "adr":
-        from agents.adr_callback import plot_adr_ranges
+        from simtransfer.agents.adr_callback import plot_adr_ranges
 
         model.logger.close()
         plot_adr_ranges(log_dir / "progress.csv", log_dir / "adr_ranges.png")
@@ -213,9 +218,9 @@ def _cost_ci(ratios: list[float], n: int = 10_000) -> str:
 
 def _ppo_model(task: str, method: str, episode_steps: int, adr: dict[str, Any], seed: int) -> Any:
     """PPO with the task's ppo.yaml hyperparameters on the DR or the DR + ADR training env (as in run_one)."""
-    from agents.algos import build_model
-    from agents.vecenv import make_training_env
-    from experiments.config import algo_defaults, deep_merge, resolve_train_config
+    from simtransfer.agents.algos import build_model
+    from simtransfer.agents.vecenv import make_training_env
+    from simtransfer.experiments.config import algo_defaults, deep_merge, resolve_train_config
 
     spec, adapters = train_spec(task, method, episode_steps, adr)
     raw = {"env": spec, "adapters": adapters, "algo": "ppo", "seed": seed, "total_timesteps": 10_000,
@@ -234,8 +239,8 @@ def part_cost(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.adr_callback import ADRCallback, ADRController
-    from agents.vecenv import make_single_env
+    from simtransfer.agents.adr_callback import ADRCallback, ADRController
+    from simtransfer.agents.vecenv import make_single_env
 
     torch.set_num_threads(1)
     out: dict[str, Any] = {}
@@ -313,8 +318,8 @@ def _rate(env: Any, steps: int) -> float:
 
 
 def pixel_kwargs(args: argparse.Namespace) -> dict[str, Any]:
-    """The pixel env kwargs of the PPO run (``envs.pixels.SMALL_PIXELS`` unless overridden)."""
-    from envs.pixels import SMALL_PIXELS
+    """The pixel env kwargs of the PPO run (``simtransfer.envs.pixels.SMALL_PIXELS`` unless overridden)."""
+    from simtransfer.envs.pixels import SMALL_PIXELS
 
     kw = dict(SMALL_PIXELS)
     for key, val in (("width", args.pixel_size), ("height", args.pixel_size),
@@ -359,7 +364,7 @@ def _pixel_ppo(args: argparse.Namespace, kw: dict[str, Any], seed: int) -> dict[
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    from agents.evaluation import run_episodes
+    from simtransfer.agents.evaluation import run_episodes
 
     train_id = "simtransfer/InvertedPendulumPixels-v0"
 
@@ -410,7 +415,7 @@ def _pixel_ppo(args: argparse.Namespace, kw: dict[str, Any], seed: int) -> dict[
 
 def _student_kwargs(kw: dict[str, Any]) -> dict[str, Any]:
     """CnnPolicy kwargs: SmallCNN with the colour-agnostic edge front end, 64 features, one 64-unit layer."""
-    from agents.cnn import SmallCNN
+    from simtransfer.agents.cnn import SmallCNN
 
     return {"features_extractor_class": SmallCNN, "net_arch": [64],
             "features_extractor_kwargs": {"features_dim": 64, "edges": True,
@@ -421,7 +426,7 @@ def _score(args: argparse.Namespace, kw: dict[str, Any], model: Any) -> dict[str
     """Mean return of ``model`` on training and held-out visuals (full episodes, deterministic)."""
     import gymnasium as gym
 
-    from agents.evaluation import run_episodes
+    from simtransfer.agents.evaluation import run_episodes
 
     out = {}
     for name, eid in (("train_visuals", "simtransfer/InvertedPendulumPixels-v0"),
@@ -438,8 +443,8 @@ def _pixel_dagger(args: argparse.Namespace, kw: dict[str, Any], seed: int) -> di
     import gymnasium as gym
     from stable_baselines3 import PPO
 
-    from agents.distill import dagger, pendulum_pd_teacher
-    from agents.evaluation import run_episodes
+    from simtransfer.agents.distill import dagger, pendulum_pd_teacher
+    from simtransfer.agents.evaluation import run_episodes
 
     train_id = "simtransfer/InvertedPendulumPixels-v0"
     # short collection episodes: every reset draws new visuals, so more of them per labelled frame
@@ -478,8 +483,8 @@ def part_pixels(args: argparse.Namespace) -> dict[str, Any]:
     import gymnasium as gym
     import torch
 
-    from agents.evaluation import RandomPolicy, run_episodes
-    from envs.pixels import register_pixel_envs
+    from simtransfer.agents.evaluation import RandomPolicy, run_episodes
+    from simtransfer.envs.pixels import register_pixel_envs
 
     torch.set_num_threads(1)
     register_pixel_envs()
@@ -499,13 +504,13 @@ def part_pixels(args: argparse.Namespace) -> dict[str, Any]:
         random[name] = {"mean": float(np.mean(returns)), "returns": returns}
     out["random"] = random
     out["config"] = {"physics": args.pixel_physics, "eval_episodes": args.eval_episodes,
-                     "extractor": "agents.cnn:SmallCNN(features_dim=64, edges=True)",
+                     "extractor": "simtransfer.agents.cnn:SmallCNN(features_dim=64, edges=True)",
                      "ppo": {"timesteps": args.pixel_timesteps, "n_steps": args.pixel_n_steps,
                              "epochs": args.pixel_epochs, "seeds": args.pixel_ppo_seeds},
                      "dagger": {"iterations": args.pixel_dagger_iterations, "steps": args.pixel_dagger_steps,
                                 "epochs": args.pixel_dagger_epochs, "seeds": args.pixel_seeds,
                                 "collect_episode_steps": args.pixel_collect_episode_steps,
-                                "teacher": "agents.distill:pendulum_pd_teacher"}}
+                                "teacher": "simtransfer.agents.distill:pendulum_pd_teacher"}}
     out["runs"] = []
     jobs = [("dagger", s) for s in range(args.pixel_seeds)] + [("ppo", s) for s in range(args.pixel_ppo_seeds)]
     for method, seed in jobs:
@@ -648,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--results", type=Path, default=RESULTS, help="output folder (and run cache)")
     args = ap.parse_args(argv)
 
-    import envs  # noqa: F401  (registers simtransfer/* ids)
+    from simtransfer import envs  # noqa: F401  (registers simtransfer/* ids)
 
     results: Path = args.results
     results.mkdir(parents=True, exist_ok=True)

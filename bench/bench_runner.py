@@ -39,8 +39,8 @@ def experiment(timesteps: int) -> dict:
 
 
 def timed_run(cfg: dict, workers: int, ray: bool = False) -> float:
-    from experiments.experiment import parse_experiment
-    from experiments.runner import run_experiment
+    from simtransfer.experiments.experiment import parse_experiment
+    from simtransfer.experiments.runner import run_experiment
 
     out = Path(tempfile.mkdtemp(prefix="bench_runner_"))
     try:

@@ -50,8 +50,8 @@ def snake(task: str) -> str:
 
 def train_nominal(task: str, timesteps: int, seed: int, out: Path) -> Path:
     """Train the task's nominal PPO config (no periodic evaluation or checkpoints) into ``out``."""
-    from experiments.config import load_train_config
-    from experiments.train import train
+    from simtransfer.experiments.config import load_train_config
+    from simtransfer.experiments.train import train
 
     cfg = load_train_config(CONFIGS / f"{snake(task)}_nominal.yaml",
                             [f"total_timesteps={timesteps}", "eval.every=0", "eval.targets=[]", "eval.episodes=2",
@@ -62,7 +62,7 @@ def train_nominal(task: str, timesteps: int, seed: int, out: Path) -> Path:
 
 def pinned_spec(task: str, name: str, value: float) -> dict[str, Any]:
     """Env spec of ``task`` with parameter ``name`` pinned at ``value`` (settings of the task preset)."""
-    from envs.registry import env_id, preset
+    from simtransfer.envs.registry import env_id, preset
 
     base = dict(preset(task)["params"].get(name) or {})  # a parameter outside the preset: kind defaults
     keep = {k: base[k] for k in ("relative", "nominal", "links") if k in base}
@@ -71,8 +71,8 @@ def pinned_spec(task: str, name: str, value: float) -> dict[str, Any]:
 
 
 def score(policy: Any, spec: dict[str, Any], episodes: int, seed: int) -> tuple[float, list[float]]:
-    from agents.evaluation import run_episodes
-    from agents.vecenv import make_single_env
+    from simtransfer.agents.evaluation import run_episodes
+    from simtransfer.agents.vecenv import make_single_env
 
     env = make_single_env(spec, policy.config.adapters, seed=seed)
     try:
@@ -83,9 +83,9 @@ def score(policy: Any, spec: dict[str, Any], episodes: int, seed: int) -> tuple[
 
 
 def random_return(task: str, episodes: int, seed: int) -> float:
-    from agents.evaluation import RandomPolicy, run_episodes
-    from envs.registry import env_id
-    from envs.spec import make_env
+    from simtransfer.agents.evaluation import RandomPolicy, run_episodes
+    from simtransfer.envs.registry import env_id
+    from simtransfer.envs.spec import make_env
 
     env = make_env({"id": env_id(task, "Nominal")}, seed=seed)
     try:
@@ -98,9 +98,9 @@ def random_return(task: str, episodes: int, seed: int) -> float:
 def sweep(task: str, run_dir: Path, params: list[str], grids: dict[str, list[float]], episodes: int,
           seed: int) -> dict[str, Any]:
     """Nominal return, random floor, and per parameter the return and ratio at every grid value."""
-    from agents.policy_io import load_policy
-    from envs.params import build_parameter
-    from envs.registry import env_id, preset
+    from simtransfer.agents.policy_io import load_policy
+    from simtransfer.envs.params import build_parameter
+    from simtransfer.envs.registry import env_id, preset
 
     policy = load_policy(run_dir)
     nominal, nominal_returns = score(policy, {"id": env_id(task, "Nominal")}, episodes, seed)
@@ -150,7 +150,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
 
 
 def parse_grids(items: list[str]) -> dict[str, list[float]]:
-    from envs.errors import SimtransferError
+    from simtransfer.envs.errors import SimtransferError
 
     grids = dict(GRIDS)
     for item in items:
@@ -165,9 +165,9 @@ def parse_grids(items: list[str]) -> dict[str, list[float]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from envs.errors import SimtransferError
-    from envs.params import parse_name
-    from envs.registry import TASKS, preset
+    from simtransfer.envs.errors import SimtransferError
+    from simtransfer.envs.params import parse_name
+    from simtransfer.envs.registry import TASKS, preset
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", required=True, help=f"task ({', '.join(TASKS)})")

@@ -20,8 +20,8 @@ import gymnasium as gym
 import numpy as np
 import pybullet_envs_gymnasium  # noqa: F401  (registers the Bullet ids)
 
-from agents.evaluation import RandomPolicy, run_episodes
-from envs.sim2sim import BULLET_IDS, MUJOCO_IDS, TASKS, register_sim2sim_envs, target_id
+from simtransfer.agents.evaluation import RandomPolicy, run_episodes
+from simtransfer.envs.sim2sim import BULLET_IDS, MUJOCO_IDS, TASKS, register_sim2sim_envs, target_id
 
 
 def steps_per_second(env: gym.Env, steps: int, rng: np.random.Generator, space: gym.spaces.Box) -> float:

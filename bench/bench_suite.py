@@ -48,7 +48,7 @@ def load_families() -> dict[str, dict[str, Any]]:
 
 
 def _fmt(x: float | None) -> str:
-    from transfer.stats import format_number
+    from simtransfer.transfer.stats import format_number
 
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "—"
@@ -66,7 +66,7 @@ def _mean_defined(values: list[float]) -> float:
 
 
 def run_family(name: str, fam: dict[str, Any], out: Path, workers: int, force: bool = False) -> None:
-    from experiments.runner import run_experiment
+    from simtransfer.experiments.runner import run_experiment
 
     timing_path = out / "suite_timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"invocations": []}
@@ -99,10 +99,10 @@ def job_seconds(out: Path) -> tuple[float, float]:
 
 
 def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict[str, Any] | None:
-    from experiments.experiment import load_experiment
-    from experiments.leaderboard import leaderboard, source_robustness
-    from experiments.report import load_results, summarize
-    from experiments.runner import is_done, iter_jobs
+    from simtransfer.experiments.experiment import load_experiment
+    from simtransfer.experiments.leaderboard import leaderboard, source_robustness
+    from simtransfer.experiments.report import load_results, summarize
+    from simtransfer.experiments.runner import is_done, iter_jobs
 
     if not out.is_dir():
         return None
@@ -173,7 +173,7 @@ def _loads(d: dict[str, Any]) -> str:
 
 
 def robustness_markdown(rows: list[Any], keys: dict[str, Any]) -> list[str]:
-    """The zero-shot robustness table of a family (rows: :func:`experiments.leaderboard.source_robustness`);
+    """The zero-shot robustness table of a family (rows: :func:`simtransfer.experiments.leaderboard.source_robustness`);
     with an ``oracle`` source (trained on the held-out split) it adds each source's held-out return as a
     fraction of the oracle's."""
     lines: list[str] = []
@@ -209,7 +209,7 @@ def robustness_markdown(rows: list[Any], keys: dict[str, Any]) -> list[str]:
 
 
 def family_markdown(d: dict[str, Any]) -> list[str]:
-    from experiments.leaderboard import verdict_markdown
+    from simtransfer.experiments.leaderboard import verdict_markdown
 
     lines = [f"## {d['family']}", ""]
     if "error" in d:
@@ -299,7 +299,7 @@ def write_results(analysed: list[dict[str, Any]], order: list[str] | None = None
         out["robustness"] = [vars(r) for r in d["robustness"]]
         return out
 
-    from experiments.report import _jsonable
+    from simtransfer.experiments.report import _jsonable
 
     entries = [plain(fresh[n]) if n in fresh else kept_json[n] for n in order if n in fresh or n in kept_json]
     (RESULTS / "suite.json").write_text(json.dumps(_jsonable(entries), indent=1))

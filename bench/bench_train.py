@@ -36,8 +36,8 @@ CONFIG = ROOT / "experiments" / "configs" / "inverted_pendulum.yaml"
 
 
 def _ours(steps: int, seed: int, out: Path, tracking: str = "offline") -> tuple[float, float]:
-    from experiments.config import load_train_config
-    from experiments.train import train
+    from simtransfer.experiments.config import load_train_config
+    from simtransfer.experiments.train import train
 
     cfg = load_train_config(CONFIG, [f"total_timesteps={steps}", "eval.every=0", "eval.episodes=1",
                                      "eval.targets=[]", f"checkpoint_every={max(steps // 4, 1)}", "progress=true",
@@ -53,9 +53,9 @@ def _plain(steps: int, seed: int) -> tuple[float, float]:
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-    import envs  # noqa: F401  (registers simtransfer ids)
-    from agents.algos import policy_kwargs_from_config, resolve_hyperparams
-    from experiments.config import load_train_config
+    from simtransfer import envs  # noqa: F401  (registers simtransfer ids)
+    from simtransfer.agents.algos import policy_kwargs_from_config, resolve_hyperparams
+    from simtransfer.experiments.config import load_train_config
 
     cfg = load_train_config(CONFIG, seed=seed)
     torch.set_num_threads(cfg.torch_threads or 1)
@@ -108,11 +108,16 @@ def overhead(n: int = 200_000) -> dict:
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import configure
 
-    import envs  # noqa: F401
-    from agents.algos import build_model
-    from agents.callbacks import CheckpointCallback, ParamsCallback, ProgressCallback, TargetEvalCallback
-    from agents.vecenv import EpisodeParams, make_training_env
-    from experiments.config import load_train_config
+    from simtransfer import envs  # noqa: F401
+    from simtransfer.agents.algos import build_model
+    from simtransfer.agents.callbacks import (
+        CheckpointCallback,
+        ParamsCallback,
+        ProgressCallback,
+        TargetEvalCallback,
+    )
+    from simtransfer.agents.vecenv import EpisodeParams, make_training_env
+    from simtransfer.experiments.config import load_train_config
 
     cfg = load_train_config(CONFIG, ["tracking.mode=disabled"])
     venv = make_training_env(cfg)
@@ -146,8 +151,8 @@ def overhead(n: int = 200_000) -> dict:
 
 
 def _learn_one(seed: int, steps: int, tmp: str) -> dict:
-    from experiments.config import load_train_config
-    from experiments.train import train
+    from simtransfer.experiments.config import load_train_config
+    from simtransfer.experiments.train import train
 
     cfg = load_train_config(CONFIG, [f"total_timesteps={steps}", "eval.every=5000", "eval.episodes=10",
                                      "eval.targets=[]", "tracking.mode=disabled", "checkpoint_every=0",
@@ -190,10 +195,10 @@ def _last_logged_step(run: Path) -> int:
 
 def resume(tmp: Path, every: int = 1024, timeout_s: float = 600.0) -> dict:
     """Kill -9 half-way between two checkpoints (after the first one), resume, count the steps lost."""
-    from agents.checkpoint import latest_checkpoint
+    from simtransfer.agents.checkpoint import latest_checkpoint
 
     run = tmp / "crash"
-    cmd = [sys.executable, "-m", "experiments.cli", "train", str(CONFIG), "--out", str(run), "--force",
+    cmd = [sys.executable, "-m", "simtransfer.experiments.cli", "train", str(CONFIG), "--out", str(run), "--force",
            "--set", "total_timesteps=100000", "--set", f"checkpoint_every={every}", "--set", "eval.every=0",
            "--set", "eval.targets=[]", "--set", "eval.episodes=2", "--set", "tracking.mode=disabled"]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
@@ -212,7 +217,7 @@ def resume(tmp: Path, every: int = 1024, timeout_s: float = 600.0) -> dict:
     ckpt = latest_checkpoint(run / "checkpoints")
     ckpt_step = int(ckpt.stem.split("_")[1]) if ckpt else 0
     t1 = time.perf_counter()
-    rc = subprocess.run([sys.executable, "-m", "experiments.cli", "train", "--resume", str(run), "--set",
+    rc = subprocess.run([sys.executable, "-m", "simtransfer.experiments.cli", "train", "--resume", str(run), "--set",
                          f"total_timesteps={ckpt_step + every}"], cwd=ROOT, env=env,
                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     meta = json.loads((run / "metadata.json").read_text()) if rc.returncode == 0 else {}

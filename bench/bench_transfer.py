@@ -58,8 +58,8 @@ def source_config(timesteps: int, eval_every: int, episodes: int) -> dict[str, A
 
 
 def ensure_source(work: Path, timesteps: int, eval_every: int, episodes: int) -> Path:
-    from experiments.config import resolve_train_config
-    from experiments.train import train
+    from simtransfer.experiments.config import resolve_train_config
+    from simtransfer.experiments.train import train
 
     out = work / "source"
     if not (out / "eval.json").is_file():
@@ -72,7 +72,7 @@ def ensure_source(work: Path, timesteps: int, eval_every: int, episodes: int) ->
 
 def run_one(source: Path, out: Path, target: str, method: str, options: dict[str, Any], seed: int, timesteps: int,
             eval_every: int, episodes: int) -> dict[str, Any]:
-    from transfer.api import transfer
+    from simtransfer.transfer.api import transfer
 
     if not (out / "eval.json").is_file():
         t0 = time.time()
@@ -90,7 +90,7 @@ def curve_of(evals: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
 
 
 def summarize_pair(name: str, spec: dict[str, Any], runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    from transfer.metrics import Curve, mean_return_over, time_to_threshold
+    from simtransfer.transfer.metrics import Curve, mean_return_over, time_to_threshold
 
     thr = float(spec["threshold"])
     horizon = float(spec["timesteps"])
@@ -169,7 +169,7 @@ def markdown(results: dict[str, Any]) -> str:
              "the untrained return, method / scratch (> 1: better; < 1: negative transfer). '≤': scratch never "
              "reached the threshold within the budget on some seed, so the ratio there is the upper bound "
              "steps/budget. Median [min, max] over seeds (no bootstrap interval: few seeds). Curves start with "
-             "the prepared policy's score at t=0. Metrics computed with `transfer.metrics` (time_to_threshold, "
+             "the prepared policy's score at t=0. Metrics computed with `simtransfer.transfer.metrics` (time_to_threshold, "
              "mean_return_over).", ""]
     for pair, res in results["pairs"].items():
         lines += [f"## {pair}: → `{res['target']}` (threshold {res['threshold']:.0f}, budget {res['timesteps']})", "",

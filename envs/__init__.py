@@ -15,18 +15,18 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from envs import registry
-from envs.errors import SimtransferError
-from envs.registry import TASKS, env_id, make_task_env, preset, registered_ids
+from simtransfer.envs import registry
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.registry import TASKS, env_id, make_task_env, preset, registered_ids
 
 _LAZY: dict[str, str] = {
-    "EnvSpec": "envs.spec", "make_env": "envs.spec",
-    "KINDS": "envs.params", "ParameterSpace": "envs.params", "Selector": "envs.params",
-    "make_targets": "envs.params",
-    "PhysicsRandomizer": "envs.randomization", "RandomizationSpec": "envs.randomization",
-    "apply_randomization": "envs.randomization", "parse_randomization": "envs.randomization",
-    "WRAPPERS": "envs.wrappers", "ContextObservation": "envs.wrappers",
-    "CartPoleBulletEnv": "envs.cartpole",
+    "EnvSpec": "simtransfer.envs.spec", "make_env": "simtransfer.envs.spec",
+    "KINDS": "simtransfer.envs.params", "ParameterSpace": "simtransfer.envs.params", "Selector": "simtransfer.envs.params",
+    "make_targets": "simtransfer.envs.params",
+    "PhysicsRandomizer": "simtransfer.envs.randomization", "RandomizationSpec": "simtransfer.envs.randomization",
+    "apply_randomization": "simtransfer.envs.randomization", "parse_randomization": "simtransfer.envs.randomization",
+    "WRAPPERS": "simtransfer.envs.wrappers", "ContextObservation": "simtransfer.envs.wrappers",
+    "CartPoleBulletEnv": "simtransfer.envs.cartpole",
 }
 
 __all__ = ["SimtransferError", "TASKS", "env_id", "make_task_env", "preset", "registered_ids", "registry",

@@ -22,12 +22,12 @@ Three pieces, so that vectorized training works (workers act, one process decide
 
 * :class:`ADRConfig` — the ``adr:`` section of a randomization spec (pydantic, one-line errors);
 * :class:`ADRState` — ranges, boundary buffers and the reference; pure logic, JSON round trip
-  (``to_json``/``from_json``). Both live in :mod:`envs.adr_state` and are re-exported here;
-* :class:`ADRRandomization` — a wrapper over a :class:`~envs.randomization.PhysicsRandomizer` that samples from
+  (``to_json``/``from_json``). Both live in :mod:`simtransfer.envs.adr_state` and are re-exported here;
+* :class:`ADRRandomization` — a wrapper over a :class:`~simtransfer.envs.randomization.PhysicsRandomizer` that samples from
   its (local copy of the) ranges and reports a pinned episode's return in ``info["adr"]`` (read at its end;
   with relative thresholds, reference episodes at the anchor are reported too, with side ``"none"``);
   the main process calls ``set_adr_ranges`` on every worker after an update
-  (:class:`agents.adr_callback.ADRController`).
+  (:class:`simtransfer.agents.adr_callback.ADRController`).
 
 >>> import gymnasium as gym, envs
 >>> env = ADRRandomization(gym.make("simtransfer/InvertedPendulum-v0"),
@@ -45,17 +45,17 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.adr_state import REFERENCE, SIDES, ADRConfig, ADRState, parse_adr_config
-from envs.errors import SimtransferError
-from envs.params import ParameterSpace
+from simtransfer.envs.adr_state import REFERENCE, SIDES, ADRConfig, ADRState, parse_adr_config
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.params import ParameterSpace
 
 __all__ = ["SIDES", "REFERENCE", "ADRConfig", "ADRState", "parse_adr_config", "ADRResult", "ADRRandomization",
            "find_randomizer", "adr_space"]
 
 
 def find_randomizer(env: gym.Env, what: str) -> Any:
-    """The :class:`~envs.randomization.PhysicsRandomizer` under ``env`` (one-line error if there is none)."""
-    from envs.randomization import PhysicsRandomizer
+    """The :class:`~simtransfer.envs.randomization.PhysicsRandomizer` under ``env`` (one-line error if there is none)."""
+    from simtransfer.envs.randomization import PhysicsRandomizer
 
     inner: Any = env
     while not isinstance(inner, PhysicsRandomizer):
@@ -66,7 +66,7 @@ def find_randomizer(env: gym.Env, what: str) -> Any:
     if inner.config.split != "train":
         raise SimtransferError(f"{what} changes the training distribution; the env uses split "
                                f"'{inner.config.split}'")
-    from envs.params import Selector
+    from simtransfer.envs.params import Selector
 
     if not isinstance(inner.selector, Selector):
         raise SimtransferError(f"{what}: the randomizer's ranges are already driven by "
@@ -114,7 +114,7 @@ class ADRResult(Mapping):
 
 
 class _ADRSelector:
-    """Stands in for the randomizer's :class:`~envs.params.Selector`: samples from the ADR ranges."""
+    """Stands in for the randomizer's :class:`~simtransfer.envs.params.Selector`: samples from the ADR ranges."""
 
     def __init__(self, state: ADRState) -> None:
         self.state = state

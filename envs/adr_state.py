@@ -1,7 +1,7 @@
 """ADR's range logic (pure: no env, no SB3): the ``adr:`` config and the shared :class:`ADRState`.
 
-See :mod:`envs.adr` for the algorithm, the env wrapper and an example; this module is what the main process
-(:class:`agents.adr_callback.ADRController`) and every worker share.
+See :mod:`simtransfer.envs.adr` for the algorithm, the env wrapper and an example; this module is what the main process
+(:class:`simtransfer.agents.adr_callback.ADRController`) and every worker share.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.errors import SimtransferError
-from envs.params import Parameter, ParameterSpace
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.params import Parameter, ParameterSpace
 
 SIDES = ("low", "high")
 REFERENCE = "none"  # the "side" of a reference episode at the anchor (relative thresholds)

@@ -1,7 +1,7 @@
 """Discover the bodies, links, joints and motors of any PyBullet env once, then write parameters cheaply.
 
 Works on every env that exposes a bullet client as ``env.unwrapped._p`` (all ``pybullet-envs-gymnasium``
-tasks and :class:`envs.cartpole.CartPoleBulletEnv`): bodies are enumerated from the physics world, names come
+tasks and :class:`simtransfer.envs.cartpole.CartPoleBulletEnv`): bodies are enumerated from the physics world, names come
 from the model files, so no per-task code is needed. Only what changed since the last write is written
 (one ``changeDynamics`` per changed link, all properties batched in the call).
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import pybullet
 
-from envs.errors import SimtransferError
-from envs.params import KINDS, ParameterSpace
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.params import KINDS, ParameterSpace
 
 # kind -> (changeDynamics keyword, index in getDynamicsInfo)
 _KEYWORD = {"mass": "mass", "joint_damping": "jointDamping", "lateral_friction": "lateralFriction",

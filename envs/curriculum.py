@@ -8,8 +8,8 @@ distribution (log-space interpolation for loguniform parameters; a normal's std 
 * :class:`CurriculumSchedule` — ``linear`` (from ``start`` to ``end`` timesteps, ``initial`` → ``final``) or
   ``step`` (``milestones``: ``[[timestep, fraction], ...]``);
 * :class:`CurriculumRandomization` — a wrapper over the env's
-  :class:`~envs.randomization.PhysicsRandomizer` that samples from the scaled ranges; the main process calls
-  ``set_curriculum_fraction`` (:class:`agents.adr_callback.CurriculumCallback` does, every step it changes).
+  :class:`~simtransfer.envs.randomization.PhysicsRandomizer` that samples from the scaled ranges; the main process calls
+  ``set_curriculum_fraction`` (:class:`simtransfer.agents.adr_callback.CurriculumCallback` does, every step it changes).
 
 >>> CurriculumSchedule(kind="linear", start=0, end=1000).fraction(250)
 0.25
@@ -27,9 +27,9 @@ import gymnasium as gym
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from envs.adr import find_randomizer
-from envs.errors import SimtransferError
-from envs.params import Parameter
+from simtransfer.envs.adr import find_randomizer
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.params import Parameter
 
 
 class CurriculumSchedule(BaseModel):
@@ -100,7 +100,7 @@ def scale_parameter(p: Parameter, fraction: float) -> Parameter:
 
 
 class _ScaledSelector:
-    """Stands in for the randomizer's :class:`~envs.params.Selector`: samples from the scaled ranges."""
+    """Stands in for the randomizer's :class:`~simtransfer.envs.params.Selector`: samples from the scaled ranges."""
 
     def __init__(self, params: list[Parameter]) -> None:
         self.base = list(params)

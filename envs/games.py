@@ -37,7 +37,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 #: Held-out LunarLander physics: ``LunarLander-v3`` keyword arguments per variant (Nominal = Gymnasium default).
 LUNAR_VARIANTS: dict[str, dict[str, Any]] = {
@@ -122,7 +122,7 @@ class GameParams(gym.Wrapper):
         return obs, float(reward), terminated, truncated, {**info, "params": self.params}
 
 
-#: LunarLander parameters a randomization spec may set (kinds of :data:`envs.params.KINDS`).
+#: LunarLander parameters a randomization spec may set (kinds of :data:`simtransfer.envs.params.KINDS`).
 LUNAR_KINDS = ("gravity", "wind_power", "turbulence_power")
 
 
@@ -132,7 +132,7 @@ def is_lunar_lander(env: gym.Env) -> bool:
 
 
 class LunarLanderBinding:
-    """Writes randomized parameters into a LunarLander (the Box2D counterpart of :class:`envs.bullet.BulletBinding`).
+    """Writes randomized parameters into a LunarLander (the Box2D counterpart of :class:`simtransfer.envs.bullet.BulletBinding`).
 
     ``gravity`` is the magnitude (the game's ``gravity`` keyword is its negative), ``wind_power`` 0 means no
     wind (any other value turns the game's wind on), ``turbulence_power`` the rotational gusts that come with
@@ -142,7 +142,7 @@ class LunarLanderBinding:
     parameters; step infos keep the game's own keywords (``gravity`` negative), see :class:`GameParams`.
 
     >>> import gymnasium as gym
-    >>> from envs.randomization import PhysicsRandomizer
+    >>> from simtransfer.envs.randomization import PhysicsRandomizer
     >>> env = PhysicsRandomizer(gym.make("LunarLander-v3"), {"params": {
     ...     "gravity": {"low": 4.0, "high": 6.0, "nominal": 10.0, "valid_high": 11.9}}})
     >>> g = env.reset(seed=0)[1]["params"]["gravity"]
@@ -151,7 +151,7 @@ class LunarLanderBinding:
     """
 
     def __init__(self, env: gym.Env, space: Any) -> None:
-        from envs.params import KINDS
+        from simtransfer.envs.params import KINDS
 
         self.game = env.unwrapped
         self._by_kind: dict[str, Any] = {}
@@ -254,14 +254,14 @@ def register_game_envs() -> list[str]:
             if env_id not in gym.registry:
                 gym.register(
                     id=env_id,
-                    entry_point="envs.games:make_lunar_lander",
+                    entry_point="simtransfer.envs.games:make_lunar_lander",
                     kwargs={"continuous": continuous, **physics},
                     max_episode_steps=lunar_steps,
                 )
     if "simtransfer/BipedalWalkerHardcore-v0" not in gym.registry:
         gym.register(
             id="simtransfer/BipedalWalkerHardcore-v0",
-            entry_point="envs.games:make_bipedal_walker",
+            entry_point="simtransfer.envs.games:make_bipedal_walker",
             kwargs={"hardcore": True},
             max_episode_steps=gym.spec("BipedalWalkerHardcore-v3").max_episode_steps,
         )

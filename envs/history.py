@@ -2,7 +2,7 @@
 
 A policy that sees how the system responded to its last few actions can infer unobserved physics (mass,
 friction, motor strength) without being told them — the alternative to privileged context
-(:class:`envs.wrappers.ContextObservation`) when the real system's parameters cannot be measured.
+(:class:`simtransfer.envs.wrappers.ContextObservation`) when the real system's parameters cannot be measured.
 
 :class:`HistoryObservation` turns a flat Box observation ``o_t`` into
 ``[o_{t-k+1}, ..., o_t, a_{t-k}, ..., a_{t-1}]`` (oldest first): the last ``k`` observations and the ``k``
@@ -26,7 +26,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 
 class HistoryObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):

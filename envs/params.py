@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 Split = Literal["train", "interp", "extrap", "nominal"]
 SPLITS: tuple[str, ...] = ("train", "interp", "extrap", "nominal")

@@ -37,7 +37,7 @@ import numpy as np
 from pybullet_envs_gymnasium.env_bases import MJCFBaseBulletEnv
 from pybullet_envs_gymnasium.gym_pendulum_envs import InvertedPendulumBulletEnv
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 HELDOUT_HUE = (0.55, 0.72)  # blues/azures: never a training colour
 # The configuration of the CPU learning runs (bench/bench_robustness.py --parts pixels): 32x32 RGB, two frames,
@@ -173,7 +173,7 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return [(b, link, *drawn[i]) for i, (b, link, _) in enumerate(self._shapes)]
 
     def _discover(self) -> None:
-        from envs.bullet import bullet_client
+        from simtransfer.envs.bullet import bullet_client
 
         p = bullet_client(self.env)
         shapes = []
@@ -280,8 +280,8 @@ def make_pixel_pendulum(split: str = "nominal", heldout: bool = False, randomiza
                         **pixel_kwargs: Any) -> gym.Env:
     """InvertedPendulum with backdrop → at most ``max_physics_steps`` physics steps per episode (so returns stay
     comparable under ``action_repeat``) → physics randomizer (preset, ``split``) → :class:`PixelObservation`."""
-    from envs.randomization import apply_randomization
-    from envs.registry import preset
+    from simtransfer.envs.randomization import apply_randomization
+    from simtransfer.envs.registry import preset
 
     mapping = dict(randomization) if randomization is not None else {**preset("InvertedPendulum"), "split": split}
     mapping.setdefault("split", split)
@@ -304,7 +304,7 @@ def register_pixel_envs() -> None:
     """Register the pixel envs (``gymnasium.register``); already-registered ids are left alone."""
     for eid, kwargs in PIXEL_IDS.items():
         if eid not in gym.registry:
-            gym.register(id=eid, entry_point="envs.pixels:make_pixel_pendulum", max_episode_steps=1000,
+            gym.register(id=eid, entry_point="simtransfer.envs.pixels:make_pixel_pendulum", max_episode_steps=1000,
                          reward_threshold=950.0, kwargs=dict(kwargs))
 
 

@@ -29,10 +29,10 @@ import gymnasium as gym
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from envs.bullet import BulletBinding, bullet_client
-from envs.errors import SimtransferError
-from envs.games import LunarLanderBinding, is_lunar_lander
-from envs.params import ParameterSpace, ParamSpec, Selector, parse_name
+from simtransfer.envs.bullet import BulletBinding, bullet_client
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.games import LunarLanderBinding, is_lunar_lander
+from simtransfer.envs.params import ParameterSpace, ParamSpec, Selector, parse_name
 
 
 class RandomizationSpec(BaseModel):
@@ -81,7 +81,7 @@ def parse_randomization(mapping: RandomizationSpec | dict[str, Any] | None) -> R
 
 class PhysicsRandomizer(gym.Wrapper):
     """Sample physical parameters at reset (and optionally every N steps) and apply them through PyBullet
-    (:class:`~envs.bullet.BulletBinding`) or, on a LunarLander, :class:`~envs.games.LunarLanderBinding`.
+    (:class:`~simtransfer.envs.bullet.BulletBinding`) or, on a LunarLander, :class:`~simtransfer.envs.games.LunarLanderBinding`.
 
     The applied values are in ``info["params"]`` after every reset (and after a mid-episode resample), the
     held-out target index in ``info["context_id"]`` (-1 for training samples). Its own random stream is
@@ -165,21 +165,21 @@ class PhysicsRandomizer(gym.Wrapper):
 
 def apply_randomization(env: gym.Env, mapping: RandomizationSpec | dict[str, Any] | None) -> gym.Env:
     """Wrap ``env`` with a :class:`PhysicsRandomizer` configured by ``mapping`` (plus a context observation
-    if the spec asks for it). The entry point used by :func:`envs.spec.make_env`."""
+    if the spec asks for it). The entry point used by :func:`simtransfer.envs.spec.make_env`."""
     spec = parse_randomization(mapping)
     wrapped: gym.Env = PhysicsRandomizer(env, spec)
     if spec.adr is not None and spec.curriculum is not None:
         raise SimtransferError("randomization: 'adr' and 'curriculum' both drive the ranges; pick one")
     if spec.split == "train" and spec.adr is not None:
-        from envs.adr import ADRRandomization
+        from simtransfer.envs.adr import ADRRandomization
 
         wrapped = ADRRandomization(wrapped, **spec.adr)
     elif spec.split == "train" and spec.curriculum is not None:
-        from envs.curriculum import CurriculumRandomization
+        from simtransfer.envs.curriculum import CurriculumRandomization
 
         wrapped = CurriculumRandomization(wrapped, **spec.curriculum)
     if spec.context_in_obs:
-        from envs.wrappers import ContextObservation
+        from simtransfer.envs.wrappers import ContextObservation
 
         wrapped = ContextObservation(wrapped)
     return wrapped

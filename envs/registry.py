@@ -22,12 +22,12 @@ from typing import Any
 
 import gymnasium as gym
 
-from envs.errors import SimtransferError
-from envs.quiet import quiet_pybullet
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.quiet import quiet_pybullet
 
 PRESETS = Path(__file__).with_name("presets")
 NAMESPACE = "simtransfer"
-ENTRY_POINT = "envs.registry:make_task_env"
+ENTRY_POINT = "simtransfer.envs.registry:make_task_env"
 VARIANTS: dict[str, str] = {"": "train", "Nominal": "nominal", "Interp": "interp", "Extrap": "extrap"}
 
 
@@ -40,7 +40,7 @@ class Task:
 
 
 TASKS: dict[str, Task] = {t.name: t for t in [
-    Task("CartPole", "envs.cartpole:CartPoleBulletEnv", 500, 475.0),
+    Task("CartPole", "simtransfer.envs.cartpole:CartPoleBulletEnv", 500, 475.0),
     Task("InvertedPendulum", "pybullet_envs_gymnasium.gym_pendulum_envs:InvertedPendulumBulletEnv", 1000, 950.0),
     Task("InvertedDoublePendulum",
          "pybullet_envs_gymnasium.gym_pendulum_envs:InvertedDoublePendulumBulletEnv", 1000, 9100.0),
@@ -66,7 +66,7 @@ def registered_ids() -> list[str]:
 
 @cache
 def _preset_cached(task: str) -> dict[str, Any]:
-    from envs.spec import load_yaml
+    from simtransfer.envs.spec import load_yaml
 
     data = load_yaml(PRESETS / f"{task}.yaml")
     if not isinstance(data, dict):
@@ -87,8 +87,8 @@ def make_task_env(task: str, split: str = "train", *, randomization: str | dict[
                   split_seed: int | None = None, context_in_obs: bool | None = None,
                   render_mode: str | None = None) -> gym.Env:
     """Entry point of every ``simtransfer/<Task>*-v0`` id: the base Bullet env + the physics randomizer."""
-    from envs.randomization import apply_randomization
-    from envs.spec import import_object, load_yaml
+    from simtransfer.envs.randomization import apply_randomization
+    from simtransfer.envs.spec import import_object, load_yaml
 
     if task not in TASKS:
         raise SimtransferError(f"unknown task '{task}' (known: {', '.join(TASKS)})")
@@ -124,8 +124,8 @@ register_all()
 quiet_pybullet()  # before the modules below import it: no build-time banner, no ``argv[0]=`` per connect
 
 # held-out targets from other simulators and games, pixel variants: each module registers its own ids
-for _module, _function in (("envs.sim2sim", "register_sim2sim_envs"), ("envs.games", "register_game_envs"),
-                           ("envs.pixels", "register_pixel_envs")):
+for _module, _function in (("simtransfer.envs.sim2sim", "register_sim2sim_envs"), ("simtransfer.envs.games", "register_game_envs"),
+                           ("simtransfer.envs.pixels", "register_pixel_envs")):
     try:
         _register = getattr(importlib.import_module(_module), _function)
     except (ImportError, AttributeError):

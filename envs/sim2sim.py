@@ -7,10 +7,10 @@ evaluated on it as is::
 
     simtransfer evaluate RUN --target simtransfer/HopperMuJoCo-v0
 
-- Observations: :mod:`envs.sim2sim_obs` computes the Bullet layout field by field from ``MjData``.
+- Observations: :mod:`simtransfer.envs.sim2sim_obs` computes the Bullet layout field by field from ``MjData``.
 - Actions: Bullet commands ``torque = power * power_coef * clip(a, -1, 1)``; MuJoCo applies
   ``ctrl * gear``. :class:`ActionMap` reads both numbers (Bullet from the live source via
-  :func:`envs.sim2sim_bullet.bullet_reference`, MuJoCo from ``model.actuator_gear``), routes each action to the
+  :func:`simtransfer.envs.sim2sim_bullet.bullet_reference`, MuJoCo from ``model.actuator_gear``), routes each action to the
   actuator of the same joint and sets ``ctrl = a * torque_bullet / gear``. Where that exceeds the MuJoCo
   ``ctrlrange`` (Ant: 250/150, HalfCheetah fthigh: 126/120) the range is widened so torques match
   (``match_torque=False`` keeps MuJoCo's limits, which then clamp).
@@ -36,8 +36,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
-from envs.errors import SimtransferError
-from envs.sim2sim_bullet import BULLET_IDS, BulletReference, bullet_reference
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.sim2sim_bullet import BULLET_IDS, BulletReference, bullet_reference
 
 if TYPE_CHECKING:  # mujoco loads only when a MuJoCo target is built, not at registration
     import mujoco
@@ -118,7 +118,7 @@ class BulletLayoutMuJoCoEnv(gym.Env):
         self.observation_space = copy.deepcopy(self.reference.observation_space)
         self.action_space = copy.deepcopy(self.reference.action_space)
         self.actions = ActionMap(self.model, self.reference, match_torque=match_torque)
-        from envs.sim2sim_obs import LAYOUTS  # imports mujoco: only when a MuJoCo target is built
+        from simtransfer.envs.sim2sim_obs import LAYOUTS  # imports mujoco: only when a MuJoCo target is built
 
         self.layout = LAYOUTS[task](self.model, self.reference)
         self.render_mode = render_mode
@@ -165,7 +165,7 @@ def register_sim2sim_envs() -> list[str]:
             continue
         gym.register(
             id=env_id,
-            entry_point="envs.sim2sim:BulletLayoutMuJoCoEnv",
+            entry_point="simtransfer.envs.sim2sim:BulletLayoutMuJoCoEnv",
             kwargs={"task": task},
             max_episode_steps=gym.spec(MUJOCO_IDS[task]).max_episode_steps,
         )

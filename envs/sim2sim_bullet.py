@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 #: Source task of each MuJoCo target: simtransfer task name -> PyBullet id.
 BULLET_IDS: dict[str, str] = {

@@ -24,8 +24,8 @@ import math
 import mujoco
 import numpy as np
 
-from envs.errors import SimtransferError
-from envs.sim2sim_bullet import BulletReference
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.sim2sim_bullet import BulletReference
 
 #: PyBullet's walk target (``WalkerBase.walk_target_x/y``): 1 km ahead along +x.
 WALK_TARGET_XY = (1e3, 0.0)

@@ -4,7 +4,7 @@ An env spec is a registered gymnasium id (``simtransfer/InvertedPendulum-v0``, `
 ``Hopper-v5``), or ``package.module:callable`` returning a ``gymnasium.Env``, optionally with constructor
 kwargs, a randomization spec (YAML file or mapping) and a list of wrappers named by dotted path + kwargs.
 
->>> from envs.spec import make_env
+>>> from simtransfer.envs.spec import make_env
 >>> env = make_env({"id": "simtransfer/InvertedPendulum-v0"}, seed=0)   # doctest: +SKIP
 >>> obs, info = env.reset(seed=0)                                         # doctest: +SKIP
 >>> sorted(info["params"])[:2]                                            # doctest: +SKIP
@@ -18,9 +18,9 @@ from typing import Any
 import gymnasium as gym
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from envs.errors import SimtransferError
-from envs.trust import import_object, resolve_component
-from envs.yaml_io import load_yaml
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.trust import import_object, resolve_component
+from simtransfer.envs.yaml_io import load_yaml
 
 __all__ = ["EnvSpec", "WrapperSpec", "import_object", "load_yaml", "make_env", "parse_env_spec"]
 
@@ -30,7 +30,7 @@ LIBRARY_WRAPPERS = frozenset({"gymnasium.wrappers:TimeLimit", "gymnasium.wrapper
 
 
 class WrapperSpec(BaseModel):
-    """A gymnasium wrapper named by short name (see ``envs.wrappers.WRAPPERS``) or dotted path, plus kwargs."""
+    """A gymnasium wrapper named by short name (see ``simtransfer.envs.wrappers.WRAPPERS``) or dotted path, plus kwargs."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -93,7 +93,7 @@ def _spec_file(path: str) -> Path:
 
 def _ensure_registered(env_id: str) -> None:
     """Import what registers ids we know about (our own and pybullet's) before ``gym.make``."""
-    import envs.registry  # noqa: F401  (registers simtransfer/* ids)
+    import simtransfer.envs.registry  # noqa: F401  (registers simtransfer/* ids)
 
     if "Bullet" in env_id:
         import pybullet_envs_gymnasium  # noqa: F401
@@ -121,10 +121,10 @@ def _make_base(spec: EnvSpec, render_mode: str | None) -> gym.Env:
 
 
 def _is_task_id(env_id: str) -> bool:
-    """True for ids registered by ``envs.registry`` (their entry point accepts ``randomization=``)."""
+    """True for ids registered by ``simtransfer.envs.registry`` (their entry point accepts ``randomization=``)."""
     if ":" in env_id or not env_id.startswith("simtransfer/"):
         return False
-    from envs.registry import ENTRY_POINT
+    from simtransfer.envs.registry import ENTRY_POINT
 
     _ensure_registered(env_id)
     spec = gym.registry.get(env_id)
@@ -132,8 +132,8 @@ def _is_task_id(env_id: str) -> bool:
 
 
 def apply_wrappers(env: gym.Env, wrappers: list[WrapperSpec]) -> gym.Env:
-    """Wrap ``env`` with each spec in order (short names from ``envs.wrappers.WRAPPERS`` or dotted paths)."""
-    from envs.wrappers import WRAPPERS
+    """Wrap ``env`` with each spec in order (short names from ``simtransfer.envs.wrappers.WRAPPERS`` or dotted paths)."""
+    from simtransfer.envs.wrappers import WRAPPERS
 
     for w in wrappers:
         cls = WRAPPERS[w.type] if w.type in WRAPPERS else \
@@ -164,7 +164,7 @@ def make_env(
             rand = None
     env = _make_base(spec, render_mode)
     if rand is not None:
-        from envs.randomization import apply_randomization
+        from simtransfer.envs.randomization import apply_randomization
 
         env = apply_randomization(env, rand)
     env = apply_wrappers(env, spec.wrappers)

@@ -13,7 +13,7 @@ anything (``pydoc:pipepager`` runs a shell command). :func:`resolve_component` a
 
 Trust lives in the environment variable, so worker processes (``SubprocVecEnv``, process pools) inherit it.
 
->>> from envs.trust import is_trusted, trusting
+>>> from simtransfer.envs.trust import is_trusted, trusting
 >>> with trusting("mylab.envs"):
 ...     is_trusted("mylab.envs.arm"), is_trusted("mylab.other")
 (True, False)
@@ -28,10 +28,12 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 TRUST_ENV = "SIMTRANSFER_TRUST"
-PROJECT_PACKAGES = frozenset({"envs", "agents", "transfer", "experiments", "simtransfer"})
+PROJECT_PACKAGES = frozenset({"simtransfer"})
+# runs written before the code moved under ``simtransfer`` name ``envs.history:HistoryObservation``, ...
+LEGACY_PACKAGES = frozenset({"envs", "agents", "transfer", "experiments"})
 
 
 def split_path(path: str) -> tuple[str, str]:
@@ -115,6 +117,8 @@ def resolve_component(path: str, base: type | tuple[type, ...], *, field: str, l
     module, _ = split_path(path)
     if is_trusted(module) or path in set(exact):
         return import_object(path)
+    if module.split(".")[0] in LEGACY_PACKAGES:
+        path, module = f"simtransfer.{path}", f"simtransfer.{module}"
     top = module.split(".")[0]
     if top not in PROJECT_PACKAGES and top not in set(libraries):
         raise SimtransferError(

@@ -19,8 +19,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from envs.errors import SimtransferError
-from envs.history import HistoryObservation
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.history import HistoryObservation
 
 
 def _box(space: gym.Space, what: str) -> gym.spaces.Box:
@@ -155,7 +155,7 @@ class RandomPush(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._vec = np.zeros(3)
 
     def _find_target(self) -> tuple[int, int]:
-        from envs.bullet import bullet_client
+        from simtransfer.envs.bullet import bullet_client
 
         p = bullet_client(self.env)
         robot = getattr(self.env.unwrapped, "robot", None)
@@ -208,12 +208,12 @@ class RandomPush(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
 
 class ContextObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
-    """Append the current physical parameters (from the :class:`~envs.randomization.PhysicsRandomizer`
+    """Append the current physical parameters (from the :class:`~simtransfer.envs.randomization.PhysicsRandomizer`
     below) to a flat Box observation, for context-conditioned policies; bounds are the parameters' valid
     bounds."""
 
     def __init__(self, env: gym.Env) -> None:
-        from envs.randomization import PhysicsRandomizer
+        from simtransfer.envs.randomization import PhysicsRandomizer
 
         gym.utils.RecordConstructorArgs.__init__(self)
         gym.ObservationWrapper.__init__(self, env)

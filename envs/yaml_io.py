@@ -12,7 +12,7 @@ before building it and refuses more than :data:`MAX_NODES`; files over :data:`MA
 >>> parse_yaml(bomb, source="bomb.yaml")
 Traceback (most recent call last):
 ...
-envs.errors.SimtransferError: bomb.yaml: the YAML expands to more than 100000 nodes (aliases repeating aliases?); refused
+simtransfer.envs.errors.SimtransferError: bomb.yaml: the YAML expands to more than 100000 nodes (aliases repeating aliases?); refused
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 MAX_BYTES = 4 * 1024 * 1024  # configs and presets are a few KB; metadata.json a few hundred KB
 MAX_NODES = 100_000  # the expanded document; the largest shipped config has under 1,000

@@ -2,7 +2,7 @@
 
 Each sub-command lives in its own module and exposes ``add_arguments(parser)`` and ``run(args) -> int``;
 this file only wires them together, so ``simtransfer --help`` stays fast (heavy imports happen in ``run``).
-Any :class:`envs.errors.SimtransferError` becomes ``simtransfer: error: <one line>`` and exit code 2.
+Any :class:`simtransfer.envs.errors.SimtransferError` becomes ``simtransfer: error: <one line>`` and exit code 2.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ import os
 import sys
 from collections.abc import Iterator
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "envs": ("experiments.commands.envs_cmd", "list environments and their randomizable parameters"),
-    "train": ("experiments.commands.train_cmd", "train an agent from a config (randomized simulation)"),
-    "evaluate": ("experiments.commands.evaluate_cmd", "evaluate a trained run on any target env"),
-    "transfer": ("experiments.commands.transfer_cmd", "transfer a trained policy to a target env"),
-    "run": ("experiments.commands.run_cmd", "run a whole experiment: source -> targets x methods x seeds"),
-    "report": ("experiments.commands.report_cmd", "tables and plots from a finished experiment"),
+    "envs": ("simtransfer.experiments.commands.envs_cmd", "list environments and their randomizable parameters"),
+    "train": ("simtransfer.experiments.commands.train_cmd", "train an agent from a config (randomized simulation)"),
+    "evaluate": ("simtransfer.experiments.commands.evaluate_cmd", "evaluate a trained run on any target env"),
+    "transfer": ("simtransfer.experiments.commands.transfer_cmd", "transfer a trained policy to a target env"),
+    "run": ("simtransfer.experiments.commands.run_cmd", "run a whole experiment: source -> targets x methods x seeds"),
+    "report": ("simtransfer.experiments.commands.report_cmd", "tables and plots from a finished experiment"),
 }
 
 
@@ -76,7 +76,7 @@ def machine_stdout() -> Iterator[None]:
 def _trust_from_command_line(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """Trust ``--trust`` modules, and the module of a ``--target pkg.mod:callable`` typed on the command line,
     while the command runs."""
-    from envs.trust import split_path, trusting
+    from simtransfer.envs.trust import split_path, trusting
 
     modules = list(args.trust)
     target = getattr(args, "target", None)

@@ -10,7 +10,7 @@ Override order, lowest to highest priority:
 
 Mappings merge key by key; lists and scalars replace.
 
->>> from experiments.config import TrainConfig
+>>> from simtransfer.experiments.config import TrainConfig
 >>> cfg = TrainConfig(env={"id": "CartPole-v1"}, algo="ppo", total_timesteps=1000)
 >>> cfg.policy.policy_class is None
 True
@@ -33,8 +33,8 @@ from pydantic import (
     model_validator,
 )
 
-from envs.errors import SimtransferError
-from envs.spec import EnvSpec, WrapperSpec, load_yaml
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import EnvSpec, WrapperSpec, load_yaml
 
 DEFAULTS_DIR = Path(__file__).parent / "configs" / "hyperparams"
 Algo = Literal["ppo", "sac", "td3", "a2c", "dqn", "recurrent_ppo"]
@@ -164,7 +164,7 @@ class TrainConfig(BaseModel):
     @field_validator("hyperparams")
     @classmethod
     def _check_hyperparams(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
-        from agents.algos import check_hyperparams
+        from simtransfer.agents.algos import check_hyperparams
 
         if "algo" in info.data:
             check_hyperparams(info.data["algo"], value)

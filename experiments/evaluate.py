@@ -3,7 +3,7 @@
 The run's ``adapters`` are applied to the target, its VecNormalize statistics to observations; episode ``i``
 resets with ``seed + i`` and actions are deterministic, so the numbers are reproducible.
 
->>> from experiments.evaluate import evaluate_run
+>>> from simtransfer.experiments.evaluate import evaluate_run
 >>> res = evaluate_run("runs/ip", "simtransfer/InvertedPendulumExtrap-v0", episodes=10, seed=0)  # doctest: +SKIP
 >>> res.mean_return                                                                              # doctest: +SKIP
 """
@@ -13,10 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from agents.evaluation import EvalResult, run_episodes, summarize
-from agents.policy_io import LoadedPolicy, describe_space, load_policy, spaces_compatible
-from envs.errors import SimtransferError
-from envs.spec import EnvSpec, parse_env_spec
+from simtransfer.agents.evaluation import EvalResult, run_episodes, summarize
+from simtransfer.agents.policy_io import LoadedPolicy, describe_space, load_policy, spaces_compatible
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import EnvSpec, parse_env_spec
 
 __all__ = ["EvalResult", "evaluate_policy", "evaluate_run"]
 
@@ -24,7 +24,7 @@ __all__ = ["EvalResult", "evaluate_policy", "evaluate_run"]
 def evaluate_policy(policy: LoadedPolicy, target_spec: str | dict[str, Any] | EnvSpec, episodes: int = 10,
                     seed: int = 0, *, max_steps: int = 100_000) -> EvalResult:
     """Evaluate an already loaded policy on one target (see :func:`evaluate_run`)."""
-    from agents.vecenv import make_single_env
+    from simtransfer.agents.vecenv import make_single_env
 
     if episodes < 1:
         raise SimtransferError(f"episodes must be at least 1, got {episodes}")

@@ -1,8 +1,8 @@
 """Where experiment jobs run: in this process, a local process pool, or Ray tasks (one CPU each).
 
-Each backend takes the job function (``experiments.runner.run_job``) and the experiment config as a plain
+Each backend takes the job function (``simtransfer.experiments.runner.run_job``) and the experiment config as a plain
 mapping; ``submit`` starts a job, ``wait`` returns one finished job with its result or its exception.
-A :class:`~envs.errors.SimtransferError` (bad input) is re-raised at once; any other error is returned so
+A :class:`~simtransfer.envs.errors.SimtransferError` (bad input) is re-raised at once; any other error is returned so
 one failed cell never loses the others.
 """
 
@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 if TYPE_CHECKING:
-    from experiments.runner import Job
+    from simtransfer.experiments.runner import Job
 
 JobFn = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 

@@ -3,7 +3,7 @@
 An experiment answers "did transfer help on these targets, by how much, and how sure are we?". Every
 (target, method, seed) cell is compared against ``scratch`` on the same target, which is always added.
 
->>> from experiments.experiment import ExperimentConfig
+>>> from simtransfer.experiments.experiment import ExperimentConfig
 >>> cfg = ExperimentConfig.model_validate({
 ...     "name": "demo", "source": {"config": "experiments/configs/inverted_pendulum.yaml"},
 ...     "targets": [{"env": "simtransfer/InvertedPendulumExtrap-v0", "name": "extrap"}],
@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from envs.errors import SimtransferError
-from envs.spec import EnvSpec, load_yaml
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import EnvSpec, load_yaml
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 if TYPE_CHECKING:
-    from experiments.experiment import ExperimentConfig
-    from experiments.runner import Job
+    from simtransfer.experiments.experiment import ExperimentConfig
+    from simtransfer.experiments.runner import Job
 
 _UNTRACKED = ("tracking", "progress", "name")  # do not change what a run computes
 
@@ -30,7 +30,7 @@ def _digest(obj: Any) -> str:
 
 
 def source_inputs(cfg: ExperimentConfig, name: str | None, seed: int) -> dict[str, Any]:
-    from experiments.runner import _source_config
+    from simtransfer.experiments.runner import _source_config
 
     raw = _source_config(cfg, seed, name).model_dump(mode="json")
     return {k: v for k, v in raw.items() if k not in _UNTRACKED}
@@ -44,7 +44,7 @@ def fingerprint(cfg: ExperimentConfig, job: Job) -> str:
     tgt = target.model_dump(mode="json", exclude={"name", "threshold"})
     if job.kind == "random":
         return _digest({"target": tgt["env"], "episodes": cfg.budget.random_episodes, "seed": job.seed})
-    from experiments.runner import _method_options
+    from simtransfer.experiments.runner import _method_options
 
     method, options = _method_options(cfg, job)
     budget = cfg.budget.model_dump(mode="json", exclude={"random_episodes"})
@@ -62,7 +62,7 @@ def read_marker(job: Job) -> dict[str, Any] | None:
 
 
 def _remove(path: Path, say: Callable[[str], None], why: str) -> None:
-    from experiments.rundirs import check_clearable, clear_run_dir
+    from simtransfer.experiments.rundirs import check_clearable, clear_run_dir
 
     try:
         check_clearable(path)

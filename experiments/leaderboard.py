@@ -3,7 +3,7 @@
 Every (target, method) cell is scored by its **final return on the target** — after the method's target
 budget, or with no target training at all for zero-shot methods (``zeroshot`` and its labelled variants such
 as ``dr``/``adr``, which evaluate a differently trained source). Per method the score is the interquartile
-mean (IQM) over seeds with a 95% percentile-bootstrap interval (``transfer.stats``). The **winner** is the
+mean (IQM) over seeds with a 95% percentile-bootstrap interval (``simtransfer.transfer.stats``). The **winner** is the
 method with the highest IQM; every other method whose bootstrap interval of the IQM *difference* to the winner
 still contains 0 is reported as **tied** with it, so "wins" means the whole interval of the margin lies above 0.
 The probability of improvement ``P(winner > runner-up)`` (Agarwal et al. 2021) is the chance that a random run
@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from experiments.report import Results, method_order
-from transfer.stats import (
+from simtransfer.experiments.report import Results, method_order
+from simtransfer.transfer.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_REPS,
     Estimate,

@@ -1,10 +1,10 @@
 """Tables and plots from a finished experiment (``simtransfer report RESULTS_DIR``).
 
 Reads the results layout written by ``simtransfer run`` (see ``docs/metrics.md``), aggregates every
-(target, method) over seeds with :func:`transfer.stats.aggregate` and writes ``RESULTS/report/``:
+(target, method) over seeds with :func:`simtransfer.transfer.stats.aggregate` and writes ``RESULTS/report/``:
 ``report.md``, ``summary.csv``, ``summary.json`` and PNG plots.
 
->>> from experiments.report import build_report            # doctest: +SKIP
+>>> from simtransfer.experiments.report import build_report            # doctest: +SKIP
 >>> report = build_report("results/hopper")                 # doctest: +SKIP
 >>> report.files["markdown"]                                # doctest: +SKIP
 PosixPath('results/hopper/report/report.md')
@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envs.errors import SimtransferError
-from transfer.metrics import DEFAULT_LAST_K, Curve
-from transfer.stats import (
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.metrics import DEFAULT_LAST_K, Curve
+from simtransfer.transfer.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_REPS,
     RunResult,
@@ -126,7 +126,7 @@ def _seed_of(seed_dir: Path, cell: dict) -> int:
 def _experiment_name(root: Path) -> str:
     path = root / "experiment.yaml"
     if path.is_file():
-        from envs.spec import load_yaml
+        from simtransfer.envs.spec import load_yaml
 
         data = load_yaml(path)
         if isinstance(data, dict) and isinstance(data.get("name"), str) and data["name"].strip():
@@ -310,8 +310,8 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
 
 
 def _winners(results: Results, settings: dict[str, Any]) -> list[str]:
-    """The "which method wins" section (``experiments.leaderboard``): final return on each target."""
-    from experiments.leaderboard import leaderboard, verdict_markdown
+    """The "which method wins" section (``simtransfer.experiments.leaderboard``): final return on each target."""
+    from simtransfer.experiments.leaderboard import leaderboard, verdict_markdown
 
     verdicts = leaderboard(results, reps=settings["reps"], confidence=settings["confidence"], seed=settings["seed"])
     return ["## Which method wins (final return on the target, IQM over seeds)", "",
@@ -347,7 +347,7 @@ def build_report(results_dir: str | Path, *, reps: int = DEFAULT_REPS, confidenc
     settings = {"reps": reps, "confidence": confidence, "seed": seed, "k": k}
     files: dict[str, Path] = {}
     if plots:
-        from experiments.report_plots import write_plots
+        from simtransfer.experiments.report_plots import write_plots
 
         files.update(write_plots(results, summaries, out, reps=reps, confidence=confidence, seed=seed))
     rows = table_rows(summaries)
@@ -371,7 +371,7 @@ def log_report_to_wandb(results_dir: str | Path, mode: str = "offline", *, proje
 
     Never raises: any failure (no report yet, W&B unavailable, no network) prints a warning and returns False.
     """
-    from experiments.tracking import fallback_mode
+    from simtransfer.experiments.tracking import fallback_mode
 
     mode = fallback_mode(mode)  # online W&B already failed in this experiment: do not wait for it again
     try:

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from transfer.metrics import resample
-from transfer.stats import TransferSummary, iqm_band
+from simtransfer.transfer.metrics import resample
+from simtransfer.transfer.stats import TransferSummary, iqm_band
 
 if TYPE_CHECKING:
-    from experiments.report import Results
+    from simtransfer.experiments.report import Results
 
 STYLE = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
          "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3}
@@ -48,7 +48,7 @@ def _colors(methods: list[str]) -> dict[str, tuple]:
 
 def _curves_plot(plt, results: Results, target: str, by: dict, colors: dict, path: Path, *, reps: int,
                  confidence: float, seed: int) -> None:
-    from experiments.report import method_order
+    from simtransfer.experiments.report import method_order
 
     data = results.targets[target]
     fig, ax = plt.subplots(figsize=(10.5, 5.5), constrained_layout=True)
@@ -169,7 +169,7 @@ def write_plots(results: Results, summaries: list[TransferSummary], out: Path, *
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from experiments.report import method_order
+    from simtransfer.experiments.report import method_order
 
     files: dict[str, Path] = {}
     by = {(s.target, s.method): s for s in summaries}

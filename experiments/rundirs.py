@@ -6,7 +6,7 @@
   run directory written by simtransfer, never one holding foreign files or a source run.
 * :func:`disk_errors` turns ENOSPC / EDQUOT / EROFS into ``simtransfer: error: disk full while writing X``.
 
->>> from experiments.rundirs import locked
+>>> from simtransfer.experiments.rundirs import locked
 >>> with locked("runs/ip"):                                      # doctest: +SKIP
 ...     ...
 """
@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 LOCK = ".lock"
 # what simtransfer writes into a run directory (train, transfer, the experiment runner)

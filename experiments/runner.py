@@ -1,6 +1,6 @@
 """Run an experiment: train each source once per seed, then every (target, method, seed) cell.
 
-Layout written under ``OUT`` (read by :mod:`experiments.report`, documented in ``docs/metrics.md``)::
+Layout written under ``OUT`` (read by :mod:`simtransfer.experiments.report`, documented in ``docs/metrics.md``)::
 
     OUT/experiment.yaml                              the resolved experiment config
     OUT/sources/seed<k>/                             source run dirs (+ job.json when finished)
@@ -13,7 +13,7 @@ Resumable: a finished job has its marker file and is skipped on a re-run; a sour
 continues from its last checkpoint; an unfinished cell is redone from scratch. Jobs run in-process
 (``workers=1``), in a local process pool (``workers>1``) or as Ray tasks (``ray_address``).
 
->>> from experiments.runner import run_experiment                       # doctest: +SKIP
+>>> from simtransfer.experiments.runner import run_experiment                       # doctest: +SKIP
 >>> run_experiment("experiments/configs/quickstart.yaml", "results/quickstart", workers=2)  # doctest: +SKIP
 """
 
@@ -30,12 +30,12 @@ from typing import Any
 
 import yaml
 
-from envs.errors import SimtransferError
-from envs.yaml_io import load_yaml
-from experiments.executors import Backend, InProcess, Pool, RayTasks, start_ray, stop_ray
-from experiments.experiment import ExperimentConfig, load_experiment, parse_experiment
-from experiments.rundirs import disk_errors, locked
-from experiments.tracking import share_offline_fallback
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.yaml_io import load_yaml
+from simtransfer.experiments.executors import Backend, InProcess, Pool, RayTasks, start_ray, stop_ray
+from simtransfer.experiments.experiment import ExperimentConfig, load_experiment, parse_experiment
+from simtransfer.experiments.rundirs import disk_errors, locked
+from simtransfer.experiments.tracking import share_offline_fallback
 
 DONE = "done"
 
@@ -100,7 +100,7 @@ def _tracking_overrides(cfg: ExperimentConfig) -> list[str]:
 
 
 def _source_config(cfg: ExperimentConfig, seed: int, name: str | None = None) -> Any:
-    from experiments.config import load_train_config, resolve_train_config
+    from simtransfer.experiments.config import load_train_config, resolve_train_config
 
     source = cfg.source_config(name)
     overrides = list(source.set) + _tracking_overrides(cfg)
@@ -113,8 +113,8 @@ def _source_config(cfg: ExperimentConfig, seed: int, name: str | None = None) ->
 
 
 def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
-    from experiments.config import load_train_config
-    from experiments.train import config_changes, train
+    from simtransfer.experiments.config import load_train_config
+    from simtransfer.experiments.train import config_changes, train
 
     run_dir = Path(job.out_dir)
     config = _source_config(cfg, job.seed, job.source)
@@ -132,8 +132,8 @@ def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
 
 def _run_random(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     """Mean return of uniformly random actions on the target: the low end of every normalisation."""
-    from agents.evaluation import RandomPolicy, run_episodes, summarize
-    from envs.spec import make_env
+    from simtransfer.agents.evaluation import RandomPolicy, run_episodes, summarize
+    from simtransfer.envs.spec import make_env
 
     target = next(t for t in cfg.targets if t.name == job.target)
     env = make_env(target.env, seed=job.seed)
@@ -145,14 +145,14 @@ def _run_random(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     summary = summarize(target.name, returns, lengths).to_dict()
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from agents.policy_io import atomic_write_json
+    from simtransfer.agents.policy_io import atomic_write_json
 
     atomic_write_json(out / "eval.json", {"curves": {}, "final": {target.name: summary}})
     return {"final": {target.name: summary["mean_return"]}}
 
 
 def _method_options(cfg: ExperimentConfig, job: Job) -> tuple[Any, dict[str, Any]]:
-    from transfer.methods import get_method
+    from simtransfer.transfer.methods import get_method
 
     target = next(t for t in cfg.targets if t.name == job.target)
     mcfg = next(m for m in cfg.all_methods() if m.label == job.method)
@@ -164,7 +164,7 @@ def _method_options(cfg: ExperimentConfig, job: Job) -> tuple[Any, dict[str, Any
 
 
 def _run_cell(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
-    from transfer.api import transfer
+    from simtransfer.transfer.api import transfer
 
     target = next(t for t in cfg.targets if t.name == job.target)
     method, options = _method_options(cfg, job)
@@ -189,14 +189,14 @@ _RUNNERS: dict[str, Callable[[ExperimentConfig, Job], dict[str, Any]]] = {
 def run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, Any]:
     """Execute one job (in this process, a pool worker or a Ray worker) and write its marker file.
     A full disk is a :class:`SimtransferError`, which stops the whole run (not one failed cell per job)."""
-    from experiments.rundirs import disk_errors
+    from simtransfer.experiments.rundirs import disk_errors
 
     with disk_errors():
         return _run_job(cfg_dict, job_dict)
 
 
 def _run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, Any]:
-    from experiments.fingerprints import fingerprint
+    from simtransfer.experiments.fingerprints import fingerprint
 
     os.environ.setdefault("WANDB_SILENT", "true")
     cfg = parse_experiment(cfg_dict, source="experiment")
@@ -212,7 +212,7 @@ def _run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, An
         mcfg = next(m for m in cfg.all_methods() if m.label == job.method)
         marker.update(target=job.target, method=job.method, method_name=mcfg.method,
                       threshold=target.threshold if target.threshold is not None else cfg.threshold)
-    from agents.policy_io import atomic_write_json
+    from simtransfer.agents.policy_io import atomic_write_json
 
     atomic_write_json(job.marker, marker)
     return {"job": job_dict, **marker}
@@ -279,7 +279,7 @@ def _write_experiment_yaml(cfg: ExperimentConfig, out: Path, force: bool) -> boo
         if changed and not force:
             raise SimtransferError(f"{out} holds results of a different experiment config (compare "
                                    f"{path}); use another --out, or --force to redo what changed")
-    from agents.policy_io import atomic_write_bytes
+    from simtransfer.agents.policy_io import atomic_write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text.encode())
@@ -307,7 +307,7 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
 
 def _run_locked(cfg: ExperimentConfig, out: Path, workers: int, ray_address: str | None, force: bool,
                 report: bool, say: Callable[[str], None]) -> RunSummary:
-    from experiments.fingerprints import fingerprint, prune_unplanned, reset_stale
+    from simtransfer.experiments.fingerprints import fingerprint, prune_unplanned, reset_stale
 
     changed = _write_experiment_yaml(cfg, out, force)
     share_offline_fallback(out)  # one W&B online failure switches every later job to offline (workers inherit it)
@@ -348,7 +348,7 @@ def _run_locked(cfg: ExperimentConfig, out: Path, workers: int, ray_address: str
             backend.close()
     summary = RunSummary(out, total - len(failed), skipped, failed, time.perf_counter() - t0)
     if report and any(is_done(j, fps[j]) for j in cell_jobs if j.kind == "cell"):
-        from experiments.report import build_report, log_report_to_wandb, print_table
+        from simtransfer.experiments.report import build_report, log_report_to_wandb, print_table
 
         rep = build_report(out)
         print_table(rep.summaries)
@@ -363,8 +363,8 @@ def _run_locked(cfg: ExperimentConfig, out: Path, workers: int, ray_address: str
 
 def _validate_targets(cfg: ExperimentConfig) -> None:
     """Fail fast, before any training, on a target id that does not exist or a method that is unknown."""
-    from envs.spec import make_env
-    from transfer.methods import get_method
+    from simtransfer.envs.spec import make_env
+    from simtransfer.transfer.methods import get_method
 
     for m in cfg.all_methods():
         get_method(m.method).parse_options(m.options)

@@ -15,7 +15,7 @@ An offline run is only read after ``wandb sync``, so in offline mode everything 
 in one go when training ends: an active W&B run slows a CPU-bound training process by several percent
 (its service threads), which offline tracking then does not cost. Online runs stream live.
 
->>> from experiments.tracking import Tracker
+>>> from simtransfer.experiments.tracking import Tracker
 >>> t = Tracker(mode="disabled")
 >>> t.start("runs/x", {"algo": "ppo"}, name="x"); t.log({"a": 1.0}, step=0); t.finish()
 """

@@ -1,10 +1,10 @@
-"""Train one agent from a :class:`~experiments.config.TrainConfig` into a run directory.
+"""Train one agent from a :class:`~simtransfer.experiments.config.TrainConfig` into a run directory.
 
 Run directory (docs/ARCHITECTURE.md): ``config.yaml``, ``policy.safetensors``, ``metadata.json``,
 ``model.zip`` (SB3 users only), ``progress.csv``, ``eval.json``, ``checkpoints/``, ``wandb/``.
 
->>> from experiments.config import load_train_config
->>> from experiments.train import train
+>>> from simtransfer.experiments.config import load_train_config
+>>> from simtransfer.experiments.train import train
 >>> result = train(load_train_config("experiments/configs/inverted_pendulum.yaml"), "runs/ip")  # doctest: +SKIP
 >>> result.final["train"].mean_return                                                           # doctest: +SKIP
 """
@@ -20,9 +20,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from agents.evaluation import EvalResult
-from envs.errors import SimtransferError
-from experiments.config import TrainConfig, load_train_config, resolve_train_config
+from simtransfer.agents.evaluation import EvalResult
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.config import TrainConfig, load_train_config, resolve_train_config
 
 PrepareModel = Callable[[Any, Any], None]
 
@@ -64,7 +64,7 @@ def _coerce_config(config: TrainConfig | str | Path | dict[str, Any]) -> TrainCo
 
 
 def _check_out_dir(run_dir: Path, force: bool, protect: list[Path] | None = None) -> None:
-    from experiments.rundirs import check_clearable, is_empty
+    from simtransfer.experiments.rundirs import check_clearable, is_empty
 
     if run_dir.exists() and not run_dir.is_dir():
         raise SimtransferError(f"output path {run_dir} exists and is not a directory")
@@ -78,7 +78,7 @@ def _check_out_dir(run_dir: Path, force: bool, protect: list[Path] | None = None
 
 def _eval_envs(config: TrainConfig) -> dict[str, Any]:
     """One env per evaluation target, built before anything is written (a bad target id fails early)."""
-    from agents.vecenv import make_single_env
+    from simtransfer.agents.vecenv import make_single_env
 
     envs: dict[str, Any] = {}
     if config.eval.train:
@@ -92,7 +92,7 @@ def _eval_envs(config: TrainConfig) -> dict[str, Any]:
 
 
 def _check_eval_spaces(model: Any, envs: dict[str, Any]) -> None:
-    from agents.policy_io import describe_space, spaces_compatible
+    from simtransfer.agents.policy_io import describe_space, spaces_compatible
 
     for name, env in envs.items():
         for what, exp, got in (("observation", model.observation_space, env.observation_space),
@@ -126,7 +126,7 @@ def train(
     ``before_finish(run_dir)`` writes further files just before metadata.json (which marks a complete run).
     The run directory is locked (``.lock``) for the whole call.
     """
-    from experiments.rundirs import check_clearable, disk_errors, locked
+    from simtransfer.experiments.rundirs import check_clearable, disk_errors, locked
 
     if resume:
         if out_dir is None:
@@ -177,8 +177,8 @@ def is_finished(run_dir: Path, total_timesteps: int) -> bool:
 
 def _resume(config: Any, run_dir: Path, prepare_model: PrepareModel | None, extra_metadata: dict[str, Any] | None,
             allow_config_change: bool, before_finish: Callable[[Path], None] | None) -> TrainResult:
-    from agents import checkpoint as ckpt
-    from experiments.rundirs import remove_temp_files
+    from simtransfer.agents import checkpoint as ckpt
+    from simtransfer.experiments.rundirs import remove_temp_files
 
     own = load_train_config(run_dir / "config.yaml", use_defaults=False)
     cfg = own
@@ -216,10 +216,10 @@ def _train(cfg: TrainConfig, run_dir: Path, last: Path | None, ckpt_meta: dict[s
     import torch
     from stable_baselines3.common.utils import set_random_seed
 
-    from agents import checkpoint as ckpt
-    from agents.algos import build_model
-    from agents.vecenv import find_vec_normalize, make_training_env
-    from experiments.rundirs import clear_run_dir
+    from simtransfer.agents import checkpoint as ckpt
+    from simtransfer.agents.algos import build_model
+    from simtransfer.agents.vecenv import find_vec_normalize, make_training_env
+    from simtransfer.experiments.rundirs import clear_run_dir
 
     t_start = time.perf_counter()
     if cfg.torch_threads:
@@ -257,12 +257,17 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
     from stable_baselines3.common.callbacks import CallbackList
     from stable_baselines3.common.logger import Logger
 
-    from agents import checkpoint as ckpt
-    from agents.callbacks import CheckpointCallback, ParamsCallback, ProgressCallback, TargetEvalCallback
-    from agents.logs import ResumableCSVOutputFormat, merge_step_rows, read_rows
-    from agents.metadata import build_metadata
-    from agents.policy_io import atomic_write_bytes, atomic_write_json, save_weights
-    from experiments.tracking import Tracker, WandbWriter
+    from simtransfer.agents import checkpoint as ckpt
+    from simtransfer.agents.callbacks import (
+        CheckpointCallback,
+        ParamsCallback,
+        ProgressCallback,
+        TargetEvalCallback,
+    )
+    from simtransfer.agents.logs import ResumableCSVOutputFormat, merge_step_rows, read_rows
+    from simtransfer.agents.metadata import build_metadata
+    from simtransfer.agents.policy_io import atomic_write_bytes, atomic_write_json, save_weights
+    from simtransfer.experiments.tracking import Tracker, WandbWriter
 
     resumed = checkpoint_step is not None
     atomic_write_bytes(run_dir / "config.yaml", cfg.to_yaml().encode())
@@ -368,9 +373,9 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
 
 
 def _range_callbacks(vec_env: Any, state: dict[str, Any] | None) -> tuple[list[Any], Callable[[list[Any]], Any]]:
-    """ADR / curriculum callbacks when the training envs use those wrappers (``agents.adr_callback``)."""
+    """ADR / curriculum callbacks when the training envs use those wrappers (``simtransfer.agents.adr_callback``)."""
     try:
-        from agents.adr_callback import range_callbacks, range_state
+        from simtransfer.agents.adr_callback import range_callbacks, range_state
     except ImportError:
         return [], lambda cbs: None
     return range_callbacks(vec_env, state), range_state

@@ -30,7 +30,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 Index = list[int | None]
 
@@ -266,9 +266,9 @@ def adapter_config(name: str, mode: str = "index", action_scale: float | list[fl
     wrappers: list[dict[str, Any]] = []
     policy: dict[str, Any] = {}
     if mode == "index":
-        wrappers.append({"type": "transfer.adapters:ObsIndexMap", "kwargs": {"preset": p.name}})
+        wrappers.append({"type": "simtransfer.transfer.adapters:ObsIndexMap", "kwargs": {"preset": p.name}})
     elif mode == "learned":
-        policy = {"features_extractor_class": "transfer.adapters:LinearObsProjection",
+        policy = {"features_extractor_class": "simtransfer.transfer.adapters:LinearObsProjection",
                   "features_extractor_kwargs": {"preset": p.name}}
     else:
         raise SimtransferError(f"unknown adapter mode '{mode}' (index or learned)")
@@ -276,9 +276,9 @@ def adapter_config(name: str, mode: str = "index", action_scale: float | list[fl
         kwargs: dict[str, Any] = {"preset": p.name}
         if action_scale is not None:
             kwargs["scale"] = action_scale
-        wrappers.append({"type": "transfer.adapters:ActionIndexMap", "kwargs": kwargs})
+        wrappers.append({"type": "simtransfer.transfer.adapters:ActionIndexMap", "kwargs": kwargs})
     elif action_scale is not None:
-        wrappers.append({"type": "transfer.adapters:ActionIndexMap",
+        wrappers.append({"type": "simtransfer.transfer.adapters:ActionIndexMap",
                          "kwargs": {"index": list(p.action_index or [0]), "scale": action_scale}})
     return wrappers, policy
 
@@ -290,7 +290,7 @@ def configure_adapters(config: Any, name: str, mode: str = "index",
     The preset's wrappers go innermost (first): they turn the target env into the source's layout, and the
     source's own adapters (e.g. an observation-action history) then see exactly what they saw in training.
     """
-    from transfer.api import update_config
+    from simtransfer.transfer.api import update_config
 
     wrappers, policy = adapter_config(name, mode, action_scale)
     if policy and config.policy.features_extractor_class:

@@ -1,6 +1,6 @@
 """Run one transfer: source run(s) + target env + method → a new run directory, like ``train`` makes.
 
->>> from transfer.api import transfer
+>>> from simtransfer.transfer.api import transfer
 >>> res = transfer("runs/pendulum", "simtransfer/InvertedPendulumExtrap-v0", "freeze",      # doctest: +SKIP
 ...                options={"layers": ["pi.0"]}, timesteps=20_000, out_dir="runs/pend_freeze")
 >>> res.final["train"]["mean_return"]                                                      # doctest: +SKIP
@@ -20,11 +20,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from envs.errors import SimtransferError
-from envs.spec import EnvSpec, parse_env_spec
-from transfer.methods import MethodOptions, TransferMethod, get_method
-from transfer.source import SourceRun
-from transfer.weights import TransferReport
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import EnvSpec, parse_env_spec
+from simtransfer.transfer.methods import MethodOptions, TransferMethod, get_method
+from simtransfer.transfer.source import SourceRun
+from simtransfer.transfer.weights import TransferReport
 
 REPORT = "transfer_report.json"
 
@@ -42,7 +42,7 @@ class TransferResult:
 
 def update_config(config: Any, updates: dict[str, Any]) -> Any:
     """A re-validated copy of a TrainConfig with dotted keys set (``{"hyperparams.learning_rate": 1e-4}``)."""
-    from experiments.config import resolve_train_config
+    from simtransfer.experiments.config import resolve_train_config
 
     raw = config.model_dump(mode="json")
     for key, value in updates.items():
@@ -78,7 +78,7 @@ def split_sets(sets: list[str]) -> tuple[list[str], dict[str, Any]]:
 def target_config(source: SourceRun, target: str | dict[str, Any] | EnvSpec, *, method: str,
                   timesteps: int | None = None, seed: int | None = None, overrides: list[str] | None = None) -> Any:
     """The source's config moved to ``target``: same algorithm, hyper-parameters, budget (unless given)."""
-    from experiments.config import resolve_train_config
+    from simtransfer.experiments.config import resolve_train_config
 
     raw = copy.deepcopy(source.config)
     raw["env"] = parse_env_spec(target).model_dump()
@@ -94,12 +94,12 @@ def target_config(source: SourceRun, target: str | dict[str, Any] | EnvSpec, *, 
 
 
 def _source_spaces(source: SourceRun) -> tuple[Any, Any]:
-    from agents.policy_io import space_from_json
+    from simtransfer.agents.policy_io import space_from_json
 
     meta = source.metadata
     if "observation_space" in meta and "action_space" in meta:
         return space_from_json(meta["observation_space"]), space_from_json(meta["action_space"])
-    from agents.vecenv import make_single_env
+    from simtransfer.agents.vecenv import make_single_env
 
     env = make_single_env(source.config["env"], source.config.get("adapters") or [])
     try:
@@ -110,9 +110,9 @@ def _source_spaces(source: SourceRun) -> tuple[Any, Any]:
 
 def check_spaces(sources: list[SourceRun], config: Any) -> None:
     """One-line error when the target's spaces (after adapters) differ from a source's and nothing covers it."""
-    from agents.policy_io import describe_space, spaces_compatible
-    from agents.vecenv import make_single_env
-    from transfer.adapters import get_preset, suggest_preset
+    from simtransfer.agents.policy_io import describe_space, spaces_compatible
+    from simtransfer.agents.vecenv import make_single_env
+    from simtransfer.transfer.adapters import get_preset, suggest_preset
 
     env = make_single_env(config.env, config.adapters, seed=config.seed)
     try:
@@ -191,8 +191,8 @@ def transfer(
     for s in srcs:
         if run_dir.resolve() == s.path.resolve() or s.path.resolve() in run_dir.resolve().parents:
             raise SimtransferError(f"output directory {run_dir} is inside source run {s.path}: pick another --out")
-    from experiments.rundirs import check_clearable, disk_errors, locked
-    from experiments.train import _check_out_dir
+    from simtransfer.experiments.rundirs import check_clearable, disk_errors, locked
+    from simtransfer.experiments.train import _check_out_dir
 
     protect = [s.path for s in srcs]  # --force never clears a source (nor foreign files)
     if force and run_dir.is_dir():  # no lock file in a directory --force refuses to clear
@@ -212,8 +212,8 @@ def _train_transfer(config: Any, srcs: list[SourceRun], meth: TransferMethod, op
                     meta: dict[str, Any], *, force: bool = False, quiet: bool = False, resume: bool = False,
                     protect: list[Path] | None = None) -> TransferResult:
     """Train with ``meth.prepare_model`` applied to the freshly built model (before a checkpoint on resume)."""
-    from agents.policy_io import atomic_write_json
-    from experiments.train import train
+    from simtransfer.agents.policy_io import atomic_write_json
+    from simtransfer.experiments.train import train
 
     holder: dict[str, TransferReport] = {}
 
@@ -249,10 +249,10 @@ def resume_transfer(run_dir: str | Path, *, quiet: bool = False) -> TransferResu
     """Continue a killed transfer run from its last readable checkpoint, with the run's own config.yaml and
     the method, options and sources recorded in its checkpoint (the lineage metadata.json gets at the end).
     The sources must still have the weights (sha256) the run started from."""
-    from agents.checkpoint import latest_readable_checkpoint
-    from experiments.config import load_train_config
-    from experiments.rundirs import disk_errors, locked
-    from experiments.train import is_finished
+    from simtransfer.agents.checkpoint import latest_readable_checkpoint
+    from simtransfer.experiments.config import load_train_config
+    from simtransfer.experiments.rundirs import disk_errors, locked
+    from simtransfer.experiments.train import is_finished
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
@@ -260,7 +260,7 @@ def resume_transfer(run_dir: str | Path, *, quiet: bool = False) -> TransferResu
     with disk_errors(), locked(run_dir):
         config = load_train_config(run_dir / "config.yaml", use_defaults=False)
         if is_finished(run_dir, config.total_timesteps):
-            from experiments.train import train
+            from simtransfer.experiments.train import train
 
             res = train(None, run_dir, resume=True)  # says it is finished; changes nothing
             method = json.loads((run_dir / "metadata.json").read_text()).get("lineage", {}).get("method", "?")

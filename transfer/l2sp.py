@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from transfer.layers import is_target_param
+from simtransfer.transfer.layers import is_target_param
 
 
 def _pull(param: nn.Parameter, anchor: torch.Tensor, alpha: float, grad: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,7 @@ from collections.abc import Iterable
 
 from torch import nn
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 HEADS = ("action_head", "value_head")
 GROUPS = ("all", "trunk", "heads", "actor", "critic")

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 DEFAULT_LAST_K = 3
 """Number of final evaluations averaged into the asymptotic performance."""

@@ -11,7 +11,7 @@ stride for conv layers). The head of the last column sees ``[h_L^k; σ(V [α h_L
 linear action/value head applies its own U. Frozen columns keep their tensors as *buffers*
 (``requires_grad=False``): no optimizer, no Polyak update and no ``init_weights`` call can change them.
 
-The SB3 policies built on these towers are in :mod:`transfer.progressive_policies`.
+The SB3 policies built on these towers are in :mod:`simtransfer.transfer.progressive_policies`.
 
 >>> import torch
 >>> tower = ProgressiveTower(4, [{"arch": [8, 8]}, {"arch": [6, 6]}])
@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
@@ -359,7 +359,7 @@ class ProgressiveTower(nn.Module):
         """The last column's latent: ``column_latent(last, mapped x)`` through the precompiled plan.
 
         ``frozen``: the frozen columns' activations for ``x`` computed before (:meth:`frozen_acts`), e.g. once
-        per rollout for all of PPO's epochs (:mod:`transfer.progressive_cache`)."""
+        per rollout for all of PPO's epochs (:mod:`simtransfer.transfer.progressive_cache`)."""
         plan_frozen, (k, index, spec, lateral) = self._fast or self._compile()
         n = len(self.lateral_from)
         if frozen is not None:

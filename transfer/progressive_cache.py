@@ -7,7 +7,7 @@ row of the rollout in one batch and hands each minibatch its rows. Nothing else 
 column, its lateral adapters and their gradients are computed as before. The result is the same as
 recomputing, up to float rounding of one large batch vs many small ones.
 
-:func:`transfer.progressive_spec.load_source_columns` switches an on-policy model to the indexed buffer (and
+:func:`simtransfer.transfer.progressive_spec.load_source_columns` switches an on-policy model to the indexed buffer (and
 a saved model keeps it), so ``simtransfer transfer --method progressive`` uses it without a setting.
 
 >>> import gymnasium as gym
@@ -118,7 +118,7 @@ class FrozenRowCache:
     """The frozen columns' activations of every row of one rollout, for towers over the same features.
 
     ``rows(features_of_all, buffer, inds)`` returns per tower the ``frozen`` argument of
-    :meth:`transfer.progressive.ProgressiveTower.forward` for the minibatch rows ``inds``. It recomputes
+    :meth:`simtransfer.transfer.progressive.ProgressiveTower.forward` for the minibatch rows ``inds``. It recomputes
     when the rollout (buffer, generation) or any frozen tensor (by version) changed.
     """
 

@@ -1,6 +1,6 @@
 """Progressive networks with convolutional columns (pixel observations): the conv counterpart of
-:class:`transfer.progressive.ProgressiveTower`, with NatureCNN-shaped columns and 1x1-conv lateral adapters
-(used by ``transfer.progressive_policies.ProgressiveCnnExtractor``).
+:class:`simtransfer.transfer.progressive.ProgressiveTower`, with NatureCNN-shaped columns and 1x1-conv lateral adapters
+(used by ``simtransfer.transfer.progressive_policies.ProgressiveCnnExtractor``).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from envs.errors import SimtransferError
-from transfer.progressive import (
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.progressive import (
     IndexMap,
     LateralAdapter,
     ProgressiveTower,

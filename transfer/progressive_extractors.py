@@ -1,5 +1,5 @@
 """The feature/latent extractors of progressive actor-critic policies (see
-:mod:`transfer.progressive_policies`): a pi and a vf progressive tower over vector features, or progressive
+:mod:`simtransfer.transfer.progressive_policies`): a pi and a vf progressive tower over vector features, or progressive
 CNN columns over images.
 """
 
@@ -12,10 +12,10 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from transfer.progressive import ProgressiveTower
-from transfer.progressive_cache import _VERSION
-from transfer.progressive_cnn import NATURE_CNN, ProgressiveCnn
-from transfer.progressive_fused import fuse_plans, fused_latents
+from simtransfer.transfer.progressive import ProgressiveTower
+from simtransfer.transfer.progressive_cache import _VERSION
+from simtransfer.transfer.progressive_cnn import NATURE_CNN, ProgressiveCnn
+from simtransfer.transfer.progressive_fused import fuse_plans, fused_latents
 
 
 def _lateral_from(columns: list[dict[str, Any]], k: int) -> list[int]:

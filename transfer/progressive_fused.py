@@ -2,7 +2,7 @@
 
 A PPO/A2C policy has a pi and a vf tower; at rollout time each env step pushes one observation through
 both, and at that batch size the cost is one fixed overhead per op, not arithmetic. :func:`fuse_plans`
-turns the towers' compiled plans (see :meth:`transfer.progressive.ProgressiveTower._compile`) into *stages*:
+turns the towers' compiled plans (see :meth:`simtransfer.transfer.progressive.ProgressiveTower._compile`) into *stages*:
 every unit of every tower (a column's layer, a lateral adapter's reduction, a head adapter) sits at its depth
 in the graph, and all units of one depth with the same nonlinearity become one linear map over everything
 computed before, followed by one activation. Index maps, α and the adapters' projections U are folded into
@@ -10,7 +10,7 @@ those maps. One source column under [64, 64] pi and vf columns is then 3 stages 
 about 20. Same function as the separate towers; float rounding may differ in the last bits.
 
 >>> import torch
->>> from transfer.progressive import ProgressiveTower
+>>> from simtransfer.transfer.progressive import ProgressiveTower
 >>> towers = [ProgressiveTower(4, [{"arch": [8, 8]}, {"arch": [w, w]}]) for w in (6, 5)]
 >>> fused = fuse_plans([t._compile() for t in towers], 4)
 >>> [t.shape for t in fused_latents(fused, torch.zeros(2, 4))]

@@ -1,10 +1,10 @@
-"""Stable-Baselines3 policies made of progressive columns (see :mod:`transfer.progressive`).
+"""Stable-Baselines3 policies made of progressive columns (see :mod:`simtransfer.transfer.progressive`).
 
 Every constructor argument is JSON-serialisable: ``columns`` lists the frozen source columns (plain dicts),
 the new column is the usual ``net_arch`` / ``activation_fn`` (a name), and the adapters are set by
 ``alpha_init``, ``adapter_width`` and ``head_laterals``. Build the kwargs with
-:func:`transfer.progressive_spec.progressive_policy_spec`, then fill the frozen columns with
-:func:`transfer.progressive_spec.load_source_columns`.
+:func:`simtransfer.transfer.progressive_spec.progressive_policy_spec`, then fill the frozen columns with
+:func:`simtransfer.transfer.progressive_spec.load_source_columns`.
 
 Source column dict (MLP): ``pi``/``vf`` (on-policy) or ``pi``/``qf`` (SAC/TD3) hidden widths,
 ``activation_fn``, ``obs_dim``, ``obs_index_map`` (per source input: target obs index or -1 for zero),
@@ -27,16 +27,16 @@ from stable_baselines3.sac.policies import SACPolicy
 from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
-from envs.errors import SimtransferError
-from transfer.progressive import (
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.progressive import (
     ACTIVATIONS,
     IndexMap,
     ProgressiveTower,
     activation_name,
     freeze_to_buffers,
 )
-from transfer.progressive_cache import CachedParameters, FrozenRowCache, served_rows
-from transfer.progressive_extractors import (  # noqa: F401  (the extractors stay importable from here)
+from simtransfer.transfer.progressive_cache import CachedParameters, FrozenRowCache, served_rows
+from simtransfer.transfer.progressive_extractors import (  # noqa: F401  (the extractors stay importable from here)
     ProgressiveCnnExtractor,
     ProgressiveMlpExtractor,
     _lateral_from,
@@ -153,7 +153,7 @@ class ProgressiveActorCriticPolicy(_SourceColumns, CachedParameters, ActorCritic
         ).to(self.device)
 
     def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor):
-        """SB3's, but a minibatch of an :class:`~transfer.progressive_cache.IndexedRolloutBuffer` takes the
+        """SB3's, but a minibatch of an :class:`~simtransfer.transfer.progressive_cache.IndexedRolloutBuffer` takes the
         frozen columns' activations from a per-rollout cache (computed once for all epochs)."""
         served = None if self._cnn or not self.share_features_extractor else served_rows(obs)
         if served is None:
@@ -348,8 +348,8 @@ class ProgressiveTD3Policy(_OffPolicyColumns, TD3Policy):
 
 
 POLICY_CLASSES = {
-    "ppo": "transfer.progressive_policies.ProgressiveActorCriticPolicy",
-    "a2c": "transfer.progressive_policies.ProgressiveActorCriticPolicy",
-    "sac": "transfer.progressive_policies.ProgressiveSACPolicy",
-    "td3": "transfer.progressive_policies.ProgressiveTD3Policy",
+    "ppo": "simtransfer.transfer.progressive_policies.ProgressiveActorCriticPolicy",
+    "a2c": "simtransfer.transfer.progressive_policies.ProgressiveActorCriticPolicy",
+    "sac": "simtransfer.transfer.progressive_policies.ProgressiveSACPolicy",
+    "td3": "simtransfer.transfer.progressive_policies.ProgressiveTD3Policy",
 }

@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs.errors import SimtransferError
-from transfer.progressive import activation_name, check_index_map, compose_maps
-from transfer.progressive_cnn import NATURE_CNN
-from transfer.progressive_policies import POLICY_CLASSES
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.progressive import activation_name, check_index_map, compose_maps
+from simtransfer.transfer.progressive_cnn import NATURE_CNN
+from simtransfer.transfer.progressive_policies import POLICY_CLASSES
 
 ON_POLICY, OFF_POLICY = {"ppo", "a2c"}, {"sac", "td3"}
 DEFAULT_ACT = {"ppo": "tanh", "a2c": "tanh", "sac": "relu", "td3": "relu"}
@@ -68,7 +68,7 @@ def read_source(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict[str,
         state = {k: v for k, v in load_file(str(weights)).items() if not k.startswith("vecnormalize.")}
     except Exception as exc:  # corrupt file
         raise SimtransferError(f"source run {run}: cannot read policy.safetensors ({exc})") from None
-    from agents.policy_io import read_run_metadata
+    from simtransfer.agents.policy_io import read_run_metadata
 
     meta = read_run_metadata(run) if (run / "metadata.json").is_file() else {}
     return state, meta
@@ -354,9 +354,9 @@ def load_source_columns(model_or_policy: Any, source_run_dirs: Sequence[str | Pa
 
     The source runs must be the ones given to :func:`progressive_policy_spec`, in the same order. Given a
     PPO/A2C model, it also switches the model to an indexed rollout buffer, so that the frozen columns run
-    once per rollout instead of once per minibatch and epoch (:mod:`transfer.progressive_cache`).
+    once per rollout instead of once per minibatch and epoch (:mod:`simtransfer.transfer.progressive_cache`).
     """
-    from transfer.progressive_cache import use_indexed_rollout_buffer
+    from simtransfer.transfer.progressive_cache import use_indexed_rollout_buffer
 
     use_indexed_rollout_buffer(model_or_policy)
     policy, algo = _policy_and_algo(model_or_policy)

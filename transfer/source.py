@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from envs.errors import SimtransferError
-from transfer.weights import sha256_file
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.weights import sha256_file
 
 NORM_PREFIX = "vecnormalize."
 
@@ -34,8 +34,8 @@ class SourceRun:
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        from agents.policy_io import read_run_metadata
-        from envs.yaml_io import load_yaml
+        from simtransfer.agents.policy_io import read_run_metadata
+        from simtransfer.envs.yaml_io import load_yaml
 
         path = Path(run_dir)
         if not path.is_dir():
@@ -70,10 +70,10 @@ class SourceRun:
         return env.get("id", "?") if isinstance(env, dict) else str(env)
 
     def train_config(self) -> Any:
-        """The source's ``experiments.config.TrainConfig``."""
+        """The source's ``simtransfer.experiments.config.TrainConfig``."""
         from pydantic import ValidationError
 
-        from experiments.config import TrainConfig
+        from simtransfer.experiments.config import TrainConfig
 
         try:
             return TrainConfig.model_validate(self.config)

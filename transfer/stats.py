@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike
 
-from envs.errors import SimtransferError
-from transfer import metrics as M
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer import metrics as M
 
 DEFAULT_REPS = 2000
 DEFAULT_CONFIDENCE = 0.95

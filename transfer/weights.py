@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from envs.errors import SimtransferError
-from transfer.layers import assign_blocks, is_target_param, select_parameters
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.layers import assign_blocks, is_target_param, select_parameters
 
 KeyMap = Mapping[str, str] | list[tuple[str, str]] | list[list[str]] | None
 
@@ -231,7 +231,7 @@ def optimizer_parameter_names(model: Any) -> set[str]:
 
 
 def freeze(model: Any, selectors: Iterable[str | int], *, rebuild: bool = True) -> list[str]:
-    """Freeze the parameters the selectors match (see :func:`transfer.layers.select_parameters`)."""
+    """Freeze the parameters the selectors match (see :func:`simtransfer.transfer.layers.select_parameters`)."""
     policy = model.policy if hasattr(model, "policy") else model
     return freeze_names(model, select_parameters(policy, selectors), rebuild=rebuild)
 
@@ -256,7 +256,7 @@ def freeze_names(model: Any, names: Iterable[str], *, rebuild: bool = True) -> l
 
 def layerwise_scales(policy: nn.Module, decay: float) -> dict[str, float]:
     """Layer-wise learning-rate decay: a block at depth d of a chain of length L gets ``decay ** (L-1-d)``."""
-    from transfer.layers import block_depths
+    from simtransfer.transfer.layers import block_depths
 
     depths = block_depths(policy)
     out = {}

@@ -23,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _task_name(arg: str) -> str:
-    from envs.errors import SimtransferError
-    from envs.registry import TASKS, VARIANTS
+    from simtransfer.envs.errors import SimtransferError
+    from simtransfer.envs.registry import TASKS, VARIANTS
 
     name = arg.split("/")[-1].removesuffix("-v0")
     for variant in sorted(VARIANTS, key=len, reverse=True):
@@ -36,9 +36,9 @@ def _task_name(arg: str) -> str:
 
 
 def _task_info(task: str, *, targets: bool, split_seed: int) -> dict[str, Any]:
-    from envs.params import ParameterSpace, make_targets
-    from envs.randomization import parse_randomization
-    from envs.registry import TASKS, VARIANTS, env_id, preset
+    from simtransfer.envs.params import ParameterSpace, make_targets
+    from simtransfer.envs.randomization import parse_randomization
+    from simtransfer.envs.registry import TASKS, VARIANTS, env_id, preset
 
     spec = parse_randomization(preset(task))
     space = ParameterSpace.from_mapping(dict(spec.params))
@@ -101,7 +101,7 @@ def _print_tables(data: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envs.registry import TASKS
+    from simtransfer.envs.registry import TASKS
 
     if args.task is None:
         data: dict[str, Any] = {"envs": [_task_info(t, targets=False, split_seed=0) for t in TASKS]}

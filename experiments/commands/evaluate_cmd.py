@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from envs.spec import load_yaml
-    from experiments.evaluate import evaluate_run
+    from simtransfer.envs.spec import load_yaml
+    from simtransfer.experiments.evaluate import evaluate_run
 
     target = args.target
     if target.endswith((".yaml", ".yml")) and Path(target).is_file():

@@ -21,8 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envs.errors import SimtransferError
-    from experiments.report import build_report, log_report_to_wandb, print_table
+    from simtransfer.envs.errors import SimtransferError
+    from simtransfer.experiments.report import build_report, log_report_to_wandb, print_table
 
     if args.reps < 1:
         raise SimtransferError(f"--reps must be at least 1, got {args.reps}")

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from experiments.runner import run_experiment
+    from simtransfer.experiments.runner import run_experiment
 
     summary = run_experiment(args.experiment, args.out, workers=args.workers, ray_address=args.ray_address,
                              force=args.force, report=not args.no_report)

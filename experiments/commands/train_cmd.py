@@ -27,9 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from envs.errors import SimtransferError
-    from experiments.config import load_train_config
-    from experiments.train import summary_line, train
+    from simtransfer.envs.errors import SimtransferError
+    from simtransfer.experiments.config import load_train_config
+    from simtransfer.experiments.train import summary_line, train
 
     if args.resume:
         if args.out or args.force:

@@ -60,7 +60,7 @@ _FLAG_OPTIONS = ("learning_rate", "lr_decay", "layers", "depth", "alpha", "beta"
 
 
 def _key_map(items: list[str]) -> dict[str, str] | list[tuple[str, str]]:
-    from envs.errors import SimtransferError
+    from simtransfer.envs.errors import SimtransferError
 
     regex = any(i.startswith("re:") for i in items)
     pairs = []
@@ -85,8 +85,8 @@ def method_options(args: argparse.Namespace, from_sets: dict[str, Any]) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    from envs.errors import SimtransferError
-    from transfer.api import resume_transfer, split_sets, transfer
+    from simtransfer.envs.errors import SimtransferError
+    from simtransfer.transfer.api import resume_transfer, split_sets, transfer
 
     overrides, from_sets = split_sets(args.sets)
     options = method_options(args, from_sets)

@@ -8,7 +8,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from experiments.config import TrainConfig, deep_merge, resolve_train_config
+from simtransfer.experiments.config import TrainConfig, deep_merge, resolve_train_config
 
 FAST_HP: dict[str, dict[str, Any]] = {
     "ppo": {"n_steps": 64, "batch_size": 32, "n_epochs": 2},

@@ -8,22 +8,28 @@ import json
 import numpy as np
 import pytest
 
-import envs  # noqa: F401
-from agents.adr_callback import ADRCallback, ADRController, plot_adr_ranges, range_callbacks, range_state
-from envs.errors import SimtransferError
+from simtransfer import envs  # noqa: F401
+from simtransfer.agents.adr_callback import (
+    ADRCallback,
+    ADRController,
+    plot_adr_ranges,
+    range_callbacks,
+    range_state,
+)
+from simtransfer.envs.errors import SimtransferError
 
 ADR = {"params": ["mass", "gravity"], "threshold_low": 5.0, "threshold_high": 12.0, "buffer_size": 2,
        "boundary_prob": 1.0, "delta": 0.5}
 SPEC = {"id": "simtransfer/InvertedPendulum-v0", "kwargs": {"max_episode_steps": 15},
-        "wrappers": [{"type": "envs.adr:ADRRandomization", "kwargs": ADR}]}
+        "wrappers": [{"type": "simtransfer.envs.adr:ADRRandomization", "kwargs": ADR}]}
 
 
 
 def _pipeline(seed: int = 0):
     """The training pipeline's own pieces: TrainConfig -> make_training_env (VecNormalize) -> build_model."""
-    from agents.algos import build_model
-    from agents.vecenv import make_training_env
-    from experiments.config import resolve_train_config
+    from simtransfer.agents.algos import build_model
+    from simtransfer.agents.vecenv import make_training_env
+    from simtransfer.experiments.config import resolve_train_config
 
     cfg = resolve_train_config({"env": SPEC, "algo": "ppo", "seed": seed, "n_envs": 2, "normalize": True,
                                 "hyperparams": {"n_steps": 64, "batch_size": 64, "n_epochs": 1},
@@ -61,8 +67,8 @@ def test_adr_callback_logs_ranges_to_progress_csv_and_plots(tmp_path, one_thread
 
 def test_adr_state_survives_a_checkpoint(tmp_path, one_thread):
     """What experiments/train.py does with the hook: range_state() into the checkpoint, range_callbacks(state)."""
-    from agents.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
-    from agents.vecenv import find_vec_normalize
+    from simtransfer.agents.checkpoint import read_checkpoint, restore_checkpoint, save_checkpoint
+    from simtransfer.agents.vecenv import find_vec_normalize
 
     venv, model = _pipeline()
     cbs = range_callbacks(venv)
@@ -92,7 +98,7 @@ def test_adr_state_survives_a_checkpoint(tmp_path, one_thread):
 def test_subprocess_workers_share_one_adr_state():
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    from agents.vecenv import _factory
+    from simtransfer.agents.vecenv import _factory
 
     venv = SubprocVecEnv([functools.partial(_factory, SPEC, [], i) for i in range(2)])
     venv.seed(0)
@@ -109,14 +115,14 @@ def test_subprocess_workers_share_one_adr_state():
 def test_controller_errors():
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.vecenv import make_single_env
+    from simtransfer.agents.vecenv import make_single_env
 
     plain = DummyVecEnv([lambda: make_single_env("simtransfer/InvertedPendulum-v0", [])])
     with pytest.raises(SimtransferError, match="no ADR wrapper"):
         ADRController(plain)
     assert range_callbacks(plain) == [] and range_state([]) is None
     plain.close()
-    other = {**SPEC, "wrappers": [{"type": "envs.adr:ADRRandomization", "kwargs": {**ADR, "delta": 0.1}}]}
+    other = {**SPEC, "wrappers": [{"type": "simtransfer.envs.adr:ADRRandomization", "kwargs": {**ADR, "delta": 0.1}}]}
     mixed = DummyVecEnv([lambda: make_single_env(SPEC, []), lambda: make_single_env(other, [])])
     with pytest.raises(SimtransferError, match="different ADR configs"):
         ADRController(mixed)
@@ -127,10 +133,10 @@ def test_adr_section_in_a_randomization_spec_through_a_shim():
     """The schema hook the lead adds to envs/randomization.py (an ``adr:`` section), emulated locally."""
     import gymnasium as gym
 
-    from envs.adr import ADRRandomization
-    from envs.randomization import apply_randomization
-    from envs.registry import TASKS, preset
-    from envs.spec import import_object
+    from simtransfer.envs.adr import ADRRandomization
+    from simtransfer.envs.randomization import apply_randomization
+    from simtransfer.envs.registry import TASKS, preset
+    from simtransfer.envs.spec import import_object
 
     def apply_randomization_with_adr(env: gym.Env, mapping: dict) -> gym.Env:  # the hook, as a shim
         mapping = dict(mapping)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 
-from experiments.config import resolve_train_config
-from experiments.train import train
+from simtransfer.experiments.config import resolve_train_config
+from simtransfer.experiments.train import train
 
 
 def test_adr_from_config_logs_ranges_and_checkpoints_state(tmp_path):

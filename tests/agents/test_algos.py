@@ -8,10 +8,15 @@ import numpy as np
 import pytest
 import torch
 
-from agents.algos import block_name, linear_schedule, policy_kwargs_from_config, resolve_hyperparams
-from agents.policy_io import load_policy
-from envs.errors import SimtransferError
-from experiments.train import train
+from simtransfer.agents.algos import (
+    block_name,
+    linear_schedule,
+    policy_kwargs_from_config,
+    resolve_hyperparams,
+)
+from simtransfer.agents.policy_io import load_policy
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.train import train
 from tests.agents.runs import tiny_config
 
 ALGOS = ["ppo", "a2c", "dqn", "sac", "td3", "recurrent_ppo"]
@@ -39,7 +44,7 @@ def test_train_and_reload_every_algorithm(tmp_path, algo):
 
 
 def result_model_class(algo: str):
-    from agents.algos import algorithm_class
+    from simtransfer.agents.algos import algorithm_class
 
     return object.__new__(algorithm_class(algo))
 

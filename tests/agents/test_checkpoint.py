@@ -7,8 +7,8 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
-from agents.algos import build_model
-from agents.checkpoint import (
+from simtransfer.agents.algos import build_model
+from simtransfer.agents.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
@@ -17,8 +17,8 @@ from agents.checkpoint import (
     restore_checkpoint,
     save_checkpoint,
 )
-from agents.vecenv import make_training_env
-from envs.errors import SimtransferError
+from simtransfer.agents.vecenv import make_training_env
+from simtransfer.envs.errors import SimtransferError
 from tests.agents.runs import tiny_config
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.cnn import SmallCNN
-from envs.errors import SimtransferError
+from simtransfer.agents.cnn import SmallCNN
+from simtransfer.envs.errors import SimtransferError
 
 
 @pytest.mark.parametrize("shape", [(6, 32, 32), (2, 24, 24), (3, 48, 40), (6, 16, 16)])
@@ -47,7 +47,7 @@ def test_bad_spaces_and_args_fail():
 def test_ppo_cnn_policy_trains_with_it_on_hwc_images():
     from stable_baselines3 import PPO
 
-    from envs.pixels import register_pixel_envs
+    from simtransfer.envs.pixels import register_pixel_envs
 
     register_pixel_envs()
     threads = torch.get_num_threads()

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from agents.cnn import SmallCNN
-from agents.distill import dagger, pendulum_pd_teacher, teacher_from_model
-from envs.errors import SimtransferError
-from envs.pixels import register_pixel_envs
+from simtransfer.agents.cnn import SmallCNN
+from simtransfer.agents.distill import dagger, pendulum_pd_teacher, teacher_from_model
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.pixels import register_pixel_envs
 
 register_pixel_envs()
 
@@ -78,8 +78,8 @@ def test_dagger_cnn_student_beats_random_on_randomized_visuals(one_thread):
     20)."""
     from stable_baselines3 import PPO
 
-    from agents.evaluation import RandomPolicy, run_episodes
-    from envs.pixels import SMALL_PIXELS
+    from simtransfer.agents.evaluation import RandomPolicy, run_episodes
+    from simtransfer.envs.pixels import SMALL_PIXELS
 
     kw = dict(SMALL_PIXELS)
     env = gym.make("simtransfer/InvertedPendulumPixels-v0", split="nominal", max_episode_steps=100, **kw)

@@ -10,10 +10,16 @@ from gymnasium import spaces
 from safetensors.numpy import load_file
 from stable_baselines3.common.policies import ActorCriticPolicy
 
-from agents.policy_io import load_policy, read_weights, space_from_json, space_to_json, spaces_compatible
-from envs.errors import SimtransferError
-from envs.trust import trusting
-from experiments.train import train
+from simtransfer.agents.policy_io import (
+    load_policy,
+    read_weights,
+    space_from_json,
+    space_to_json,
+    spaces_compatible,
+)
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.trust import trusting
+from simtransfer.experiments.train import train
 from tests.agents.runs import tiny_config
 
 
@@ -78,7 +84,7 @@ def test_spaces_round_trip_through_json():
 
 def test_channel_last_images_match_the_transposed_policy_space():
     """SB3 feeds a CnnPolicy channel-first images (VecTransposeImage): (H, W, C) envs fit a (C, H, W) policy."""
-    from agents.policy_io import describe_space
+    from simtransfer.agents.policy_io import describe_space
 
     env_space = spaces.Box(0, 255, (24, 32, 6), np.uint8)
     policy_space = spaces.Box(0, 255, (6, 24, 32), np.uint8)

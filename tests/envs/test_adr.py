@@ -8,10 +8,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs  # noqa: F401  (registers simtransfer/* ids)
-from envs.adr import ADRConfig, ADRRandomization, ADRState, parse_adr_config
-from envs.errors import SimtransferError
-from envs.params import ParameterSpace
+from simtransfer import envs  # noqa: F401  (registers simtransfer/* ids)
+from simtransfer.envs.adr import ADRConfig, ADRRandomization, ADRState, parse_adr_config
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.params import ParameterSpace
 
 SPACE = {"mass": {"low": 0.8, "high": 1.2}, "gravity": {"low": 9.0, "high": 10.6},
          "motor_gain": {"dist": "loguniform", "low": 0.8, "high": 1.25},
@@ -269,7 +269,7 @@ def _run_zero_policy(cfg: dict, steps: int = 600):
     after checking that both workers hold the shared ranges."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.adr_callback import ADRController
+    from simtransfer.agents.adr_callback import ADRController
 
     venv = DummyVecEnv([lambda: _adr_env(**cfg), lambda: _adr_env(**cfg)])
     venv.seed(0)
@@ -298,7 +298,7 @@ def test_adr_result_is_read_only_and_cheap_to_copy():
     import copy
     import pickle
 
-    from envs.adr import ADRResult
+    from simtransfer.envs.adr import ADRResult
 
     res = ADRResult("mass", "low", 0.5, 12.0)
     assert dict(res) == {"param": "mass", "side": "low", "value": 0.5, "return": 12.0}

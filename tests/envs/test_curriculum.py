@@ -7,10 +7,15 @@ import math
 import gymnasium as gym
 import pytest
 
-import envs  # noqa: F401
-from envs.curriculum import CurriculumRandomization, CurriculumSchedule, parse_schedule, scale_parameter
-from envs.errors import SimtransferError
-from envs.params import build_parameter
+from simtransfer import envs  # noqa: F401
+from simtransfer.envs.curriculum import (
+    CurriculumRandomization,
+    CurriculumSchedule,
+    parse_schedule,
+    scale_parameter,
+)
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.params import build_parameter
 
 
 def test_linear_schedule():
@@ -51,7 +56,7 @@ def test_scale_parameter_linear_log_normal():
 
 
 def test_adr_and_curriculum_do_not_stack():
-    from envs.adr import ADRRandomization
+    from simtransfer.envs.adr import ADRRandomization
 
     env = CurriculumRandomization(gym.make("simtransfer/InvertedPendulum-v0"), kind="linear", end=10)
     with pytest.raises(SimtransferError, match="already driven"):
@@ -83,7 +88,7 @@ def test_callback_drives_the_fraction_during_learning(tmp_path, one_thread):
     from stable_baselines3.common.logger import configure
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from agents.adr_callback import CurriculumCallback, range_callbacks
+    from simtransfer.agents.adr_callback import CurriculumCallback, range_callbacks
 
     def make():
         return CurriculumRandomization(gym.make("simtransfer/InvertedPendulum-v0"), kind="step",

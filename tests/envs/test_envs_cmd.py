@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from envs.params import ParameterSpace, make_targets
-from envs.registry import TASKS, preset
-from experiments.cli import main
+from simtransfer.envs.params import ParameterSpace, make_targets
+from simtransfer.envs.registry import TASKS, preset
+from simtransfer.experiments.cli import main
 
 
 def test_list_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,8 @@ import pytest
 from gymnasium.envs.registration import load_env_creator
 from gymnasium.utils.env_checker import check_env
 
-from envs.errors import SimtransferError
-from envs.games import (
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.games import (
     DISCRETE_TO_CONTINUOUS,
     LUNAR_VARIANTS,
     ContinuousToDiscreteAction,
@@ -124,7 +124,7 @@ LUNAR_SPEC = {"params": {
 
 
 def _randomized_lander(spec: dict, env_id: str = "simtransfer/LunarLanderNominal-v0") -> gym.Env:
-    from envs.randomization import apply_randomization
+    from simtransfer.envs.randomization import apply_randomization
 
     return apply_randomization(gym.make(env_id), spec)
 
@@ -173,7 +173,7 @@ def test_lander_extrap_split_leaves_the_training_ranges() -> None:
 
 
 def test_lander_adr_pins_boundaries_within_the_game_limits() -> None:
-    from envs.adr import ADRRandomization
+    from simtransfer.envs.adr import ADRRandomization
 
     env = ADRRandomization(_randomized_lander(LUNAR_SPEC), init="range", boundary_prob=1.0,
                            threshold_low=-1e9, threshold_high=-1e8)  # every result widens
@@ -199,8 +199,8 @@ def test_lander_randomization_errors_are_one_line(params: dict, match: str) -> N
 
 
 def test_lander_randomization_from_the_shipped_preset_and_config() -> None:
-    from envs.spec import make_env
-    from experiments.config import load_train_config
+    from simtransfer.envs.spec import make_env
+    from simtransfer.experiments.config import load_train_config
 
     cfg = load_train_config("experiments/configs/lunar_lander_adr.yaml", [], seed=0)
     env = make_env(cfg.env)

@@ -6,10 +6,10 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-import envs  # noqa: F401
-from envs.errors import SimtransferError
-from envs.history import HistoryObservation
-from envs.wrappers import ContextObservation
+from simtransfer import envs  # noqa: F401
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.history import HistoryObservation
+from simtransfer.envs.wrappers import ContextObservation
 
 
 def test_context_observation_matches_info_params():
@@ -65,7 +65,7 @@ def test_history_passes_the_env_checker_and_rejects_bad_input():
     check_env(HistoryObservation(gym.make("simtransfer/InvertedPendulum-v0"), k=4), skip_render_check=True)
     with pytest.raises(SimtransferError, match="k must be"):
         HistoryObservation(gym.make("simtransfer/CartPoleNominal-v0"), k=0)
-    from envs.pixels import PixelObservation
+    from simtransfer.envs.pixels import PixelObservation
 
     with pytest.raises(SimtransferError, match="flat Box"):
         HistoryObservation(PixelObservation(gym.make("simtransfer/InvertedPendulumNominal-v0")), k=2)

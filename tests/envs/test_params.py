@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from envs.errors import SimtransferError
-from envs.params import ParameterSpace, Selector, build_parameter, make_targets
-from envs.randomization import parse_randomization
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.params import ParameterSpace, Selector, build_parameter, make_targets
+from simtransfer.envs.randomization import parse_randomization
 
 SPACE = {
     "mass": {"dist": "uniform", "low": 0.8, "high": 1.2},
@@ -149,7 +149,7 @@ def test_valid_bounds_can_be_narrowed_per_parameter() -> None:
 def test_game_kinds_are_absolute_and_not_for_pybullet() -> None:
     import gymnasium as gym
 
-    from envs.randomization import apply_randomization
+    from simtransfer.envs.randomization import apply_randomization
 
     with pytest.raises(SimtransferError, match="wind_power cannot be relative"):
         ParameterSpace.from_mapping({"wind_power": {"low": 0.5, "high": 1.0, "relative": True}})

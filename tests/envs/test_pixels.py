@@ -7,9 +7,15 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs  # noqa: F401
-from envs.errors import SimtransferError
-from envs.pixels import HELDOUT_HUE, PIXEL_IDS, PixelObservation, in_heldout_band, register_pixel_envs
+from simtransfer import envs  # noqa: F401
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.pixels import (
+    HELDOUT_HUE,
+    PIXEL_IDS,
+    PixelObservation,
+    in_heldout_band,
+    register_pixel_envs,
+)
 
 register_pixel_envs()
 TRAIN_ID, HELDOUT_ID = list(PIXEL_IDS)
@@ -79,8 +85,8 @@ def test_frames_stack_and_the_scene_moves():
 
 def _luma_gap(env: gym.Env) -> float:
     """Smallest brightness gap between a robot colour and a scenery colour (floor, backdrop, rail) now."""
-    from envs.bullet import bullet_client
-    from envs.pixels import _luma
+    from simtransfer.envs.bullet import bullet_client
+    from simtransfer.envs.pixels import _luma
 
     p = bullet_client(env)
     robot, scenery = [], []

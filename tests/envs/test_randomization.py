@@ -7,9 +7,9 @@ import numpy as np
 import pybullet_envs_gymnasium  # noqa: F401
 import pytest
 
-import envs  # noqa: F401
-from envs.errors import SimtransferError
-from envs.randomization import PhysicsRandomizer, apply_randomization
+from simtransfer import envs  # noqa: F401
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.randomization import PhysicsRandomizer, apply_randomization
 
 ALL = {
     "mass": {"low": 0.5, "high": 2.0},

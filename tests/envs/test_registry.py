@@ -11,8 +11,8 @@ import pytest
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-import envs
-from envs.registry import TASKS, VARIANTS, env_id, registered_ids
+from simtransfer import envs
+from simtransfer.envs.registry import TASKS, VARIANTS, env_id, registered_ids
 
 IDS = registered_ids()
 TASK_OF = {env_id(t, v): t for t in TASKS for v in VARIANTS}

@@ -12,9 +12,15 @@ import pybullet_envs_gymnasium  # noqa: F401  (registers the Bullet ids)
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from envs.errors import SimtransferError
-from envs.sim2sim import BULLET_IDS, TASKS, BulletLayoutMuJoCoEnv, register_sim2sim_envs, target_id
-from envs.sim2sim_obs import rpy_from_quat
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.sim2sim import (
+    BULLET_IDS,
+    TASKS,
+    BulletLayoutMuJoCoEnv,
+    register_sim2sim_envs,
+    target_id,
+)
+from simtransfer.envs.sim2sim_obs import rpy_from_quat
 
 register_sim2sim_envs()
 

@@ -8,11 +8,11 @@ import gymnasium as gym
 import pytest
 import torch
 
-import envs.trust
-import envs.yaml_io
-from envs.errors import SimtransferError
-from envs.trust import TRUST_ENV, is_trusted, resolve_component, trust, trusted_modules, trusting
-from envs.yaml_io import MAX_BYTES, load_json, load_yaml, parse_yaml
+from simtransfer.envs import trust as trust_module
+from simtransfer.envs import yaml_io as yaml_io_module
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.trust import TRUST_ENV, is_trusted, resolve_component, trust, trusted_modules, trusting
+from simtransfer.envs.yaml_io import MAX_BYTES, load_json, load_yaml, parse_yaml
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +20,7 @@ def no_trust(monkeypatch):
     monkeypatch.delenv(TRUST_ENV, raising=False)
 
 
-@pytest.mark.parametrize("module", [envs.trust, envs.yaml_io])
+@pytest.mark.parametrize("module", [trust_module, yaml_io_module])
 def test_docstring_examples_run(module):
     assert doctest.testmod(module, raise_on_error=False).failed == 0
 
@@ -46,17 +46,17 @@ def test_trust_rejects_what_is_not_a_module_name():
 
 
 def test_project_classes_of_the_right_kind_pass_without_trust():
-    from envs.history import HistoryObservation
+    from simtransfer.envs.history import HistoryObservation
 
-    assert resolve_component("envs.history:HistoryObservation", gym.Wrapper, field="f") is HistoryObservation
+    assert resolve_component("simtransfer.envs.history:HistoryObservation", gym.Wrapper, field="f") is HistoryObservation
 
 
 def test_project_names_of_the_wrong_kind_are_refused():
     """Inside simtransfer's own packages only classes of the expected kind: no functions, no other classes."""
     with pytest.raises(SimtransferError, match="is not a Wrapper class"):
-        resolve_component("envs.trust:trust", gym.Wrapper, field="adapters[0].type")
+        resolve_component("simtransfer.envs.trust:trust", gym.Wrapper, field="adapters[0].type")
     with pytest.raises(SimtransferError, match="is not a Wrapper class"):
-        resolve_component("envs.spec:EnvSpec", gym.Wrapper, field="adapters[0].type")
+        resolve_component("simtransfer.envs.spec:EnvSpec", gym.Wrapper, field="adapters[0].type")
 
 
 def test_libraries_only_where_a_call_site_allows_them():
@@ -113,3 +113,9 @@ def test_oversized_files_are_refused_unread(tmp_path):
         load_json(big_json)
     with pytest.raises(SimtransferError, match="more than a config can be"):
         parse_yaml("x" * (MAX_BYTES + 1))
+
+
+def test_names_written_before_the_single_namespace_still_load():
+    from simtransfer.envs.history import HistoryObservation
+
+    assert resolve_component("envs.history:HistoryObservation", gym.Wrapper, field="f") is HistoryObservation

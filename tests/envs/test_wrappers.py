@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-import envs  # noqa: F401
-from envs.errors import SimtransferError
-from envs.spec import make_env
-from envs.wrappers import (
+from simtransfer import envs  # noqa: F401
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import make_env
+from simtransfer.envs.wrappers import (
     WRAPPERS,
     ActionLatency,
     ActionNoise,

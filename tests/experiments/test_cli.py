@@ -13,7 +13,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, WANDB_MODE="disabled")
-    return subprocess.run([sys.executable, "-m", "experiments.cli", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "simtransfer.experiments.cli", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=240)
 
 

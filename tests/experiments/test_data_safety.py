@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.checkpoint import list_checkpoints
-from envs.errors import SimtransferError
-from experiments.cli import main
-from experiments.train import train
+from simtransfer.agents.checkpoint import list_checkpoints
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.cli import main
+from simtransfer.experiments.train import train
 from tests.agents.runs import tiny_config, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,9 +94,9 @@ def _experiment(methods: list, timesteps: int) -> dict:
 
 
 def test_run_force_redoes_changed_cells_and_drops_removed_ones(tmp_path):
-    from experiments.experiment import parse_experiment
-    from experiments.report import load_results
-    from experiments.runner import run_experiment
+    from simtransfer.experiments.experiment import parse_experiment
+    from simtransfer.experiments.report import load_results
+    from simtransfer.experiments.runner import run_experiment
 
     out = tmp_path / "out"
     run_experiment(parse_experiment(_experiment(["finetune"], 128)), out, report=False, log=lambda m: None)
@@ -178,7 +178,7 @@ def test_truncated_latest_checkpoint_falls_back_to_the_previous_one(tmp_path, ca
 # 8 ------------------------------------------------------------------------------------- full disk
 @pytest.mark.parametrize("err", [errno.ENOSPC, errno.EDQUOT])
 def test_full_disk_is_one_line_and_keeps_earlier_results(tmp_path, capsys, monkeypatch, err):
-    import agents.policy_io as policy_io
+    import simtransfer.agents.policy_io as policy_io
 
     run = tmp_path / "run"
     train(tiny_config("ppo"), run)

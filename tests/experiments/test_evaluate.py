@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from envs.errors import SimtransferError
-from experiments.cli import main
-from experiments.evaluate import evaluate_run
-from experiments.train import train
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.cli import main
+from simtransfer.experiments.evaluate import evaluate_run
+from simtransfer.experiments.train import train
 from tests.agents.runs import NAN_ENV, action_range_target, tiny_config
 
 
@@ -94,7 +94,7 @@ def test_pixel_policy_trained_through_the_cli_evaluates_and_transfers_zero_shot(
               "wrappers": [{"type": "gymnasium.wrappers:TimeLimit", "kwargs": {"max_episode_steps": 20}}]}
     cfg = tiny_config("ppo", env=pixels, total_timesteps=32, eval={"every": 0, "episodes": 1},
                       hyperparams={"n_steps": 32, "batch_size": 16, "n_epochs": 1},
-                      policy={"net_arch": [8], "features_extractor_class": "agents.cnn:SmallCNN",
+                      policy={"net_arch": [8], "features_extractor_class": "simtransfer.agents.cnn:SmallCNN",
                               "features_extractor_kwargs": {"features_dim": 8}})
     (tmp_path / "c.yaml").write_text(cfg.to_yaml())
     (tmp_path / "target.yaml").write_text(yaml.safe_dump({**pixels, "id": "simtransfer/InvertedPendulumPixelsHeldout-v0"}))

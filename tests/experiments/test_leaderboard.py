@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from experiments.leaderboard import judge_target, probability_of_improvement, source_robustness
+from simtransfer.experiments.leaderboard import judge_target, probability_of_improvement, source_robustness
 
 
 def test_probability_of_improvement_counts_ties_half():
@@ -72,9 +72,9 @@ def test_every_benchmark_family_config_is_valid():
     import sys
     from pathlib import Path
 
-    from experiments.experiment import load_experiment
-    from experiments.runner import plan
-    from transfer.methods import get_method
+    from simtransfer.experiments.experiment import load_experiment
+    from simtransfer.experiments.runner import plan
+    from simtransfer.transfer.methods import get_method
 
     repo = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(repo / "bench"))
@@ -112,7 +112,7 @@ def test_robustness_table_relates_sources_to_the_oracle():
     import sys
     from pathlib import Path
 
-    from experiments.leaderboard import SourceRobustness
+    from simtransfer.experiments.leaderboard import SourceRobustness
 
     repo = Path(__file__).resolve().parents[2]
     sys.path.insert(0, str(repo / "bench"))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import SimtransferError
-from experiments.cli import main
-from experiments.report import build_report, load_results, log_report_to_wandb
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.cli import main
+from simtransfer.experiments.report import build_report, load_results, log_report_to_wandb
 
 GRID = [0, 10, 20, 30, 40]
 OFFSETS = (-5.0, 0.0, 5.0)  # per seed; with 3 seeds the IQM is the plain mean, i.e. the base curve

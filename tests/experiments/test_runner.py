@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from envs.errors import SimtransferError
-from experiments.cli import main
-from experiments.experiment import load_experiment, parse_experiment
-from experiments.runner import is_done, plan, run_experiment
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.cli import main
+from simtransfer.experiments.experiment import load_experiment, parse_experiment
+from simtransfer.experiments.runner import is_done, plan, run_experiment
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -157,7 +157,7 @@ def test_killed_run_continues_without_redoing_finished_cells(tmp_path):
     path = write(tmp_path, exp)
     out = tmp_path / "out"
     env = dict(os.environ, WANDB_MODE="disabled")
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "run", str(path), "--out", str(out)],
+    proc = subprocess.Popen([sys.executable, "-m", "simtransfer.experiments.cli", "run", str(path), "--out", str(out)],
                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 240

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.tracking import FALLBACK_ENV, FALLBACK_FILE, Tracker, share_offline_fallback
+from simtransfer.experiments.tracking import FALLBACK_ENV, FALLBACK_FILE, Tracker, share_offline_fallback
 from tests.experiments.test_runner import tiny_experiment, write
 
 FAKE = Path(__file__).with_name("fake_wandb")
@@ -67,6 +67,6 @@ def test_experiment_waits_for_online_wandb_once(tmp_path, no_network_wandb, capf
 
 
 def run_experiment_quietly(path: Path, out: Path, workers: int):
-    from experiments.runner import run_experiment
+    from simtransfer.experiments.runner import run_experiment
 
     return run_experiment(path, out, workers=workers, log=lambda msg: None)

@@ -9,9 +9,9 @@ import types
 import pytest
 import yaml
 
-from envs.errors import SimtransferError
-from experiments.config import load_train_config
-from experiments.train import train
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.config import load_train_config
+from simtransfer.experiments.train import train
 from tests.agents.runs import NAN_ENV, tiny_config
 
 
@@ -50,7 +50,7 @@ def test_prepare_model_runs_once_before_learning(tmp_path):
     train(tiny_config("ppo"), tmp_path / "run", prepare_model=prepare,
           extra_metadata={"lineage": {"source": "x", "method": "freeze"}})
     assert calls[0] == (0, 1) and len(calls) == 2
-    from agents.policy_io import load_policy
+    from simtransfer.agents.policy_io import load_policy
 
     loaded = load_policy(tmp_path / "run")
     for k, v in calls[1].items():  # frozen weights unchanged by learning

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from experiments.cli import main
+from simtransfer.experiments.cli import main
 from tests.agents.runs import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,7 +71,7 @@ def test_sigkill_then_resume_loses_at_most_one_interval(tmp_path, capsys):
                        eval={"every": 0}, hyperparams={"n_steps": 64, "batch_size": 64, "n_epochs": 1})
     run = tmp_path / "run"
     env = dict(os.environ, WANDB_MODE="disabled", PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "experiments.cli", "train", str(cfg), "--out", str(run)],
+    proc = subprocess.Popen([sys.executable, "-m", "simtransfer.experiments.cli", "train", str(cfg), "--out", str(run)],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 90
     try:
@@ -113,7 +113,7 @@ def test_train_prints_only_its_own_lines(tmp_path):
                        eval={"every": 0, "episodes": 1}, checkpoint_every=0)
     env = dict(os.environ, WANDB_MODE="disabled", PYTHONPATH=str(ROOT))
     env.pop("SIMTRANSFER_DEBUG", None)
-    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "train", str(cfg), "--out", str(tmp_path / "run")],
+    proc = subprocess.run([sys.executable, "-m", "simtransfer.experiments.cli", "train", str(cfg), "--out", str(tmp_path / "run")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     lines = (proc.stdout + proc.stderr).splitlines()

@@ -6,8 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from envs.errors import SimtransferError
-from experiments.config import TrainConfig, algo_defaults, apply_overrides, field_reference, load_train_config
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.config import (
+    TrainConfig,
+    algo_defaults,
+    apply_overrides,
+    field_reference,
+    load_train_config,
+)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "experiments" / "configs"
 TASKS = ["cartpole", "inverted_pendulum", "inverted_double_pendulum", "reacher", "hopper", "half_cheetah"]
@@ -82,7 +88,7 @@ def test_bad_config_is_one_line_error_naming_key_and_file(tmp_path, text, match)
 def test_shipped_configs_validate(path):
     import gymnasium as gym
 
-    import envs  # noqa: F401  (registers simtransfer ids)
+    from simtransfer import envs  # noqa: F401  (registers simtransfer ids)
 
     cfg = load_train_config(path)
     assert cfg.env.id in gym.registry, cfg.env.id

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from experiments.config import load_train_config
-from experiments.train import train
+from simtransfer.experiments.config import load_train_config
+from simtransfer.experiments.train import train
 
 CONFIG = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "inverted_pendulum.yaml"
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.logs import read_rows
+from simtransfer.agents.logs import read_rows
 from tests.agents.runs import tiny_config, write_config
 
 pytestmark = pytest.mark.faults
@@ -86,7 +86,7 @@ def _child(argv: list[str], point: tuple[str, int] | None) -> None:
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     _arm(point)
-    from experiments.cli import main
+    from simtransfer.experiments.cli import main
 
     os._exit(main(argv))
 
@@ -115,7 +115,7 @@ def kill_point(rng: random.Random) -> tuple[str, int]:
 # ----------------------------------------------------------------------------------------- checks
 def run_problems(run: Path, config_yaml: bytes | None = None) -> list[str]:
     """What is wrong with a finished run directory (empty: complete and consistent)."""
-    from agents.policy_io import read_weights
+    from simtransfer.agents.policy_io import read_weights
 
     problems = []
     try:
@@ -175,7 +175,7 @@ def test_train_killed_twice_then_resumed_is_complete(tmp_path, seed):
 
 @pytest.mark.parametrize("seed", [3, 4])
 def test_transfer_killed_then_transfer_resume_is_complete(tmp_path, seed):
-    from experiments.train import train
+    from simtransfer.experiments.train import train
 
     rng = random.Random(seed)
     src = tmp_path / "src"
@@ -206,9 +206,9 @@ def _experiment(tmp_path: Path) -> Path:
 
 def cell_problems(out: Path, exp: Path) -> dict[str, list[str]]:
     """Per planned job: what is wrong with it after the experiment finished."""
-    from experiments.experiment import load_experiment
-    from experiments.fingerprints import fingerprint
-    from experiments.runner import is_done, iter_jobs
+    from simtransfer.experiments.experiment import load_experiment
+    from simtransfer.experiments.fingerprints import fingerprint
+    from simtransfer.experiments.runner import is_done, iter_jobs
 
     cfg = load_experiment(exp)
     found: dict[str, list[str]] = {}
@@ -243,7 +243,7 @@ def _wait_for(cond: Callable[[], bool], timeout: float = 60) -> None:
 
 @pytest.mark.parametrize("command", ["train", "run"])
 def test_second_concurrent_invocation_is_refused_and_the_first_completes(tmp_path, capsys, command):
-    from experiments.cli import main
+    from simtransfer.experiments.cli import main
 
     if command == "train":
         out = tmp_path / "run"
@@ -278,8 +278,8 @@ def test_second_concurrent_invocation_is_refused_and_the_first_completes(tmp_pat
 # ----------------------------------------------------------------------------------------- full disk
 @pytest.mark.parametrize("command", ["train", "run"])
 def test_full_disk_is_one_line_and_earlier_results_survive(tmp_path, capsys, monkeypatch, command):
-    import agents.policy_io as policy_io
-    from experiments.cli import main
+    import simtransfer.agents.policy_io as policy_io
+    from simtransfer.experiments.cli import main
 
     exp = _experiment(tmp_path)
     run, out = tmp_path / "run", tmp_path / "out"

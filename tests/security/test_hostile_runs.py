@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from experiments.cli import main
-from experiments.config import resolve_train_config
-from experiments.train import train
+from simtransfer.experiments.cli import main
+from simtransfer.experiments.config import resolve_train_config
+from simtransfer.experiments.train import train
 
 PAYLOAD = "planted_payload"
 PLANTED = f"{PAYLOAD}:Evil"

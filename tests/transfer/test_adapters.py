@@ -11,8 +11,8 @@ from gymnasium import spaces
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import PPO, SAC
 
-from envs.errors import SimtransferError
-from transfer.adapters import (
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.adapters import (
     PRESETS,
     ActionIndexMap,
     LinearObsProjection,
@@ -99,7 +99,7 @@ def test_obs_padding_and_bad_index():
 
 
 def test_learned_projection_starts_as_the_index_map_and_is_saved(tmp_path):
-    from agents.policy_io import read_weights, save_weights
+    from simtransfer.agents.policy_io import read_weights, save_weights
 
     env = gym.make("InvertedDoublePendulumBulletEnv-v0")
     kwargs = {"features_extractor_class": LinearObsProjection,
@@ -132,7 +132,7 @@ def test_learned_projection_in_sac():
 
 def test_adapter_config_and_suggestions():
     wrappers, policy = adapter_config("hopper_to_walker2d", "index")
-    assert [w["type"] for w in wrappers] == ["transfer.adapters:ObsIndexMap", "transfer.adapters:ActionIndexMap"]
+    assert [w["type"] for w in wrappers] == ["simtransfer.transfer.adapters:ObsIndexMap", "simtransfer.transfer.adapters:ActionIndexMap"]
     assert policy == {}
     wrappers, policy = adapter_config("invpendulum_to_invdoublependulum", "learned")
     assert wrappers == [] and policy["features_extractor_class"].endswith("LinearObsProjection")
@@ -144,17 +144,17 @@ def test_adapter_config_and_suggestions():
 
 def test_preset_goes_inside_the_sources_own_adapters():
     """target env -> preset (source layout) -> source's history adapter: the history sees source-layout obs."""
-    from experiments.config import resolve_train_config
-    from transfer.adapters import configure_adapters
+    from simtransfer.experiments.config import resolve_train_config
+    from simtransfer.transfer.adapters import configure_adapters
 
-    history = {"type": "envs.history:HistoryObservation", "kwargs": {"k": 2}}
+    history = {"type": "simtransfer.envs.history:HistoryObservation", "kwargs": {"k": 2}}
     cfg = resolve_train_config({"env": {"id": "simtransfer/InvertedDoublePendulumNominal-v0"}, "algo": "ppo",
                                 "adapters": [history]}, source="test", use_defaults=False)
     out = configure_adapters(cfg, "invpendulum_to_invdoublependulum")
     types = [a.type for a in out.adapters]
-    assert types[-1] == "envs.history:HistoryObservation"
-    assert types[0] == "transfer.adapters:ObsIndexMap"
-    from agents.vecenv import make_single_env
+    assert types[-1] == "simtransfer.envs.history:HistoryObservation"
+    assert types[0] == "simtransfer.transfer.adapters:ObsIndexMap"
+    from simtransfer.agents.vecenv import make_single_env
 
     env = make_single_env(out.env, out.adapters, seed=0)
     assert env.observation_space.shape == (2 * (5 + 1),)  # 2 x (pendulum obs 5 + action 1)

@@ -6,8 +6,8 @@ import torch
 from stable_baselines3 import PPO, SAC
 from torch import nn
 
-from transfer.l2sp import L2SP
-from transfer.weights import load_weights
+from simtransfer.transfer.l2sp import L2SP
+from simtransfer.transfer.weights import load_weights
 
 
 def _net() -> nn.Module:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from stable_baselines3 import A2C, DQN, PPO, SAC, TD3
 
-from envs.errors import SimtransferError
-from transfer.layers import block_map, chains, is_target_param, select_parameters
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.layers import block_map, chains, is_target_param, select_parameters
 
 PENDULUM = "InvertedPendulumBulletEnv-v0"
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError
 
 PEND, DOUBLE = "InvertedPendulumBulletEnv-v0", "InvertedDoublePendulumBulletEnv-v0"
 TINY = {
@@ -32,8 +32,8 @@ def _dir_hash(path: Path) -> str:
 
 
 def _source(root: Path, algo: str, normalize: bool = False) -> Path:
-    from experiments.config import resolve_train_config
-    from experiments.train import train
+    from simtransfer.experiments.config import resolve_train_config
+    from simtransfer.experiments.train import train
 
     raw = {"env": PEND, "algo": algo, "seed": 0, "checkpoint_every": 0, "progress": False,
            "eval": {"every": 0, "episodes": 1}, "tracking": {"mode": "disabled"},
@@ -50,7 +50,7 @@ def sources(tmp_path_factory) -> dict[str, Path]:
 
 
 def _weights(run: Path) -> dict[str, torch.Tensor]:
-    from agents.policy_io import read_weights
+    from simtransfer.agents.policy_io import read_weights
 
     return read_weights(run / "policy.safetensors")[0]
 
@@ -58,8 +58,8 @@ def _weights(run: Path) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("algo", ["ppo", "sac"])
 @pytest.mark.parametrize("method", METHODS)
 def test_method_end_to_end(sources, tmp_path, algo, method):
-    from transfer.api import transfer
-    from transfer.source import SourceRun
+    from simtransfer.transfer.api import transfer
+    from simtransfer.transfer.source import SourceRun
 
     src = sources[algo]
     before = _dir_hash(src)
@@ -78,7 +78,7 @@ def test_method_end_to_end(sources, tmp_path, algo, method):
     assert evals["curves"]["train"]["timesteps"][0] == 0  # scored before any target training
     if method == "zeroshot":
         assert evals["curves"]["train"]["timesteps"] == [0]
-    from agents.policy_io import load_policy
+    from simtransfer.agents.policy_io import load_policy
 
     load_policy(out)  # the new run loads like any other
 
@@ -97,7 +97,7 @@ def test_method_end_to_end(sources, tmp_path, algo, method):
 
 
 def test_partial_across_observation_spaces(sources, tmp_path, capsys):
-    from transfer.api import transfer
+    from simtransfer.transfer.api import transfer
 
     out = tmp_path / "partial"
     res = transfer(sources["ppo"], DOUBLE, "partial", out_dir=out, timesteps=64)
@@ -111,7 +111,7 @@ def test_partial_across_observation_spaces(sources, tmp_path, capsys):
 
 
 def test_mismatch_without_adapter_is_one_line_error(sources, tmp_path):
-    from transfer.api import transfer
+    from simtransfer.transfer.api import transfer
 
     with pytest.raises(SimtransferError, match=r"spaces differ: source InvertedPendulumBulletEnv-v0 has observation "
                                                r"Box\(5,\).*target InvertedDoublePendulumBulletEnv-v0 has observation "
@@ -123,8 +123,8 @@ def test_mismatch_without_adapter_is_one_line_error(sources, tmp_path):
 @pytest.mark.parametrize("method", ["zeroshot", "finetune"])
 @pytest.mark.usefixtures("trust_test_helpers")
 def test_target_with_a_wider_action_range_is_one_line_error(sources, tmp_path, method):
+    from simtransfer.transfer.api import transfer
     from tests.agents.runs import action_range_target
-    from transfer.api import transfer
 
     with pytest.raises(SimtransferError, match=r"spaces differ: .* action Box\(1,\) in \[-1, 1\], target "
                                                r".* action Box\(1,\) in \[-2, 2\] after adapters") as info:
@@ -134,15 +134,15 @@ def test_target_with_a_wider_action_range_is_one_line_error(sources, tmp_path, m
 
 @pytest.mark.parametrize("mode", ["index", "learned"])
 def test_adapter_through_the_pipeline(sources, tmp_path, mode):
-    from agents.policy_io import load_policy
-    from transfer.api import transfer
+    from simtransfer.agents.policy_io import load_policy
+    from simtransfer.transfer.api import transfer
 
     out = tmp_path / mode
     transfer(sources["ppo"], DOUBLE, "finetune", out_dir=out, timesteps=64, quiet=True,
              options={"adapter": "invpendulum_to_invdoublependulum", "adapter_mode": mode})
     loaded = load_policy(out)
     if mode == "index":
-        assert loaded.config.adapters[0].type == "transfer.adapters:ObsIndexMap"
+        assert loaded.config.adapters[0].type == "simtransfer.transfer.adapters:ObsIndexMap"
         assert loaded.observation_space.shape == (5,)
     else:
         assert loaded.observation_space.shape == (9,)
@@ -154,10 +154,10 @@ def test_adapter_through_the_pipeline(sources, tmp_path, mode):
 def test_normalization_carry_and_reestimate(tmp_path):
     from stable_baselines3 import PPO
 
-    from agents.vecenv import make_training_env
-    from experiments.config import resolve_train_config
-    from transfer.methods import get_method
-    from transfer.source import SourceRun
+    from simtransfer.agents.vecenv import make_training_env
+    from simtransfer.experiments.config import resolve_train_config
+    from simtransfer.transfer.methods import get_method
+    from simtransfer.transfer.source import SourceRun
 
     src = SourceRun.load(_source(tmp_path, "ppo", normalize=True))
     cfg = resolve_train_config(src.config, use_defaults=False)
@@ -173,7 +173,7 @@ def test_normalization_carry_and_reestimate(tmp_path):
 
 
 def test_cli_transfer_json(sources, tmp_path, capsys):
-    from experiments.cli import main
+    from simtransfer.experiments.cli import main
 
     out = tmp_path / "cli"
     code = main(["transfer", str(sources["ppo"]), "--target", PEND, "--method", "freeze", "--freeze", "pi.0",
@@ -194,9 +194,9 @@ def test_cli_transfer_json(sources, tmp_path, capsys):
     ("dqn", "CartPole-v1", {"learning_starts": 32, "batch_size": 16, "buffer_size": 500}),
 ])
 def test_freeze_for_other_algorithms(tmp_path, algo, env, hyper):
-    from experiments.config import resolve_train_config
-    from experiments.train import train
-    from transfer.api import transfer
+    from simtransfer.experiments.config import resolve_train_config
+    from simtransfer.experiments.train import train
+    from simtransfer.transfer.api import transfer
 
     raw = {"env": env, "algo": algo, "seed": 0, "checkpoint_every": 0, "progress": False, "total_timesteps": 64,
            "eval": {"every": 0, "episodes": 1}, "tracking": {"mode": "disabled"}, "hyperparams": hyper,
@@ -217,9 +217,9 @@ def test_freeze_depth_skips_a_new_learned_adapter(sources):
     from stable_baselines3 import PPO
     from stable_baselines3.common.vec_env import DummyVecEnv
 
-    from transfer.adapters import LinearObsProjection
-    from transfer.methods import get_method
-    from transfer.source import SourceRun
+    from simtransfer.transfer.adapters import LinearObsProjection
+    from simtransfer.transfer.methods import get_method
+    from simtransfer.transfer.source import SourceRun
 
     venv = DummyVecEnv([lambda: gym.make(DOUBLE)])
     model = PPO("MlpPolicy", venv, device="cpu", policy_kwargs={

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from envs.errors import SimtransferError
-from transfer import metrics as M
-from transfer.metrics import Curve
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer import metrics as M
+from simtransfer.transfer.metrics import Curve
 
 T = [0, 10, 20]
 

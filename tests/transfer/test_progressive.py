@@ -14,11 +14,11 @@ import torch
 from safetensors.torch import load_file, save_file
 from stable_baselines3 import PPO, SAC, TD3
 
-from envs.errors import SimtransferError
-from envs.spec import import_object
-from transfer.progressive import ProgressiveTower
-from transfer.progressive_cnn import ProgressiveCnn
-from transfer.progressive_spec import load_source_columns, progressive_policy_spec
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import import_object
+from simtransfer.transfer.progressive import ProgressiveTower
+from simtransfer.transfer.progressive_cnn import ProgressiveCnn
+from simtransfer.transfer.progressive_spec import load_source_columns, progressive_policy_spec
 
 ENV = "InvertedPendulumBulletEnv-v0"
 ALGOS = {"ppo": PPO, "sac": SAC, "td3": TD3}
@@ -282,10 +282,10 @@ def test_cnn_progressive_ppo_from_sb3_cnn_source(tmp_path):
 
 
 def test_progressive_method_through_the_pipeline_and_a_chain(tmp_path):
-    from agents.policy_io import load_policy
-    from experiments.config import resolve_train_config
-    from experiments.train import train
-    from transfer.api import transfer
+    from simtransfer.agents.policy_io import load_policy
+    from simtransfer.experiments.config import resolve_train_config
+    from simtransfer.experiments.train import train
+    from simtransfer.transfer.api import transfer
 
     raw = {"env": ENV, "algo": "ppo", "seed": 0, "checkpoint_every": 0, "progress": False, "total_timesteps": 64,
            "eval": {"every": 0, "episodes": 1}, "tracking": {"mode": "disabled"},
@@ -311,10 +311,10 @@ def test_progressive_method_through_the_pipeline_and_a_chain(tmp_path):
 
 
 def test_progressive_method_sac_through_the_pipeline(tmp_path):
-    from agents.policy_io import load_policy
-    from experiments.config import resolve_train_config
-    from experiments.train import train
-    from transfer.api import transfer
+    from simtransfer.agents.policy_io import load_policy
+    from simtransfer.experiments.config import resolve_train_config
+    from simtransfer.experiments.train import train
+    from simtransfer.transfer.api import transfer
 
     raw = {"env": ENV, "algo": "sac", "seed": 0, "checkpoint_every": 0, "progress": False, "total_timesteps": 48,
            "eval": {"every": 0, "episodes": 1}, "tracking": {"mode": "disabled"},
@@ -334,9 +334,9 @@ def test_progressive_method_sac_through_the_pipeline(tmp_path):
 
 def test_progressive_to_other_observations_names_the_adapter(tmp_path):
     """Like finetune's space check, progressive's error names the preset (``--adapter``) that bridges the spaces."""
-    from experiments.config import resolve_train_config
-    from experiments.train import train
-    from transfer.api import transfer
+    from simtransfer.experiments.config import resolve_train_config
+    from simtransfer.experiments.train import train
+    from simtransfer.transfer.api import transfer
 
     raw = {"env": ENV, "algo": "ppo", "seed": 0, "checkpoint_every": 0, "progress": False, "total_timesteps": 64,
            "eval": {"every": 0, "episodes": 1, "train": False}, "tracking": {"mode": "disabled"},

@@ -11,11 +11,15 @@ from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
 from torch import nn
 
-import transfer.progressive_policies as policies
+import simtransfer.transfer.progressive_policies as policies
+from simtransfer.transfer.progressive_cache import (
+    FrozenRowCache,
+    IndexedRolloutBuffer,
+    use_indexed_rollout_buffer,
+)
+from simtransfer.transfer.progressive_fused import fuse_plans, fused_latents
 from tests.transfer.test_progressive import ENV, SMALL, plain_source, progressive_model
 from tests.transfer.test_progressive_fast import TOWERS, randomized
-from transfer.progressive_cache import FrozenRowCache, IndexedRolloutBuffer, use_indexed_rollout_buffer
-from transfer.progressive_fused import fuse_plans, fused_latents
 
 
 def count_fills(monkeypatch) -> dict[str, int]:

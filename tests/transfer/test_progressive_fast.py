@@ -9,11 +9,11 @@ import pytest
 import torch
 from stable_baselines3 import A2C, PPO, SAC
 
-from envs.spec import import_object
+from simtransfer.envs.spec import import_object
+from simtransfer.transfer.progressive import ProgressiveTower
+from simtransfer.transfer.progressive_policies import ProgressiveMlpExtractor
+from simtransfer.transfer.progressive_spec import load_source_columns, progressive_policy_spec
 from tests.transfer.test_progressive import ENV, SMALL, plain_source, progressive_model
-from transfer.progressive import ProgressiveTower
-from transfer.progressive_policies import ProgressiveMlpExtractor
-from transfer.progressive_spec import load_source_columns, progressive_policy_spec
 
 # frozen columns with an index map and a chain (column 1 takes column 0), adapter width cap, no head lateral
 TOWERS = {

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
-from envs.errors import SimtransferError
-from transfer.metrics import Curve
-from transfer.stats import (
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.metrics import Curve
+from simtransfer.transfer.stats import (
     Estimate,
     RunResult,
     aggregate,

@@ -8,8 +8,8 @@ import pytest
 import torch
 from stable_baselines3 import PPO, SAC, TD3
 
-from envs.errors import SimtransferError
-from transfer.weights import (
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.weights import (
     freeze,
     layerwise_scales,
     load_weights,

@@ -6,7 +6,7 @@ A method is an object with
 * ``configure(config, sources, options) -> TrainConfig`` — derive the target run's config from the source's
   (learning rate, policy class/kwargs, adapters); must not touch the sources;
 * ``prepare_model(model, vec_env, sources, options) -> TransferReport`` — called through
-  ``experiments.train.train(..., prepare_model=...)`` once the SB3 model is built and before learning: load,
+  ``simtransfer.experiments.train.train(..., prepare_model=...)`` once the SB3 model is built and before learning: load,
   freeze, re-wire weights, carry normalisation statistics.
 
 ``learns = False`` marks a method that only evaluates (``zeroshot``): it implements ``run(config, sources,
@@ -15,7 +15,7 @@ space check (``partial`` copes with mismatches itself).  ``max_sources`` > 1 all
 (``progressive``).  Register a new method with ``@register``; ``get_method(name)`` also accepts
 ``package.module:Class``.
 
->>> from transfer.methods import get_method
+>>> from simtransfer.transfer.methods import get_method
 >>> m = get_method("freeze")                                               # doctest: +SKIP
 >>> opts = m.parse_options({"layers": ["pi.0", "vf.0"]})                   # doctest: +SKIP
 >>> cfg = m.configure(source_config, [src], opts)                          # doctest: +SKIP
@@ -30,10 +30,10 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from envs.errors import SimtransferError
-from envs.trust import resolve_component
-from transfer.source import SourceRun
-from transfer.weights import TransferReport
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.trust import resolve_component
+from simtransfer.transfer.source import SourceRun
+from simtransfer.transfer.weights import TransferReport
 
 __all__ = [
     "BUILTIN",
@@ -97,8 +97,8 @@ class TransferMethod:
 
     def configure(self, config: Any, sources: list[SourceRun], options: MethodOptions) -> Any:
         """Default: apply ``learning_rate`` and the adapter preset to ``config`` (a TrainConfig)."""
-        from transfer.adapters import configure_adapters
-        from transfer.api import update_config
+        from simtransfer.transfer.adapters import configure_adapters
+        from simtransfer.transfer.api import update_config
 
         if options.learning_rate is not None:
             config = update_config(config, {"hyperparams.learning_rate": options.learning_rate})
@@ -121,14 +121,14 @@ class TransferMethod:
 
 # built-in methods, imported on first use so ``simtransfer --help`` stays fast
 BUILTIN: dict[str, str] = {
-    "scratch": "transfer.methods.scratch",
-    "zeroshot": "transfer.methods.zeroshot",
-    "finetune": "transfer.methods.finetune",
-    "freeze": "transfer.methods.freeze",
-    "features": "transfer.methods.features",
-    "partial": "transfer.methods.partial",
-    "l2sp": "transfer.methods.l2sp",
-    "progressive": "transfer.methods.progressive",
+    "scratch": "simtransfer.transfer.methods.scratch",
+    "zeroshot": "simtransfer.transfer.methods.zeroshot",
+    "finetune": "simtransfer.transfer.methods.finetune",
+    "freeze": "simtransfer.transfer.methods.freeze",
+    "features": "simtransfer.transfer.methods.features",
+    "partial": "simtransfer.transfer.methods.partial",
+    "l2sp": "simtransfer.transfer.methods.l2sp",
+    "progressive": "simtransfer.transfer.methods.progressive",
 }
 _REGISTRY: dict[str, TransferMethod] = {}
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import numpy as np
 
-from envs.errors import SimtransferError
-from transfer.layers import select_parameters
-from transfer.methods import MethodOptions
-from transfer.source import SourceRun
-from transfer.weights import TransferReport, load_weights, sync_targets
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.layers import select_parameters
+from simtransfer.transfer.methods import MethodOptions
+from simtransfer.transfer.source import SourceRun
+from simtransfer.transfer.weights import TransferReport, load_weights, sync_targets
 
 
 def head_names(model: Any) -> list[str]:
@@ -44,7 +44,7 @@ def load_source(
 
 def carry_normalization(model: Any, vec_env: Any, source: SourceRun, options: MethodOptions, report: TransferReport) -> None:
     """Copy the source's VecNormalize statistics into the target's, or leave them to be re-estimated."""
-    from agents.vecenv import find_vec_normalize
+    from simtransfer.agents.vecenv import find_vec_normalize
 
     vn = find_vec_normalize(vec_env)
     if vn is None:
@@ -94,7 +94,7 @@ def normalization_arrays(source: SourceRun) -> dict[str, tuple[np.ndarray, np.nd
 
 def _adapt_stats(mean: np.ndarray, var: np.ndarray, model: Any, shape: tuple[int, ...]):
     """Source stats → target layout through a learned-projection index map (unmapped fields: mean 0, var 1)."""
-    from transfer.adapters import projection_index
+    from simtransfer.transfer.adapters import projection_index
 
     index = projection_index(model)
     if index is None or len(index) != mean.shape[0]:

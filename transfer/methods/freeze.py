@@ -1,7 +1,7 @@
 """``freeze``: load the source, freeze chosen layers (by block name, group, glob or depth), train the rest.
 
 Frozen tensors get ``requires_grad=False`` and are removed from every optimizer, so Adam's momentum or weight
-decay cannot move them.  Options: ``layers`` (selectors, see :mod:`transfer.layers`), ``depth`` (freeze the
+decay cannot move them.  Options: ``layers`` (selectors, see :mod:`simtransfer.transfer.layers`), ``depth`` (freeze the
 first K blocks of every chain; default 1 when ``layers`` is empty), plus the common options.
 """
 
@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import Field
 
-from envs.errors import SimtransferError
-from transfer.layers import block_map, chains, select_parameters
-from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
-from transfer.methods.common import carry_normalization, load_source
-from transfer.weights import TransferReport, freeze_names
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.layers import block_map, chains, select_parameters
+from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
+from simtransfer.transfer.methods.common import carry_normalization, load_source
+from simtransfer.transfer.weights import TransferReport, freeze_names
 
 
 class FreezeOptions(MethodOptions):

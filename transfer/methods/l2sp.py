@@ -1,7 +1,7 @@
 """``l2sp``: fine-tune with a pull toward the source weights, α/2·‖w − w_src‖² (Li et al. 2018, "L2-SP"),
 plus an optional β/2·‖w‖² on the tensors that were not loaded (new layers).
 
-SB3 has no loss hook, so the penalty enters as a gradient hook on every parameter (see :mod:`transfer.l2sp`):
+SB3 has no loss hook, so the penalty enters as a gradient hook on every parameter (see :mod:`simtransfer.transfer.l2sp`):
 it works unchanged for PPO, A2C, SAC, TD3 and DQN.  Options: ``alpha``, ``beta``, plus finetune's options.
 """
 
@@ -11,11 +11,11 @@ from typing import Any
 
 from pydantic import Field
 
-from transfer.l2sp import L2SP
-from transfer.methods import SourceRun, TransferMethod, register
-from transfer.methods.common import carry_normalization, load_source
-from transfer.methods.finetune import FinetuneOptions, apply_lr_scales
-from transfer.weights import TransferReport
+from simtransfer.transfer.l2sp import L2SP
+from simtransfer.transfer.methods import SourceRun, TransferMethod, register
+from simtransfer.transfer.methods.common import carry_normalization, load_source
+from simtransfer.transfer.methods.finetune import FinetuneOptions, apply_lr_scales
+from simtransfer.transfer.weights import TransferReport
 
 
 class L2SPOptions(FinetuneOptions):

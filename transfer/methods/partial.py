@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import Field
 
-from transfer.layers import select_parameters
-from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
-from transfer.methods.common import carry_normalization, load_source
-from transfer.weights import TransferReport, freeze
+from simtransfer.transfer.layers import select_parameters
+from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
+from simtransfer.transfer.methods.common import carry_normalization, load_source
+from simtransfer.transfer.weights import TransferReport, freeze
 
 
 class PartialOptions(MethodOptions):

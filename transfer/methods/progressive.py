@@ -1,7 +1,7 @@
 """``progressive``: frozen source column(s) + a new column with lateral adapters (Rusu et al. 2016).
 
-``configure`` swaps the policy for :mod:`transfer.progressive_policies` (kwargs built by
-:func:`transfer.progressive_spec.progressive_policy_spec`, recorded in ``config.yaml``/``metadata.json`` so
+``configure`` swaps the policy for :mod:`simtransfer.transfer.progressive_policies` (kwargs built by
+:func:`simtransfer.transfer.progressive_spec.progressive_policy_spec`, recorded in ``config.yaml``/``metadata.json`` so
 ``load_policy`` rebuilds it); ``prepare_model`` copies the sources' weights into the frozen columns. Several
 source runs give several columns; a source that is itself progressive brings its own columns (chains
 A → B → C). Options: ``alpha_init``, ``adapter_width``, ``head_laterals``, ``net_arch`` (new column),
@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from envs.errors import SimtransferError
-from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
-from transfer.methods.common import carry_normalization
-from transfer.weights import TransferReport
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
+from simtransfer.transfer.methods.common import carry_normalization
+from simtransfer.transfer.weights import TransferReport
 
 
 class ProgressiveOptions(MethodOptions):
@@ -46,7 +46,7 @@ class ProgressiveOptions(MethodOptions):
         observation instead of the preset's reduced one (the other methods' env-level adapter)."""
         if self.adapter is None:
             return self
-        from transfer.adapters import get_preset
+        from simtransfer.transfer.adapters import get_preset
 
         preset = get_preset(self.adapter)
         if self.obs_index_maps is None:
@@ -62,10 +62,10 @@ class ProgressiveOptions(MethodOptions):
 def _check_spaces(sources: list[SourceRun], config: Any, options: Any, obs_space: Any, act_space: Any) -> None:
     """Without index maps, a source with other observations (or, for SAC/TD3 critics, other actions) is a
     one-line error naming the ``--adapter`` preset to use, as finetune's check does."""
-    from agents.policy_io import describe_space, spaces_compatible
-    from transfer.adapters import suggest_preset
-    from transfer.api import _source_spaces
-    from transfer.progressive_spec import OFF_POLICY
+    from simtransfer.agents.policy_io import describe_space, spaces_compatible
+    from simtransfer.transfer.adapters import suggest_preset
+    from simtransfer.transfer.api import _source_spaces
+    from simtransfer.transfer.progressive_spec import OFF_POLICY
 
     def mapped(maps: list | None, r: int) -> bool:
         return maps is not None and r < len(maps) and maps[r] is not None
@@ -96,9 +96,9 @@ class Progressive(TransferMethod):
     requires_matching_spaces = False  # index maps bridge the spaces; the spec checks them
 
     def configure(self, config: Any, sources: list[SourceRun], options: Any) -> Any:
-        from agents.vecenv import make_single_env
-        from transfer.api import update_config
-        from transfer.progressive_spec import progressive_policy_spec
+        from simtransfer.agents.vecenv import make_single_env
+        from simtransfer.transfer.api import update_config
+        from simtransfer.transfer.progressive_spec import progressive_policy_spec
 
         config = super().configure(config, sources, options)
         env = make_single_env(config.env, config.adapters, seed=config.seed)
@@ -131,7 +131,7 @@ class Progressive(TransferMethod):
         return update_config(config, {"policy": policy})
 
     def prepare_model(self, model: Any, vec_env: Any, sources: list[SourceRun], options: Any) -> TransferReport:
-        from transfer.progressive_spec import load_source_columns
+        from simtransfer.transfer.progressive_spec import load_source_columns
 
         report = TransferReport(method=self.name)
         report.loaded = load_source_columns(model, [s.path for s in sources])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
-from transfer.weights import TransferReport
+from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
+from simtransfer.transfer.weights import TransferReport
 
 
 @register

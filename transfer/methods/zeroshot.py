@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import Field
 
-from envs.errors import SimtransferError
-from transfer.methods import MethodOptions, SourceRun, TransferMethod, register
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
 
 
 class ZeroshotOptions(MethodOptions):
@@ -35,10 +35,15 @@ class Zeroshot(TransferMethod):
 
     def run(self, config: Any, sources: list[SourceRun], options: Any, run_dir: Any, metadata: dict[str, Any],
             *, force: bool = False) -> Any:
-        from agents.evaluation import run_episodes, summarize
-        from agents.policy_io import atomic_write_bytes, atomic_write_json, config_sha256, load_policy
-        from agents.vecenv import make_single_env
-        from transfer.api import TransferResult
+        from simtransfer.agents.evaluation import run_episodes, summarize
+        from simtransfer.agents.policy_io import (
+            atomic_write_bytes,
+            atomic_write_json,
+            config_sha256,
+            load_policy,
+        )
+        from simtransfer.agents.vecenv import make_single_env
+        from simtransfer.transfer.api import TransferResult
 
         run_dir = Path(run_dir)
         if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()) and not force:
@@ -60,7 +65,7 @@ class Zeroshot(TransferMethod):
         curves = {k: {"timesteps": [0], "mean_return": [v["mean_return"]], "std_return": [v["std_return"]]}
                   for k, v in final.items()}
         if run_dir.is_dir() and force:
-            from experiments.rundirs import check_clearable, clear_run_dir
+            from simtransfer.experiments.rundirs import check_clearable, clear_run_dir
 
             check_clearable(run_dir, [s.path for s in sources])
             clear_run_dir(run_dir)
