@@ -1,6 +1,6 @@
 """The benchmark suite: every family x every transfer method, 5 seeds, IQM with 95% CIs, winners per target.
 
-Runs each family's experiment (``bench/suite/families.yaml``: the configs, which set they belong to, expected
+Runs each family's experiment (``experiments/configs/suite/families.yaml``: the configs, which set they belong to, expected
 time) through the resumable experiment runner, then writes ``bench/results/suite.{md,json}`` and one plot per
 family (``bench/results/suite_<family>.png``); ``python bench/update_readme.py`` splices the table into the
 README. Nothing in the table is typed by hand: rerun the command and it is rebuilt from the results.
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("WANDB_SILENT", "true")
 RESULTS = ROOT / "bench" / "results"
-FAMILIES = ROOT / "bench" / "suite" / "families.yaml"
+FAMILIES = ROOT / "experiments" / "configs" / "suite" / "families.yaml"
 
 
 def load_families() -> dict[str, dict[str, Any]]:

@@ -67,7 +67,7 @@ def test_source_robustness_reads_main_and_named_sources(tmp_path):
 
 
 def test_every_benchmark_family_config_is_valid():
-    """bench/suite/families.yaml names experiment configs that load and plan (sources exist, methods known);
+    """experiments/configs/suite/families.yaml names experiment configs that load and plan (sources exist, methods known);
     a family's full-size setting is one more family, never in the quick set."""
     import sys
     from pathlib import Path
