@@ -6,7 +6,7 @@ Each task runs the same seeded random actions on the plain env and on the env wr
 the cost is ``1 - median(randomized steps/s / plain steps/s)`` over rounds, which cancels slow drifts from
 other processes sharing the CPU.
 
-    python bench/bench_envs.py                     # all tasks, writes bench/results/envs.{md,json}
+    python bench/bench_envs.py                     # all tasks, writes bench/results/envs.json, then renders it
     python bench/bench_envs.py --tasks Hopper Ant --rounds 5
 """
 
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,6 +24,9 @@ import gymnasium as gym
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import render  # noqa: E402
+from machine import measured  # noqa: E402
 
 from simtransfer.envs.randomization import PhysicsRandomizer, apply_randomization  # noqa: E402
 from simtransfer.envs.registry import TASKS, preset  # noqa: E402
@@ -143,53 +144,6 @@ def bench_task(task: str, rounds: int, trial_s: float, max_steps: int) -> dict[s
             "randomizer_self_time_share": share, "ratios": ratios, "meets_goal": 1.0 - ratio <= GOAL}
 
 
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    import pybullet_envs_gymnasium
-
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "gymnasium": gym.__version__, "pybullet_envs_gymnasium": getattr(pybullet_envs_gymnasium, "__version__", "?"),
-            "load_avg_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
-
-
-def to_markdown(result: dict[str, Any]) -> str:
-    m = result["machine"]
-    lines = [
-        "# Randomizer throughput cost (`bench/bench_envs.py`)",
-        "",
-        f"Machine: {m['nproc']} CPUs, {m['cpu']}, Python {m['python']}, gymnasium {m['gymnasium']}; "
-        f"1-min load average at start {m['load_avg_1min']:.2f} (the CPU is shared).",
-        f"Setup: seeded random actions, episodes end naturally or after {result['max_steps']} steps, every "
-        f"preset parameter resampled at every reset; {result['rounds']} interleaved rounds per task, "
-        f"~{result['trial_s']} CPU-s per trial; cost = 1 - median ratio. Goal: cost <= {GOAL:.0%}.",
-        "",
-        "Steps/s are per CPU-second of the benchmark process (time.process_time), medians over rounds.",
-        "",
-        "The control column is a second, identical plain env measured the same way: its distance from 1 is the",
-        "noise floor of this run. Where that noise is as large as the cost, the ratio cannot resolve 2%. The",
-        "self-time column is the CPU share spent inside the randomizer's own code: the median cost per reset",
-        "times the number of resets, over the total. It is a lower bound on the cost, less sensitive to the",
-        "shared CPU, and blind to how fast the changed physics runs.",
-        "",
-        "| task | plain steps/s | randomized steps/s | steps/episode | ratio (median) | ratio IQR | cost | "
-        "control ratio | randomizer self-time | ratio cost <= 2% |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|",
-    ]
-    for r in result["tasks"]:
-        lines.append(f"| {r['task']} | {r['plain_steps_per_s']:,.0f} | {r['randomized_steps_per_s']:,.0f} | "
-                     f"{r['steps_per_episode']:.1f} | {r['ratio']:.4f} | {r['ratio_iqr'][0]:.3f}-{r['ratio_iqr'][1]:.3f} | "
-                     f"{r['cost']:+.2%} | {r['control_ratio']:.4f} | "
-                     f"{r['randomizer_self_time_share']:.2%} | {'yes' if r['meets_goal'] else 'NO'} |")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="*", default=list(TASKS), choices=list(TASKS))
@@ -197,26 +151,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trial-seconds", type=float, default=0.1, help="approximate length of one trial")
     ap.add_argument("--max-steps", type=int, default=100, help="episode cap (keeps resets frequent)")
     ap.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    ap.add_argument("--render", type=Path, default=None, help="only rewrite the markdown from this envs.json")
     args = ap.parse_args(argv)
-    if args.render is not None:
-        md = to_markdown(json.loads(args.render.read_text()))
-        args.render.with_suffix(".md").write_text(md)
-        print(md)
-        return 0
-    result: dict[str, Any] = {"machine": machine(), "rounds": args.rounds, "trial_s": args.trial_seconds,
+    result: dict[str, Any] = {"rounds": args.rounds, "trial_s": args.trial_seconds,
                               "max_steps": args.max_steps, "goal_cost": GOAL, "tasks": []}
-    for task in args.tasks:
-        r = bench_task(task, args.rounds, args.trial_seconds, args.max_steps)
-        result["tasks"].append(r)
-        print(f"{task:24s} plain {r['plain_steps_per_s']:9,.0f}/s  randomized {r['randomized_steps_per_s']:9,.0f}/s  "
-              f"cost {r['cost']:+.2%}  (control {r['control_ratio']:.3f}, "
-              f"self-time {r['randomizer_self_time_share']:.2%})", file=sys.stderr)
+    with measured(result):  # the shared machine record, plus what the renderer's envs table names
+        import pybullet_envs_gymnasium
+
+        result["machine"].update(nproc=result["machine"]["cpus"], gymnasium=gym.__version__,
+                                 pybullet_envs_gymnasium=getattr(pybullet_envs_gymnasium, "__version__", "?"),
+                                 load_avg_1min=(result["load_before"] or [float("nan")])[0])
+        for task in args.tasks:
+            r = bench_task(task, args.rounds, args.trial_seconds, args.max_steps)
+            result["tasks"].append(r)
+            print(f"{task:24s} plain {r['plain_steps_per_s']:9,.0f}/s  randomized {r['randomized_steps_per_s']:9,.0f}/s  "
+                  f"cost {r['cost']:+.2%}  (control {r['control_ratio']:.3f}, "
+                  f"self-time {r['randomizer_self_time_share']:.2%})", file=sys.stderr)
     args.out.mkdir(parents=True, exist_ok=True)
-    md = to_markdown(result)
-    (args.out / "envs.md").write_text(md)
     (args.out / "envs.json").write_text(json.dumps(result, indent=2))
-    print(md)
+    render.main([])
     return 0 if all(r["meets_goal"] for r in result["tasks"]) else 1
 
 

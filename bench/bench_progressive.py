@@ -1,4 +1,4 @@
-"""Benchmark progressive networks; prints and writes bench/results/progressive.{md,json}.
+"""Benchmark progressive networks; writes bench/results/progressive.json (``bench/render.py`` renders the Markdown).
 
 Parts (``--parts``, default both):
 - ``cost``: PPO env-steps/s on InvertedPendulumBulletEnv-v0 with a progressive policy (one frozen source
@@ -28,6 +28,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import render  # noqa: E402
+from machine import measured  # noqa: E402
+
 os.environ.setdefault("WANDB_SILENT", "true")
 
 SOURCE_ENV, TARGET_ENV = "InvertedPendulumBulletEnv-v0", "reversed-motor InvertedPendulumBulletEnv-v0"
@@ -168,47 +172,6 @@ def forgetting(source_steps: int, target_steps: int, episodes: int, tmp: Path) -
     return res
 
 
-def _markdown(out: dict) -> str:
-    lines = ["# Progressive networks benchmark", ""]
-    if "cost" in out:
-        c = out["cost"]
-        lines += ["## Cost: PPO env-steps/s, InvertedPendulumBulletEnv-v0, one torch thread", "",
-                  f"{c['reps']} interleaved repetitions of `learn({c['steps']})` each, n_steps 1024, 10 epochs.", "",
-                  "| policy | steps/s per rep | median |", "|---|---|---|"]
-        for kind, fps in c["fps"].items():
-            lines.append(f"| {kind} | {', '.join(f'{x:.0f}' for x in fps)} | {statistics.median(fps):.0f} |")
-        lines += ["", f"Ratio progressive/plain per rep: {', '.join(f'{r:.2f}' for r in c['ratio_per_rep'])}; "
-                  f"median **{c['ratio_median']:.2f}x** (goal >= {c['goal']}x)."]
-        if "ratio_vs_plain_fused_median" in c:
-            lines += ["Progressive policies use Adam's fused kernel by default (the per-tensor loop's update up to "
-                      "float rounding); against a plain `MlpPolicy` given the same Adam setting (`plain_fused`) the "
-                      f"ratio is {', '.join(f'{r:.2f}' for r in c['ratio_vs_plain_fused_per_rep'])}; "
-                      f"median {c['ratio_vs_plain_fused_median']:.2f}x."]
-        if "cpu_ratio_median" in c:
-            lines.append("Per CPU-second of the benchmark process (`time.process_time`, which a busy machine's "
-                         f"scheduling waits do not inflate): ratio {', '.join(f'{r:.2f}' for r in c['cpu_ratio_per_rep'])}; "
-                         f"median {c['cpu_ratio_median']:.2f}x.")
-        if "loadavg_1_5_15" in c:
-            la = c["loadavg_1_5_15"]
-            lines.append(f"Machine: {c['cpus']} CPUs; load average (1/5/15 min) before "
-                         f"{'/'.join(f'{x:.2f}' for x in la['before'])}, after {'/'.join(f'{x:.2f}' for x in la['after'])}.")
-        lines += [f"Trainable parameters: plain {c['parameters']['plain']}, progressive "
-                  f"{c['parameters']['progressive_trainable']} (+ the frozen column, stored as buffers).", ""]
-    if "forgetting" in out:
-        f = out["forgetting"]
-        mean = statistics.fmean
-        lines += ["## Forgetting: InvertedPendulum (source) after training on the reversed-motor pendulum (target)", "",
-                  f"Source PPO {f['source_steps']} steps; target training {f['target_steps']} steps; "
-                  f"{f['episodes']} deterministic episodes, same seeds.", "",
-                  "| policy | task | mean return | returns |", "|---|---|---|---|"]
-        for task, rows in (("source", f["source_task"]), ("target", f["target_task"])):
-            for name, rets in rows.items():
-                lines.append(f"| {name} | {task} | {mean(rets):.1f} | {', '.join(f'{x:.0f}' for x in rets)} |")
-        lines += ["", f"Progressive source column identical to the source before target training: "
-                  f"**{f['progressive_source_column_identical']}**.", ""]
-    return "\n".join(lines)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", default="cost,forgetting")
@@ -228,16 +191,14 @@ def main() -> None:
     # a part not run this time keeps its earlier result (each part is one self-contained comparison)
     out: dict = json.loads(previous.read_text()) if previous.is_file() else {}
     out.update({"env": SOURCE_ENV, "torch_threads": 1})
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, measured(out):  # machine and load of this invocation
         if "cost" in parts:
             out["cost"] = cost(args.steps, args.reps, Path(tmp))
         if "forgetting" in parts:
             out["forgetting"] = forgetting(args.source_steps, args.target_steps, args.episodes, Path(tmp))
-    md = _markdown(out)
-    print(md)
     res.mkdir(parents=True, exist_ok=True)
     (res / "progressive.json").write_text(json.dumps(out, indent=2))
-    (res / "progressive.md").write_text(md)
+    render.main([])
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@
 Each repetition runs the identical experiment (4 seeds x (source + random + scratch + finetune)) into a
 fresh directory with 1 worker and with N workers, alternating, and reports the speed-up (median over
 repetitions). ``--ray`` also times the same experiment on a local Ray instance with N CPUs.
-Writes bench/results/runner.{json,md}.
+Writes bench/results/runner.json (``bench/render.py`` renders runner.md).
 """
 
 from __future__ import annotations
@@ -13,14 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "bench"))
+import render  # noqa: E402
+from machine import measured  # noqa: E402
 
 
 def experiment(timesteps: int) -> dict:
@@ -65,31 +68,23 @@ def main() -> None:
     os.environ["WANDB_MODE"] = "disabled"
     cfg = experiment(args.timesteps)
     serial, parallel, ray_times = [], [], []
-    for _ in range(args.repeats):
-        serial.append(timed_run(cfg, 1))
-        parallel.append(timed_run(cfg, args.workers))
-        if args.ray:
-            ray_times.append(timed_run(cfg, args.workers, ray=True))
+    result: dict = {}
+    with measured(result):  # machine and load of this invocation
+        for _ in range(args.repeats):
+            serial.append(timed_run(cfg, 1))
+            parallel.append(timed_run(cfg, args.workers))
+            if args.ray:
+                ray_times.append(timed_run(cfg, args.workers, ray=True))
     s, p = statistics.median(serial), statistics.median(parallel)
-    result = {"machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
-                          "python": platform.python_version()},
-              "jobs": 16, "timesteps_per_job": args.timesteps, "workers": args.workers,
-              "serial_s": serial, "parallel_s": parallel, "speedup": s / p}
+    result.update({"jobs": 16, "timesteps_per_job": args.timesteps, "workers": args.workers,
+                   "serial_s": serial, "parallel_s": parallel, "speedup": s / p})
     if ray_times:
         result["ray_s"] = ray_times
         result["ray_speedup"] = s / statistics.median(ray_times)
     out = REPO / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     (out / "runner.json").write_text(json.dumps(result, indent=2))
-    lines = ["| run | wall time (s, median) | speed-up vs 1 worker |", "|---|---|---|",
-             f"| 1 worker | {s:.1f} | 1.00 |", f"| {args.workers} workers (process pool) | {p:.1f} | {s / p:.2f} |"]
-    if ray_times:
-        r = statistics.median(ray_times)
-        lines.append(f"| {args.workers} CPUs (local Ray) | {r:.1f} | {s / r:.2f} |")
-    lines.append(f"\n16 jobs (4 sources, 4 random baselines, 8 cells) of {args.timesteps} steps; "
-                 f"machine: {result['machine']['cpus']} CPUs, {result['machine']['processor']}.")
-    (out / "runner.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    render.main([])
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ stays native), through the task's own randomizer: the preset's parameter (same l
 mode) turned into a one-value categorical on the ``train`` split. Deterministic actions, episode ``i`` seeded
 ``seed + i``. The metric is mean return at the grid value / mean return on ``<Task>Nominal-v0``; a random
 policy's nominal return is given as the floor. Results accumulate per ``<task>/<tag>`` in
-``bench/results/sensitivity.json``; ``sensitivity.md`` is rewritten from it. ``--run`` also takes a randomized
+``bench/results/sensitivity.json``; ``bench/render.py`` renders ``sensitivity.md`` from it. ``--run`` also takes a randomized
 policy (``--tag dr``): then the sweep shows how far its training ranges carry it.
 
     python bench/bench_sensitivity.py --task InvertedPendulum --timesteps 30000
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import sys
 import time
@@ -29,6 +28,9 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import render  # noqa: E402
+from machine import load, machine  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -125,30 +127,6 @@ def sweep(task: str, run_dir: Path, params: list[str], grids: dict[str, list[flo
     return out
 
 
-def write_markdown(data: dict[str, Any], path: Path) -> None:
-    lines = ["# Sensitivity of nominal policies to one physics parameter (bench/bench_sensitivity.py)", "",
-             "A PPO policy (trained on nominal physics unless the heading says otherwise), scored with ONE parameter pinned at each grid value (all "
-             "others native). Ratio = mean return at the value / mean return on nominal physics (deterministic "
-             "actions, same episode seeds). Relative kinds (mass, lateral_friction, motor_gain) are scales of the "
-             "native value; the others are absolute. `train`/`extrap`: the preset's ranges when measured.", ""]
-    for key, res in sorted(data.items()):
-        meta = res.get("meta", {})
-        lines += [f"## {key}", "",
-                  f"Policy: {meta.get('policy', res['run'])}. Nominal return {res['nominal_return']:.1f}, random "
-                  f"policy {res['random_return']:.1f}; {res['episodes']} episodes per value; measured "
-                  f"{meta.get('date', '?')} ({meta.get('sweep_s', 0):.0f} s, load {meta.get('load', '?')}).", "",
-                  "| parameter | train range | extrap region | value: ratio (ratio <= 0.6 in bold) |", "|---|---|---|---|"]
-        for name, p in res["params"].items():
-            cells = []
-            for r in p["rows"]:
-                txt = f"{r['value']:g}: {r['ratio']:.2f}"
-                cells.append(f"**{txt}**" if r["ratio"] <= 0.6 else txt)
-            lines.append(f"| {name} | {p['train'][0]:g}–{p['train'][1]:g} | {p['extrap'][0]:g}–{p['extrap'][1]:g} "
-                         f"| {', '.join(cells)} |")
-        lines.append("")
-    path.write_text("\n".join(lines))
-
-
 def parse_grids(items: list[str]) -> dict[str, list[float]]:
     from simtransfer.envs.errors import SimtransferError
 
@@ -195,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(1)
-        meta: dict[str, Any] = {"machine": f"{platform.machine()}, {os.cpu_count()} cores"}
+        meta: dict[str, Any] = {"machine": machine(), "load_before": load()}
         run_dir = args.run
         if run_dir is None:
             t0 = time.perf_counter()
@@ -210,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     except SimtransferError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    meta.update(sweep_s=time.perf_counter() - t0, load=f"{os.getloadavg()[0]:.2f}",
+    meta.update(sweep_s=time.perf_counter() - t0, load=f"{os.getloadavg()[0]:.2f}", load_after=load(),
                 date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     res["meta"] = meta
     args.results.mkdir(parents=True, exist_ok=True)
@@ -220,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
     os.replace(tmp, path)
-    write_markdown(data, args.results / "sensitivity.md")
+    render.main([])
     print(f"wrote {path} and {args.results / 'sensitivity.md'}")
     return 0
 

@@ -13,12 +13,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
 import pybullet_envs_gymnasium  # noqa: F401  (registers the Bullet ids)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import render  # noqa: E402
+from machine import measured  # noqa: E402
 
 from simtransfer.agents.evaluation import RandomPolicy, run_episodes
 from simtransfer.envs.sim2sim import BULLET_IDS, MUJOCO_IDS, TASKS, register_sim2sim_envs, target_id
@@ -53,7 +58,16 @@ def main() -> None:
     args = parser.parse_args()
     register_sim2sim_envs()
     rng = np.random.default_rng(0)
-    rows = []
+    rows: list[dict] = []
+    record: dict = {"args": {k: str(v) for k, v in vars(args).items()}, "rows": rows}
+    with measured(record):
+        measure(args, rng, rows)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "sim2sim.json").write_text(json.dumps(record, indent=2))
+    render.main([])
+
+
+def measure(args: argparse.Namespace, rng: np.random.Generator, rows: list[dict]) -> None:
     for task in TASKS:
         raw = gym.make(MUJOCO_IDS[task]).unwrapped
         wrapped = gym.make(target_id(task)).unwrapped
@@ -77,33 +91,6 @@ def main() -> None:
         print(json.dumps(row), flush=True)
         raw.close()
         wrapped.close()
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "sim2sim.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                       "rows": rows}, indent=2))
-    lines = [
-        "# Sim-to-sim targets: mapping overhead and random-policy returns",
-        "",
-        f"`PYTHONPATH=. python bench/bench_sim2sim.py --steps {args.steps} --rounds {args.rounds} --episodes {args.episodes}`; "
-        "median of interleaved chunks, both envs unwrapped (no TimeLimit/checker), random actions. "
-        "Machine: 2 shared CPU cores (other jobs running), so absolute rates are noisy; the ratio is measured "
-        "in the same run.",
-        "",
-        "| task | raw MuJoCo steps/s | target steps/s | target/raw | overhead µs/step |"
-        + (" random return Bullet | random return MuJoCo target |" if args.episodes else ""),
-        "|---|---:|---:|---:|---:|" + ("---:|---:|" if args.episodes else ""),
-    ]
-    for r in rows:
-        line = (f"| {r['task']} | {r['raw_steps_per_s']:.0f} | {r['wrapped_steps_per_s']:.0f} | "
-                f"{r['wrapped_over_raw']:.2f} | {r['overhead_us_per_step']:.1f} |")
-        if args.episodes:
-            line += (f" {r['bullet_random_return']:.1f} ± {r['bullet_random_std']:.1f} |"
-                     f" {r['mujoco_random_return']:.1f} ± {r['mujoco_random_std']:.1f} |")
-        lines.append(line)
-    lines += ["", "Returns use each simulator's own reward (Bullet: alive + progress − electricity − joints-at-limit; "
-              "MuJoCo v5: healthy + forward − control cost), so only the per-simulator trend is comparable.", ""]
-    (args.out / "sim2sim.md").write_text("\n".join(lines))
-    print("\n".join(lines))
-
 
 if __name__ == "__main__":
     main()

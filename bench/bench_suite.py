@@ -1,9 +1,9 @@
 """The benchmark suite: every family x every transfer method, 5 seeds, IQM with 95% CIs, winners per target.
 
 Runs each family's experiment (``experiments/configs/suite/families.yaml``: the configs, which set they belong to, expected
-time) through the resumable experiment runner, then writes ``bench/results/suite.{md,json}`` and one plot per
-family (``bench/results/suite_<family>.png``); ``python bench/update_readme.py`` splices the table into the
-README. Nothing in the table is typed by hand: rerun the command and it is rebuilt from the results.
+time) through the resumable experiment runner, then writes ``bench/results/suite.json`` and one plot per
+family (``bench/results/suite_<family>.png``); ``bench/render.py`` turns the JSON into ``suite.md``,
+``docs/results.md`` and the README's winners table, so nothing in them is typed by hand.
 
     python bench/bench_suite.py                        # every family at its <30-minute setting (hours in all)
     python bench/bench_suite.py --families pendulum    # one family (~17 min on 2 cores)
@@ -21,14 +21,13 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("WANDB_SILENT", "true")
 RESULTS = ROOT / "bench" / "results"
 FAMILIES = ROOT / "experiments" / "configs" / "suite" / "families.yaml"
@@ -47,25 +46,10 @@ def load_families() -> dict[str, dict[str, Any]]:
     return families
 
 
-def _fmt(x: float | None) -> str:
-    from simtransfer.transfer.stats import format_number
-
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    return format_number(x)
-
-
-def _est(e: Any) -> str:
-    return "—" if e is None else e.format()
-
-
 # ---------------------------------------------------------------------------------------------- running
-def _mean_defined(values: list[float]) -> float:
-    vals = [x for x in values if not math.isnan(x)]
-    return sum(vals) / len(vals) if vals else math.nan
-
-
 def run_family(name: str, fam: dict[str, Any], out: Path, workers: int, force: bool = False) -> None:
+    from machine import machine
+
     from simtransfer.experiments.runner import run_experiment
 
     timing_path = out / "suite_timing.json"
@@ -77,7 +61,8 @@ def run_family(name: str, fam: dict[str, Any], out: Path, workers: int, force: b
         timing["invocations"].append({"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(t0)),
                                       "wall_s": round(summary.wall_time_s, 1), "jobs_run": summary.ran,
                                       "failed": summary.failed, "workers": workers,
-                                      "load_at_start": round(load0, 2), "load_at_end": round(os.getloadavg()[0], 2)})
+                                      "load_at_start": round(load0, 2), "load_at_end": round(os.getloadavg()[0], 2),
+                                      "machine": machine()})
         out.mkdir(parents=True, exist_ok=True)
         timing_path.write_text(json.dumps(timing, indent=1))
     if summary.failed:
@@ -164,131 +149,25 @@ def plot_family(data: dict[str, Any], path: Path) -> bool:
     return True
 
 
-def _loads(d: dict[str, Any]) -> str:
-    inv = d["invocations"]
-    if not inv:
-        return "no timed invocation"
-    loads = [x for i in inv for x in (i["load_at_start"], i["load_at_end"])]
-    return f"{inv[-1]['workers']} workers, load average {min(loads):.1f}–{max(loads):.1f} on {os.cpu_count()} cores"
-
-
-def robustness_markdown(rows: list[Any], keys: dict[str, Any]) -> list[str]:
-    """The zero-shot robustness table of a family (rows: :func:`simtransfer.experiments.leaderboard.source_robustness`);
-    with an ``oracle`` source (trained on the held-out split) it adds each source's held-out return as a
-    fraction of the oracle's."""
-    lines: list[str] = []
-    oracle = {k: _mean_defined(r.targets[k]) for r in rows if r.source == "oracle"
-              for k in keys["heldout"]}
-    lines += ["", f"Zero-shot robustness of each source: return on the held-out split as a fraction of the "
-              f"return on nominal physics ({keys['nominal']}), mean ± std over seeds (issue: DR/ADR should keep "
-              "≥ 0.9 where the nominal source keeps markedly less)"
-              + ("; `oracle` is trained on the held-out split itself, and 'of oracle' is a source's mean "
-                 "held-out return as a fraction of the oracle's (how much of what the held-out physics allows "
-                 "it reaches):" if oracle else ":"), "",
-              "| source | seeds | nominal return | "
-              + " | ".join(f"{k} return | {k} ratio" + (f" | {k} of oracle" if oracle else "")
-                           for k in keys["heldout"])
-              + " |", "|---|---|---|" + ("---|---|---|" if oracle else "---|---|") * len(keys["heldout"])]
-    for r in rows:
-        nominal = sum(r.nominal) / len(r.nominal)
-        parts = []
-        for k in keys["heldout"]:
-            held = _mean_defined(r.targets[k])
-            mean, std = r.ratio_summary(k)
-            ratio = "— (nominal return ≤ 0)" if math.isnan(mean) else f"{mean:.3f} ± {std:.3f}"
-            if 0 < r.defined(k) < len(r.seeds):
-                ratio += f" ({r.defined(k)} seeds with a positive nominal return)"
-            part = f"{'—' if math.isnan(held) else _fmt(held)} | {ratio}"
-            if oracle:
-                ref = oracle.get(k, math.nan)
-                part += f" | {held / ref:.2f}" if not math.isnan(held) and ref > 0 else " | —"
-            parts.append(part)
-        name = "nominal (main)" if r.source == "main" else r.source
-        lines.append(f"| {name} | {len(r.seeds)} | {_fmt(nominal)} | " + " | ".join(parts) + " |")
-    return lines
-
-
-def family_markdown(d: dict[str, Any]) -> list[str]:
-    from simtransfer.experiments.leaderboard import verdict_markdown
-
-    lines = [f"## {d['family']}", ""]
-    if "error" in d:
-        return lines + [f"No finished cells yet ({d['jobs_done']}/{d['jobs_total']} jobs): {d['error']}", ""]
-    b = d["budget"]
-    lines += [f"Config `{d['config']}`; {len(d['seeds'])} seeds; target budget {b['timesteps']:,} steps per "
-              f"trained cell; {d['jobs_done']}/{d['jobs_total']} jobs finished. Compute: {d['cpu_s'] / 60:.1f} "
-              f"CPU-minutes, i.e. **{d['cpu_s'] / 120:.1f} min on 2 cores** with both busy; measured wall time "
-              f"{d['wall_s'] / 60:.1f} min over {len(d['invocations'])} invocation(s) ({_loads(d)}). "
-              f"Expected: {d['expected']}." + (f" {d['timing_note']}" if d.get("timing_note") else ""), "",
-              "Methods: " + "; ".join(f"`{k}` = {v}" for k, v in d["methods"].items()) + ".", "",
-              "Targets: " + "; ".join(f"`{k}` = `{v}`" for k, v in d["targets"].items()) + ".", "",
-              *verdict_markdown(d["verdicts"])]
-    targets = [v.target for v in d["verdicts"]]
-    methods = list(d["methods"])  # the config's order: scratch first
-    lines += ["", "Final return on each target (IQM [95% CI] over seeds; zero-shot methods: no target training; "
-              "AUC ratio vs scratch in parentheses for trained methods):", "",
-              "| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
-    for m in methods:
-        cells = []
-        for v in d["verdicts"]:
-            s = next((s for s in v.scores if s.method == m), None)
-            ratio = d["ratios"].get((v.target, m))
-            text = "—" if s is None else _est(s.score)
-            if ratio is not None and m != "scratch":
-                text += f" ({_est(ratio)})"
-            cells.append(f"**{text}**" if s is not None and m == v.winner else text)
-        lines.append(f"| {m} | " + " | ".join(cells) + " |")
-    refs = [f"{v.target}: random {_fmt(v.random)}" for v in d["verdicts"] if v.random is not None]
-    if refs:
-        lines += ["", "Random-policy return: " + ", ".join(refs) + "."]
-    if d["robustness"]:
-        lines += robustness_markdown(d["robustness"], d["robustness_keys"])
-    if d["notes"]:
-        lines += ["", "Notes: " + "; ".join(d["notes"])]
-    if d.get("plot"):
-        lines += ["", f"![{d['family']}: final return per target]({d['plot']})"]
-    return lines + [""]
-
-
-def previous_results() -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
-    """The families already in ``suite.md`` / ``suite.json``: their markdown sections and JSON entries, so
-    that a run whose results root lacks a family (another machine, a fresh checkout) keeps its tables."""
-    sections: dict[str, list[str]] = {}
-    md, js = RESULTS / "suite.md", RESULTS / "suite.json"
-    current: list[str] | None = None
-    for line in (md.read_text().splitlines() if md.is_file() else []):
-        if line.startswith("## "):
-            current = sections.setdefault(line[3:].strip(), [])
-        if current is not None:
-            current.append(line)
+def previous_results() -> dict[str, dict[str, Any]]:
+    """The families already in ``suite.json``, so that a run whose results root lacks a family (another
+    machine, a fresh checkout) keeps its entry."""
+    js = RESULTS / "suite.json"
     try:
-        entries = {e["family"]: e for e in json.loads(js.read_text())} if js.is_file() else {}
-    except (ValueError, KeyError, TypeError):
-        entries = {}
-    return sections, entries
+        data = json.loads(js.read_text()) if js.is_file() else []
+        return {e["family"]: e for e in (data if isinstance(data, list) else data.get("families", []))}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def write_results(analysed: list[dict[str, Any]], order: list[str] | None = None) -> None:
-    """Write suite.md/json from ``analysed``; families in ``order`` without fresh results keep their previous
-    section and entry."""
-    kept_md, kept_json = previous_results()
+    """Write suite.json from ``analysed``; families in ``order`` without fresh results keep their previous
+    entry. ``bench/render.py`` renders the Markdown from it."""
+    from simtransfer.experiments.report import _jsonable
+
+    kept = previous_results()
     fresh = {d["family"]: d for d in analysed}
     order = order or list(fresh)
-    lines = ["# Benchmark suite (bench/bench_suite.py)", "",
-             f"Machine: {platform.machine()}, {os.cpu_count()} cores. Generated "
-             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Every number: interquartile mean (IQM) over "
-             "seeds with a 95% stratified-bootstrap interval (2000 resamples). *Final return* is the return on the "
-             "target after the method's target training budget (zero-shot methods: none). The **winner** has the "
-             "highest IQM; it is a *clear win* when the whole interval of its margin over every other method lies "
-             "above 0, otherwise the methods whose margin interval contains 0 are listed as tied "
-             "(`experiments/leaderboard.py`). Rerun: `python bench/bench_suite.py` (resumable).", ""]
-    for name in order:
-        if name in fresh:
-            lines += family_markdown(fresh[name])
-        elif name in kept_md:
-            lines += [*kept_md[name]]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "suite.md").write_text("\n".join(lines).rstrip() + "\n")
 
     def plain(d: dict[str, Any]) -> dict[str, Any]:
         if "error" in d:
@@ -299,9 +178,8 @@ def write_results(analysed: list[dict[str, Any]], order: list[str] | None = None
         out["robustness"] = [vars(r) for r in d["robustness"]]
         return out
 
-    from simtransfer.experiments.report import _jsonable
-
-    entries = [plain(fresh[n]) if n in fresh else kept_json[n] for n in order if n in fresh or n in kept_json]
+    entries = [plain(fresh[n]) if n in fresh else kept[n] for n in order if n in fresh or n in kept]
+    RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "suite.json").write_text(json.dumps(_jsonable(entries), indent=1))
 
 
@@ -338,7 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         if "error" not in d and plot_family(d, RESULTS / f"suite_{name}.png"):
             d["plot"] = f"suite_{name}.png"
         analysed.append(d)
-    write_results(analysed, order=list(families))  # families without results here keep their earlier tables
+    write_results(analysed, order=list(families))  # families without results here keep their earlier entries
+    import render
+
+    render.main([])
     print((RESULTS / "suite.md").read_text())
     return 0
 

@@ -1,4 +1,4 @@
-"""Benchmark the training pipeline; prints and writes bench/results/train.{md,json}.
+"""Benchmark the training pipeline; writes bench/results/train.json (``bench/render.py`` renders train.md).
 
 Parts (``--parts``, default all):
 - ``throughput``: env-steps/s of ``simtransfer train`` (our callbacks, progress, checkpoints, W&B offline) vs a
@@ -28,7 +28,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+import render  # noqa: E402
+from machine import measured  # noqa: E402
+
 os.environ.setdefault("WANDB_SILENT", "true")
 
 ENV = "simtransfer/InvertedPendulum-v0"
@@ -230,40 +233,6 @@ def resume(tmp: Path, every: int = 1024, timeout_s: float = 600.0) -> dict:
             "resume_wall_s": round(time.perf_counter() - t1, 1)}
 
 
-def _markdown(results: dict) -> str:
-    lines = ["# Training pipeline benchmark", "", f"Machine: {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M')}", ""]
-    if "throughput" in results:
-        t = results["throughput"]
-        lines += ["## Throughput (model.learn only, eval off)", "",
-                  "| rep | plain SB3 steps/s | simtransfer steps/s | wall ratio | plain steps/CPU-s | "
-                  "simtransfer steps/CPU-s | CPU ratio |", "|---|---|---|---|---|---|---|"]
-        for i in range(t["reps"]):
-            lines.append(f"| {i} | {t['plain_fps'][i]:.0f} | {t['ours_fps'][i]:.0f} | {t['ratio_per_rep'][i]:.3f} | "
-                         f"{t['plain_steps_per_cpu_s'][i]:.0f} | {t['ours_steps_per_cpu_s'][i]:.0f} | "
-                         f"{t['cpu_ratio_per_rep'][i]:.3f} |")
-        lines += ["", f"Median CPU ratio {t['cpu_ratio_median']:.3f} (ratio of medians "
-                      f"{t['cpu_ratio_of_medians']:.3f}); median wall ratio {t['ratio_median']:.3f} "
-                      f"({t['steps']} steps, {t['env']}). {t['note']}. Third arm, simtransfer with W&B "
-                      f"disabled: median CPU ratio {t['wandb_disabled_cpu_ratio_median']:.3f}.", ""]
-    if "overhead" in results:
-        o = results["overhead"]
-        lines += ["## Per-step overhead (CPU time, steady state)", "",
-                  f"Pipeline callbacks with no work due: {o['callbacks_us_per_vec_step']} us per vec-step "
-                  f"({o['n_envs']} envs); env step {o['env_step_us']} us, with the EpisodeParams wrapper "
-                  f"{o['env_step_with_episode_params_us']} us.", ""]
-    if "learning" in results:
-        lr = results["learning"]
-        lines += [f"## Learning: PPO on {lr['env']}, at most {lr['steps']} steps ({lr['config']})", "",
-                  "| seed | first step with eval mean >= 950 | final mean return |", "|---|---|---|"]
-        for seed, s in lr["seeds"].items():
-            lines.append(f"| {seed} | {s['first_step_ge_950']} | {s['final_mean_return']:.1f} |")
-        lines += ["", f"Solved on {lr['solved']}/{len(lr['seeds'])} seeds.", ""]
-    if "resume" in results:
-        r = results["resume"]
-        lines += ["## Crash and resume (SIGKILL)", "", "```", json.dumps(r, indent=2), "```", ""]
-    return "\n".join(lines)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", nargs="+", default=["overhead", "throughput", "learning", "resume"],
@@ -279,7 +248,7 @@ def main() -> None:
     previous = out / "train.json"
     # parts not run this time keep their earlier results (the table always shows every part)
     results: dict = json.loads(previous.read_text()) if previous.is_file() else {}
-    with tempfile.TemporaryDirectory() as d:
+    with tempfile.TemporaryDirectory() as d, measured(results):  # machine and load of this invocation
         tmp = Path(d)
         if "overhead" in args.parts:
             print("overhead:", flush=True)
@@ -295,9 +264,7 @@ def main() -> None:
             results["resume"] = resume(tmp)
     out.mkdir(parents=True, exist_ok=True)
     (out / "train.json").write_text(json.dumps(results, indent=2) + "\n")
-    md = _markdown(results)
-    (out / "train.md").write_text(md)
-    print(md)
+    render.main([])
 
 
 if __name__ == "__main__":
