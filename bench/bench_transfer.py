@@ -1,15 +1,16 @@
 """Weight-reuse transfer vs scratch: time-to-threshold and area-under-curve ratios, several seeds.
 
-Pairs (one PPO source trained on the randomized pendulum, ``simtransfer/InvertedPendulum-v0``):
+A bench is an experiment: each pair is an experiment YAML run by the same runner as ``simtransfer run``
+(resumable: finished cells are skipped), one PPO source per seed from the shipped randomized-pendulum config:
 
-* ``physics``: → ``simtransfer/InvertedPendulumExtrap-v0`` (held-out physics, extrapolation split);
-* ``task``: → ``simtransfer/InvertedDoublePendulumNominal-v0`` (obs 5 → 9; the weight-reuse methods go
-  through the ``invpendulum_to_invdoublependulum`` index adapter, ``partial`` loads what fits natively).
+* ``physics`` (``experiments/configs/bench/transfer_physics.yaml``): → ``simtransfer/InvertedPendulumExtrap-v0``;
+* ``task`` (``experiments/configs/bench/transfer_task.yaml``): → ``simtransfer/InvertedDoublePendulumNominal-v0``
+  (obs 5 → 9; the weight-reuse methods go through the index adapter, ``partial`` loads what fits natively).
 
-Every run lives in ``--work`` and is skipped when its ``eval.json`` exists, so the bench is resumable: rerun
-the same command after an interruption.  Results: ``bench/results/transfer.{json,md}``.
+This script only turns the cells' learning curves into ratios against scratch, writes
+``bench/results/transfer.json`` and calls ``bench/render.py``.
 
-    python bench/bench_transfer.py                 # full: 5 seeds
+    python bench/bench_transfer.py                 # full: 5 seeds (or: simtransfer run <yaml> for one pair)
     python bench/bench_transfer.py --quick         # smoke test: tiny budgets, 1 seed
 """
 
@@ -19,69 +20,49 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("WANDB_MODE", "disabled")
+import render  # noqa: E402
+from machine import measured  # noqa: E402
 
-SOURCE_ENV = "simtransfer/InvertedPendulum-v0"
-PPO_HYPER = {"n_steps": 1024, "batch_size": 64, "n_epochs": 10, "learning_rate": 3e-4}
-ADAPTER = {"adapter": "invpendulum_to_invdoublependulum"}
-PAIRS: dict[str, dict[str, Any]] = {
-    "physics": {
-        "target": "simtransfer/InvertedPendulumExtrap-v0",
-        "threshold": 600.0,
-        "timesteps": 12_000,
-        "methods": {
-            "scratch": {}, "zeroshot": {}, "finetune": {}, "freeze": {"depth": 1}, "features": {},
-            "l2sp": {"alpha": 0.1},
-        },
-    },
-    "task": {
-        "target": "simtransfer/InvertedDoublePendulumNominal-v0",
-        "threshold": 500.0,
-        "timesteps": 12_000,
-        "methods": {"scratch": {}, "zeroshot": dict(ADAPTER), "finetune": dict(ADAPTER), "partial": {}},
-    },
-}
+PAIRS = {"physics": ROOT / "experiments" / "configs" / "bench" / "transfer_physics.yaml",
+         "task": ROOT / "experiments" / "configs" / "bench" / "transfer_task.yaml"}
 
 
-def source_config(timesteps: int, eval_every: int, episodes: int) -> dict[str, Any]:
-    return {"env": SOURCE_ENV, "algo": "ppo", "seed": 0, "total_timesteps": timesteps, "hyperparams": PPO_HYPER,
-            "eval": {"every": eval_every, "episodes": episodes}, "checkpoint_every": 0, "progress": False,
-            "tracking": {"mode": "disabled"}}
+def load_pair(pair: str, quick: bool) -> Any:
+    """The pair's experiment; ``quick``: one seed, tiny budgets (a smoke test of the pipeline)."""
+    from simtransfer.experiments.experiment import load_experiment
+
+    cfg = load_experiment(PAIRS[pair])
+    if quick:
+        cfg.seeds = [1]
+        cfg.source.timesteps = 2048
+        cfg.source.set = [*cfg.source.set, "eval.every=1024"]
+        cfg.budget.timesteps, cfg.budget.eval_every, cfg.budget.eval_episodes, cfg.budget.final_episodes = 2048, 512, 1, 1
+    return cfg
 
 
-def ensure_source(work: Path, timesteps: int, eval_every: int, episodes: int) -> Path:
-    from simtransfer.experiments.config import resolve_train_config
-    from simtransfer.experiments.train import train
+def run_pair(pair: str, cfg: Any, work: Path, workers: int) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Run the pair's experiment and read every cell's eval.json: (spec, {method: [evals per seed]})."""
+    from simtransfer.experiments.runner import run_experiment
 
-    out = work / "source"
-    if not (out / "eval.json").is_file():
-        t0 = time.time()
-        train(resolve_train_config(source_config(timesteps, eval_every, episodes), use_defaults=False), out,
-              force=True)
-        print(f"[bench] source trained in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-    return out
-
-
-def run_one(source: Path, out: Path, target: str, method: str, options: dict[str, Any], seed: int, timesteps: int,
-            eval_every: int, episodes: int) -> dict[str, Any]:
-    from simtransfer.transfer.api import transfer
-
-    if not (out / "eval.json").is_file():
-        t0 = time.time()
-        overrides = [f"eval.every={eval_every}", f"eval.episodes={episodes}", "eval.final_episodes=" + str(episodes),
-                     "checkpoint_every=0", "progress=false"]
-        transfer(source, target, method, out_dir=out, timesteps=timesteps, seed=seed, options=options,
-                 overrides=overrides, force=True, quiet=True)
-        print(f"[bench] {out.relative_to(out.parents[2])} in {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
-    return json.loads((out / "eval.json").read_text())
+    summary = run_experiment(cfg, work / pair, workers=workers, report=False)
+    spec_ran = summary.ran
+    if summary.failed:
+        raise SystemExit(f"bench_transfer: {pair}: jobs failed: {summary.failed[:3]}")
+    target = cfg.targets[0]
+    spec = {"target": target.env.id, "threshold": target.threshold if target.threshold is not None else cfg.threshold,
+            "timesteps": target.timesteps or cfg.budget.timesteps, "jobs_run": spec_ran}
+    cells = work / pair / "cells" / target.name
+    runs = {m.label: [json.loads((cells / m.label / f"seed{s}" / "eval.json").read_text()) for s in cfg.seed_list()]
+            for m in cfg.all_methods()}
+    return spec, runs
 
 
 def curve_of(evals: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
@@ -152,98 +133,34 @@ def _aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return agg
 
 
-def _fmt(x: float) -> str:
-    if np.isnan(x):
-        return "n/a"
-    if np.isinf(x):
-        return "never"
-    return f"{x:.2f}" if abs(x) < 100 else f"{x:.0f}"
-
-
-def markdown(results: dict[str, Any]) -> str:
-    lines = ["# Weight-reuse transfer vs scratch", "",
-             f"Source: PPO on `{SOURCE_ENV}` ({results['source_timesteps']} steps, seed 0). "
-             f"{results['seeds']} target seeds per method, evaluation every {results['eval_every']} steps "
-             f"({results['episodes']} episodes). Steps ratio = steps to threshold / scratch's steps, paired by "
-             "seed (< 1: faster; 'never': the method never reached it while scratch did); AUC ratio = area above "
-             "the untrained return, method / scratch (> 1: better; < 1: negative transfer). '≤': scratch never "
-             "reached the threshold within the budget on some seed, so the ratio there is the upper bound "
-             "steps/budget. Median [min, max] over seeds (no bootstrap interval: few seeds). Curves start with "
-             "the prepared policy's score at t=0. Metrics computed with `simtransfer.transfer.metrics` (time_to_threshold, "
-             "mean_return_over).", ""]
-    for pair, res in results["pairs"].items():
-        lines += [f"## {pair}: → `{res['target']}` (threshold {res['threshold']:.0f}, budget {res['timesteps']})", "",
-                  "| method | reached | steps ratio | AUC ratio | initial return | final return | negative? |",
-                  "|---|---|---|---|---|---|---|"]
-        for method, m in res["methods"].items():
-            sr, ar = m["steps_ratio"], m["auc_ratio"]
-            lines.append(
-                f"| {method} | {m['reached']}/{sr['n']} | {'≤' if m['ratio_is_bound'] else ''}{_fmt(sr['median'])} "
-                f"[{_fmt(sr['min'])}, {_fmt(sr['max'])}] "
-                f"| {_fmt(ar['median'])} [{_fmt(ar['min'])}, {_fmt(ar['max'])}] "
-                f"| {m['initial']['mean']:.0f} ± {m['initial']['std']:.0f} | {m['final']['mean']:.0f} ± "
-                f"{m['final']['std']:.0f} | {'yes' if m['negative_transfer'] and method != 'scratch' else ''} |")
-        lines.append("")
-    lines.append(f"Seeds: {results.get('seed_list')}. Wall time of this invocation: {results['wall_s']:.0f} s.")
-    return "\n".join(lines) + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--first-seed", type=int, default=1, help="start at this seed (to split the bench over processes)")
-    p.add_argument("--name", default=None, help="results file stem (default: transfer)")
-    p.add_argument("--summarize", action="store_true",
-                   help="train nothing: summarize the seeds whose runs are all finished (e.g. of split processes)")
     p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed (smoke test)")
-    p.add_argument("--pairs", nargs="*", default=list(PAIRS))
-    p.add_argument("--work", default=str(ROOT / "bench" / ".transfer_runs"))
+    p.add_argument("--pairs", nargs="*", default=list(PAIRS), choices=list(PAIRS))
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--work", default=str(ROOT / "results" / "bench" / "transfer"), help="the experiments' output")
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = p.parse_args(argv)
-    import torch
-
-    torch.set_num_threads(1)
-    t0 = time.time()
-    seeds = 1 if args.quick else args.seeds
-    eval_every, episodes, src_steps = (512, 1, 2048) if args.quick else (2000, 2, 30_000)
     work = Path(args.work) / ("quick" if args.quick else "full")
-    source = work / "source" if args.summarize else ensure_source(work, src_steps, 10_000 if not args.quick else 1024,
-                                                                  episodes)
-    results: dict[str, Any] = {"source_timesteps": src_steps, "seeds": seeds, "eval_every": eval_every,
-                               "episodes": episodes, "pairs": {}}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    name = args.name or ("transfer_quick" if args.quick else "transfer")
-    specs = {}
-    for pair in args.pairs:
-        specs[pair] = dict(PAIRS[pair])
-        if args.quick:
-            specs[pair]["timesteps"] = 2048
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {p: {} for p in specs}
-    # seed-major over both pairs: an interrupted bench still has every method of every pair on its first seeds;
-    # the results files are rewritten after every completed seed
-    done_seeds = 0
-    results["seed_list"] = []
-    for seed in range(args.first_seed, seeds + 1):
-        if args.summarize and not all((work / p / label / f"seed{seed}" / "eval.json").is_file()
-                                      for p, sp in specs.items() for label in sp["methods"]):
-            continue
-        done_seeds += 1
-        results["seed_list"].append(seed)
-        for pair, spec in specs.items():
-            for label, entry in spec["methods"].items():
-                method, options = entry if isinstance(entry, tuple) else (label, entry)
-                run_dir = work / pair / label / f"seed{seed}"
-                runs[pair].setdefault(label, []).append(
-                    run_one(source, run_dir, spec["target"], method, dict(options), seed, spec["timesteps"],
-                            eval_every, episodes))
-        results["seeds"] = done_seeds
-        results["pairs"] = {p: summarize_pair(p, specs[p], runs[p]) for p in specs}
-        results["wall_s"] = time.time() - t0
-        (out / f"{name}.json").write_text(json.dumps(results, indent=2, default=float))
-        (out / f"{name}.md").write_text(markdown(results))
-        print(f"[bench] seed {seed} done ({results['wall_s']:.0f} s)", file=sys.stderr, flush=True)
-    print(markdown(results))
+    results: dict[str, Any] = {"pairs": {}}
+    ran = 0
+    with measured(results):  # machine, load and wall time of this invocation (finished cells are skipped)
+        for pair in args.pairs:
+            cfg = load_pair(pair, args.quick)
+            spec, runs = run_pair(pair, cfg, work, args.workers)
+            ran += spec.pop("jobs_run")
+            results["pairs"][pair] = summarize_pair(pair, spec, runs)
+    if not ran:  # nothing trained here: a wall time would measure only the summary
+        del results["wall_s"]
+    src = cfg.source
+    results.update({"source": f"PPO from `{src.config}` ({src.timesteps} steps), one per seed, run by the experiment "
+                              f"runner ({', '.join(f'`{PAIRS[q].relative_to(ROOT)}`' for q in args.pairs)})",
+                    "source_timesteps": src.timesteps, "seeds": len(cfg.seed_list()), "seed_list": cfg.seed_list(),
+                    "eval_every": cfg.budget.eval_every, "episodes": cfg.budget.eval_episodes})
+    out = work if args.quick else Path(args.out)  # a smoke test never lands in bench/results
+    (out / "transfer.json").write_text(json.dumps(results, indent=2, default=float))
+    if not args.quick:
+        render.main([])
     return 0
 
 
