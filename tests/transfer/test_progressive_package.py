@@ -3,6 +3,7 @@ plain path, run files store registered short names, and runs written with the ol
 
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import subprocess
@@ -88,6 +89,8 @@ def test_fast_path_matches_the_plain_path(tmp_path, monkeypatch):
     fast, _, _ = progressive_model("ppo", [run], gym.make(ENV), seed=2, net_arch=[8], fast=True)
     plain, _, _ = progressive_model("ppo", [run], gym.make(ENV), seed=2, net_arch=[8])
     assert isinstance(fast.rollout_buffer, IndexedRolloutBuffer) and type(plain.rollout_buffer) is RolloutBuffer
+    twin = copy.deepcopy(fast.policy)  # a copy is not linked to the original's buffer
+    assert twin._watched is None and fast.policy._watched() is fast.rollout_buffer
     fast.learn(SMALL["ppo"]["n_steps"])  # fills the buffer (and the cache, once)
     with torch.no_grad():
         for t in [*fast.policy.parameters(), *fast.policy.buffers()]:

@@ -176,6 +176,9 @@ class ProgressiveActorCriticPolicy(_SourceColumns, ActorCriticPolicy):
         activations from a per-rollout cache (called by :func:`use_indexed_rollout_buffer`)."""
         self._watched = weakref.ref(buffer)
 
+    def __getstate__(self) -> dict[str, Any]:  # copies/pickles drop the per-model link to a buffer (a weakref)
+        return {**self.__dict__, "_watched": None, "_frozen_cache": None}
+
     def _served_rows(self, obs: torch.Tensor) -> tuple[IndexedRolloutBuffer, Any] | None:
         buffer = None if self._watched is None else self._watched()
         if not self.fast or self._cnn or not self.share_features_extractor or buffer is None:
