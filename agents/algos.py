@@ -19,6 +19,7 @@ import torch
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
+from simtransfer.envs.components import short_name
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.trust import import_object, resolve_component
 
@@ -200,7 +201,7 @@ def network_layout(model: Any) -> dict[str, Any]:
         blocks.setdefault(block_name(name), []).append(name)
     n = sum(int(p.numel()) for p in model.policy.parameters())
     return {
-        "policy_class": f"{type(model.policy).__module__}:{type(model.policy).__qualname__}",
+        "policy_class": short_name(type(model.policy)) or f"{type(model.policy).__module__}:{type(model.policy).__qualname__}",
         "blocks": blocks,
         "params": params,
         "n_parameters": n,

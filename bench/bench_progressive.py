@@ -66,9 +66,10 @@ def _progressive(env, runs: list[Path], seed: int):
     from stable_baselines3 import PPO
 
     from simtransfer.envs.spec import import_object
-    from simtransfer.transfer.progressive_spec import load_source_columns, progressive_policy_spec
+    from simtransfer.transfer.progressive import load_source_columns, progressive_policy_spec
 
-    path, kwargs = progressive_policy_spec(runs, env.observation_space, env.action_space, "ppo", net_arch=[64, 64])
+    path, kwargs = progressive_policy_spec(runs, env.observation_space, env.action_space, "ppo", net_arch=[64, 64],
+                                           fast=True)
     model = PPO(import_object(path), env, policy_kwargs=kwargs, seed=seed, **PPO_KW)
     load_source_columns(model, runs)
     return model

@@ -28,6 +28,7 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from simtransfer.envs.components import registered_path
 from simtransfer.envs.errors import SimtransferError
 
 TRUST_ENV = "SIMTRANSFER_TRUST"
@@ -87,10 +88,12 @@ def trusting(*modules: str) -> Iterator[None]:
 def import_object(path: str) -> Any:
     """Import ``package.module:attr`` without any check: only for names the code itself holds (fixed tables).
 
-    Names read from a config go through :func:`resolve_component` instead.
+    Names read from a config go through :func:`resolve_component` instead. A registered short name (see
+    :mod:`simtransfer.envs.components`) imports the class it stands for.
     """
     import importlib
 
+    path = registered_path(path) or path
     module_name, attr = split_path(path)
     try:
         module = importlib.import_module(module_name)
@@ -113,7 +116,11 @@ def resolve_component(path: str, base: type | tuple[type, ...], *, field: str, l
     :param field: the config field, for the error message (``"adapters[0].type"``).
     :param libraries: top-level packages besides simtransfer's whose ``base`` subclasses are allowed.
     :param exact: names allowed as they are (``gymnasium.wrappers:TimeLimit``).
+
+    A registered short name, or a path an earlier run wrote for one (:mod:`simtransfer.envs.components`), stands
+    for the registered class; the kind check still applies.
     """
+    path = registered_path(path) or path
     module, _ = split_path(path)
     if is_trusted(module) or path in set(exact):
         return import_object(path)

@@ -16,9 +16,12 @@ from stable_baselines3 import PPO, SAC, TD3
 
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import import_object
-from simtransfer.transfer.progressive import ProgressiveTower
-from simtransfer.transfer.progressive_cnn import ProgressiveCnn
-from simtransfer.transfer.progressive_spec import load_source_columns, progressive_policy_spec
+from simtransfer.transfer.progressive import (
+    ProgressiveCnn,
+    ProgressiveTower,
+    load_source_columns,
+    progressive_policy_spec,
+)
 
 ENV = "InvertedPendulumBulletEnv-v0"
 ALGOS = {"ppo": PPO, "sac": SAC, "td3": TD3}

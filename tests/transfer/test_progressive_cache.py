@@ -1,5 +1,5 @@
-"""The per-rollout cache of frozen-column activations (indexed rollout buffer), the cached parameter list and
-the staged rollout forward of several towers."""
+"""The opt-in (``fast=True``) per-rollout cache of frozen-column activations (indexed rollout buffer) and the
+staged rollout forward of several towers."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ import pytest
 import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.buffers import RolloutBuffer
-from torch import nn
 
-import simtransfer.transfer.progressive_policies as policies
-from simtransfer.transfer.progressive_cache import (
+from simtransfer.transfer.progressive import (
     FrozenRowCache,
     IndexedRolloutBuffer,
+    ProgressiveActorCriticPolicy,
+    fuse_plans,
+    fused_latents,
     use_indexed_rollout_buffer,
 )
-from simtransfer.transfer.progressive_fused import fuse_plans, fused_latents
 from tests.transfer.test_progressive import ENV, SMALL, plain_source, progressive_model
 from tests.transfer.test_progressive_fast import TOWERS, randomized
 
@@ -45,8 +45,8 @@ def test_frozen_columns_run_once_per_rollout_and_training_is_unchanged(tmp_path,
     states = {}
     for cached in (True, False):
         if not cached:
-            monkeypatch.setattr(policies, "served_rows", lambda obs: None)
-        model, _, _ = progressive_model("ppo", [run], gym.make(ENV), seed=4, net_arch=[8])
+            monkeypatch.setattr(ProgressiveActorCriticPolicy, "_served_rows", lambda self, obs: None)
+        model, _, _ = progressive_model("ppo", [run], gym.make(ENV), seed=4, net_arch=[8], fast=True)
         assert isinstance(model.rollout_buffer, IndexedRolloutBuffer)
         model.learn(2 * SMALL["ppo"]["n_steps"])
         states[cached] = model.policy.state_dict()
@@ -59,7 +59,7 @@ def test_frozen_columns_run_once_per_rollout_and_training_is_unchanged(tmp_path,
 def test_cache_is_refilled_when_the_frozen_weights_change(tmp_path, monkeypatch):
     run = plain_source(tmp_path, "ppo")
     calls = count_fills(monkeypatch)
-    model, _, _ = progressive_model("ppo", [run], gym.make(ENV), net_arch=[8])
+    model, _, _ = progressive_model("ppo", [run], gym.make(ENV), net_arch=[8], fast=True)
     model.learn(SMALL["ppo"]["n_steps"])
     assert calls["fill"] == 1
     buffer = model.rollout_buffer
@@ -73,14 +73,14 @@ def test_cache_is_refilled_when_the_frozen_weights_change(tmp_path, monkeypatch)
     values, _, _ = model.policy.evaluate_actions(batch.observations, batch.actions)
     assert calls["fill"] == 2
     with torch.no_grad():
-        monkeypatch.setattr(policies, "served_rows", lambda obs: None)
+        monkeypatch.setattr(ProgressiveActorCriticPolicy, "_served_rows", lambda self, obs: None)
         expected, _, _ = model.policy.evaluate_actions(batch.observations, batch.actions)
     torch.testing.assert_close(values.detach(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_saved_model_keeps_the_indexed_buffer_and_plain_models_can_use_it(tmp_path):
     run = plain_source(tmp_path, "ppo")
-    model, _, _ = progressive_model("ppo", [run], gym.make(ENV), net_arch=[8])
+    model, _, _ = progressive_model("ppo", [run], gym.make(ENV), net_arch=[8], fast=True)
     model.save(tmp_path / "prog.zip")
     assert isinstance(PPO.load(tmp_path / "prog.zip", env=gym.make(ENV)).rollout_buffer, IndexedRolloutBuffer)
     plain = PPO("MlpPolicy", gym.make(ENV), **SMALL["ppo"])
@@ -89,19 +89,14 @@ def test_saved_model_keeps_the_indexed_buffer_and_plain_models_can_use_it(tmp_pa
     assert use_indexed_rollout_buffer(model.policy) is False  # a policy has no buffer
 
 
-def test_cached_parameter_list_follows_registrations(tmp_path):
+def test_the_indexed_buffer_is_opt_in(tmp_path):
+    """Without ``fast`` a progressive model keeps SB3's own buffer and recomputes the frozen columns."""
     run = plain_source(tmp_path, "ppo")
     model, _, _ = progressive_model("ppo", [run], gym.make(ENV), net_arch=[8])
-    policy = model.policy
-    first = list(policy.parameters())
-    assert list(policy.parameters()) == first and len(first) == len(list(nn.Module.parameters(policy)))
-    policy.mlp_extractor.extra = nn.Linear(2, 2)  # a new submodule
-    assert len(list(policy.parameters())) == len(first) + 2
-    policy.mlp_extractor.extra.weight = nn.Parameter(torch.zeros(2, 2))  # a replaced parameter
-    assert any(p is policy.mlp_extractor.extra.weight for p in policy.parameters())
-    del policy.mlp_extractor.extra.bias  # deletions are not registrations: say so
-    policy.parameters_changed()
-    assert list(policy.parameters()) == list(nn.Module.parameters(policy))
+    assert type(model.rollout_buffer) is RolloutBuffer and model.policy.fast is False
+    assert use_indexed_rollout_buffer(model)  # asked for explicitly: the policy watches it, but fast stays off
+    model.learn(SMALL["ppo"]["n_steps"])
+    assert model.policy._frozen_cache is None
 
 
 @pytest.mark.parametrize("name", list(TOWERS))

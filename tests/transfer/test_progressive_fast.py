@@ -1,5 +1,5 @@
-"""Progressive towers' compiled forward (same numbers as the module path, follows .to()/loads), the fused
-rollout forward of the pi and vf towers, and the fused Adam default."""
+"""Progressive towers' compiled forward (same numbers as the module path, follows .to()/loads), and the opt-in
+speed-ups (``fast=True``): the fused rollout forward of the pi and vf towers and fused Adam."""
 
 from __future__ import annotations
 
@@ -10,9 +10,12 @@ import torch
 from stable_baselines3 import A2C, PPO, SAC
 
 from simtransfer.envs.spec import import_object
-from simtransfer.transfer.progressive import ProgressiveTower
-from simtransfer.transfer.progressive_policies import ProgressiveMlpExtractor
-from simtransfer.transfer.progressive_spec import load_source_columns, progressive_policy_spec
+from simtransfer.transfer.progressive import (
+    ProgressiveMlpExtractor,
+    ProgressiveTower,
+    load_source_columns,
+    progressive_policy_spec,
+)
 from tests.transfer.test_progressive import ENV, SMALL, plain_source, progressive_model
 
 # frozen columns with an index map and a chain (column 1 takes column 0), adapter width cap, no head lateral
@@ -86,8 +89,9 @@ def test_compiled_forward_follows_dtype_moves_and_assigned_loads():
 def test_progressive_ppo_trains_with_fused_adam_like_the_per_tensor_loop(tmp_path):
     run = plain_source(tmp_path, "ppo")
     states, chosen = {}, {}
-    variants = {"default": {}, "per_tensor": {"optimizer_kwargs": {"eps": 1e-5, "foreach": False}},
-                "foreach": {"optimizer_kwargs": {"eps": 1e-5, "foreach": True}}}
+    variants = {"fast": {"fast": True}, "plain": {},
+                "per_tensor": {"fast": True, "optimizer_kwargs": {"eps": 1e-5, "foreach": False}},
+                "foreach": {"fast": True, "optimizer_kwargs": {"eps": 1e-5, "foreach": True}}}
     for name, extra in variants.items():
         env = gym.make(ENV)
         path, kwargs = progressive_policy_spec([run], env.observation_space, env.action_space, "ppo", net_arch=[8])
@@ -97,35 +101,40 @@ def test_progressive_ppo_trains_with_fused_adam_like_the_per_tensor_loop(tmp_pat
         states[name] = model.policy.state_dict()
         chosen[name] = (model.policy.optimizer.defaults["fused"], model.policy.optimizer.defaults["foreach"])
         assert model.policy.optimizer.defaults["eps"] == 1e-5  # SB3's on-policy default is kept
-    assert chosen == {"default": (True, None), "per_tensor": (None, False), "foreach": (None, True)}
-    for k in states["default"]:  # fused: the same update up to float rounding; foreach: bit for bit
-        torch.testing.assert_close(states["default"][k], states["per_tensor"][k], rtol=1e-5, atol=1e-6)
+    # fused only when asked for (fast); an explicit foreach choice wins
+    assert chosen == {"fast": (True, None), "plain": (None, None), "per_tensor": (None, False), "foreach": (None, True)}
+    for k in states["fast"]:  # fused: the same update up to float rounding; foreach: bit for bit
+        torch.testing.assert_close(states["fast"][k], states["per_tensor"][k], rtol=1e-5, atol=1e-6)
         assert torch.equal(states["foreach"][k], states["per_tensor"][k])
 
 
 def test_fused_adam_default_leaves_other_optimizers_and_user_choices(tmp_path):
     run = plain_source(tmp_path, "ppo")
     env = gym.make(ENV)
-    path, kwargs = progressive_policy_spec([run], env.observation_space, env.action_space, "a2c", net_arch=[8])
+    path, kwargs = progressive_policy_spec([run], env.observation_space, env.action_space, "a2c", net_arch=[8],
+                                           fast=True)
     a2c = A2C(import_object(path), env, policy_kwargs=dict(kwargs), n_steps=8)  # (A2C edits its policy_kwargs)
     assert isinstance(a2c.policy.optimizer, torch.optim.RMSprop) and "fused" not in a2c.policy.optimizer_kwargs
     mine = {**kwargs, "optimizer_kwargs": {"eps": 1e-3}}
     ppo = PPO(import_object(path), env, policy_kwargs=mine, **SMALL["ppo"])
     assert ppo.policy.optimizer.defaults["eps"] == 1e-3 and ppo.policy.optimizer.defaults["fused"] is True
     sac_run = plain_source(tmp_path, "sac", name="sac_src")
-    sac, _, _ = progressive_model("sac", [sac_run], gym.make(ENV), net_arch=[8])
+    sac, _, _ = progressive_model("sac", [sac_run], gym.make(ENV), net_arch=[8], fast=True)
     assert isinstance(sac, SAC)
     assert sac.actor.optimizer.defaults["fused"] is True and sac.critic.optimizer.defaults["fused"] is True
+    plain_sac, _, _ = progressive_model("sac", [sac_run], gym.make(ENV), net_arch=[8])
+    assert plain_sac.actor.optimizer.defaults["fused"] is None and plain_sac.policy.fast is False
 
 
-def extractor(pi_depth_of_source_1: int) -> ProgressiveMlpExtractor:
+def extractor(pi_depth_of_source_1: int, fused_rollout: bool = True) -> ProgressiveMlpExtractor:
     """pi/vf towers over 5 obs: two sources (the second with an index map and a lateral from the first)."""
     columns = [
         {"pi": [8, 8], "vf": [6, 6], "obs_dim": 5},
         {"pi": [4] * pi_depth_of_source_1, "vf": [5, 5], "obs_dim": 3, "obs_index_map": [0, 2, -1], "lateral_from": [0]},
     ]
     torch.manual_seed(0)
-    ex = ProgressiveMlpExtractor(5, columns, {"pi": [7, 7], "vf": [9, 9]}, "tanh", alpha_init=0.5)
+    ex = ProgressiveMlpExtractor(5, columns, {"pi": [7, 7], "vf": [9, 9]}, "tanh", fused_rollout=fused_rollout,
+                                 alpha_init=0.5)
     with torch.no_grad():
         for t in [*ex.parameters(), *ex.buffers()]:
             if t.dtype.is_floating_point:

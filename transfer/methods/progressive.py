@@ -1,12 +1,14 @@
 """``progressive``: frozen source column(s) + a new column with lateral adapters (Rusu et al. 2016).
 
-``configure`` swaps the policy for :mod:`simtransfer.transfer.progressive_policies` (kwargs built by
-:func:`simtransfer.transfer.progressive_spec.progressive_policy_spec`, recorded in ``config.yaml``/``metadata.json`` so
-``load_policy`` rebuilds it); ``prepare_model`` copies the sources' weights into the frozen columns. Several
-source runs give several columns; a source that is itself progressive brings its own columns (chains
-A → B → C). Options: ``alpha_init``, ``adapter_width``, ``head_laterals``, ``net_arch`` (new column),
-``obs_index_maps`` / ``action_index_maps`` (one per source: target index or -1 for zero, for sources with
-other spaces), plus the common options (``normalization``, ``learning_rate``, ``adapter``).
+``configure`` swaps the policy for a progressive one (:mod:`simtransfer.transfer.progressive`; kwargs built by
+:func:`~simtransfer.transfer.progressive.progressive_policy_spec`, recorded in ``config.yaml``/``metadata.json``
+under the class's registered short name, e.g. ``policy_class: progressive_actor_critic``, so ``load_policy``
+rebuilds it); ``prepare_model`` copies the sources' weights into the frozen columns. Several source runs give
+several columns; a source that is itself progressive brings its own columns (chains A → B → C). Options:
+``alpha_init``, ``adapter_width``, ``head_laterals``, ``net_arch`` (new column), ``obs_index_maps`` /
+``action_index_maps`` (one per source: target index or -1 for zero, for sources with other spaces), ``fast``
+(opt-in speed-ups, same results up to float rounding), plus the common options (``normalization``,
+``learning_rate``, ``adapter``).
 
 >>> transfer(["runs/a", "runs/b"], "simtransfer/HopperExtrap-v0", "progressive",            # doctest: +SKIP
 ...          options={"alpha_init": 0.01}, timesteps=50_000)
@@ -18,9 +20,14 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from simtransfer.agents.policy_io import describe_space, spaces_compatible
+from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.adapters import get_preset, suggest_preset
+from simtransfer.transfer.api import _source_spaces, update_config
 from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
 from simtransfer.transfer.methods.common import carry_normalization
+from simtransfer.transfer.progressive import OFF_POLICY, load_source_columns, progressive_policy_spec
 from simtransfer.transfer.weights import TransferReport
 
 
@@ -39,6 +46,10 @@ class ProgressiveOptions(MethodOptions):
     action_index_maps: list[list[int] | None] | None = Field(
         default=None, description="per source (SAC/TD3 critics): target action index per source action, -1 for zero"
     )
+    fast: bool = Field(
+        default=False,
+        description="opt-in speed-ups: fused Adam, fused rollout towers, frozen columns once per rollout (PPO/A2C); "
+                    "same results up to float rounding (~1e-6)")
 
     @model_validator(mode="after")
     def _adapter_to_index_maps(self) -> ProgressiveOptions:
@@ -46,8 +57,6 @@ class ProgressiveOptions(MethodOptions):
         observation instead of the preset's reduced one (the other methods' env-level adapter)."""
         if self.adapter is None:
             return self
-        from simtransfer.transfer.adapters import get_preset
-
         preset = get_preset(self.adapter)
         if self.obs_index_maps is None:
             self.obs_index_maps = [[-1 if i is None else int(i) for i in preset.obs_index]]
@@ -62,11 +71,6 @@ class ProgressiveOptions(MethodOptions):
 def _check_spaces(sources: list[SourceRun], config: Any, options: Any, obs_space: Any, act_space: Any) -> None:
     """Without index maps, a source with other observations (or, for SAC/TD3 critics, other actions) is a
     one-line error naming the ``--adapter`` preset to use, as finetune's check does."""
-    from simtransfer.agents.policy_io import describe_space, spaces_compatible
-    from simtransfer.transfer.adapters import suggest_preset
-    from simtransfer.transfer.api import _source_spaces
-    from simtransfer.transfer.progressive_spec import OFF_POLICY
-
     def mapped(maps: list | None, r: int) -> bool:
         return maps is not None and r < len(maps) and maps[r] is not None
 
@@ -96,10 +100,6 @@ class Progressive(TransferMethod):
     requires_matching_spaces = False  # index maps bridge the spaces; the spec checks them
 
     def configure(self, config: Any, sources: list[SourceRun], options: Any) -> Any:
-        from simtransfer.agents.vecenv import make_single_env
-        from simtransfer.transfer.api import update_config
-        from simtransfer.transfer.progressive_spec import progressive_policy_spec
-
         config = super().configure(config, sources, options)
         env = make_single_env(config.env, config.adapters, seed=config.seed)
         try:
@@ -119,6 +119,7 @@ class Progressive(TransferMethod):
             head_laterals=options.head_laterals,
             obs_index_maps=options.obs_index_maps,
             action_index_maps=options.action_index_maps,
+            fast=options.fast,
         )
         policy = {
             "policy_class": path,
@@ -131,8 +132,6 @@ class Progressive(TransferMethod):
         return update_config(config, {"policy": policy})
 
     def prepare_model(self, model: Any, vec_env: Any, sources: list[SourceRun], options: Any) -> TransferReport:
-        from simtransfer.transfer.progressive_spec import load_source_columns
-
         report = TransferReport(method=self.name)
         report.loaded = load_source_columns(model, [s.path for s in sources])
         report.frozen = list(report.loaded)

@@ -3,8 +3,14 @@
 Every constructor argument is JSON-serialisable: ``columns`` lists the frozen source columns (plain dicts),
 the new column is the usual ``net_arch`` / ``activation_fn`` (a name), and the adapters are set by
 ``alpha_init``, ``adapter_width`` and ``head_laterals``. Build the kwargs with
-:func:`simtransfer.transfer.progressive_spec.progressive_policy_spec`, then fill the frozen columns with
-:func:`simtransfer.transfer.progressive_spec.load_source_columns`.
+:func:`~simtransfer.transfer.progressive.progressive_policy_spec`, then fill the frozen columns with
+:func:`~simtransfer.transfer.progressive.load_source_columns`. Run files name the classes by their registered
+short names (:data:`POLICY_CLASSES`, resolved through :mod:`simtransfer.envs.components`).
+
+``fast=True`` (off by default; the ``progressive`` method's ``fast`` option) turns on the speed-ups that are not
+bit-identical to the plain path, all per model: Adam's fused kernel, the pi and vf towers fused into a few
+wide layers at rollout time, and (PPO/A2C, after :func:`use_indexed_rollout_buffer`) the frozen columns
+computed once per rollout. Outputs agree with the plain path to ≤1e-6.
 
 Source column dict (MLP): ``pi``/``vf`` (on-policy) or ``pi``/``qf`` (SAC/TD3) hidden widths,
 ``activation_fn``, ``obs_dim``, ``obs_index_map`` (per source input: target obs index or -1 for zero),
@@ -16,6 +22,7 @@ CNN source columns (PPO/A2C) have ``conv_arch`` and ``features_dim`` instead of 
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -28,20 +35,28 @@ from stable_baselines3.td3.policies import TD3Policy
 from torch import nn
 
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.transfer.progressive import (
+from simtransfer.transfer.progressive._cache import FrozenRowCache, IndexedRolloutBuffer
+from simtransfer.transfer.progressive._columns import (
     ACTIVATIONS,
     IndexMap,
-    ProgressiveTower,
     activation_name,
     freeze_to_buffers,
 )
-from simtransfer.transfer.progressive_cache import CachedParameters, FrozenRowCache, served_rows
-from simtransfer.transfer.progressive_extractors import (  # noqa: F401  (the extractors stay importable from here)
+from simtransfer.transfer.progressive._extractors import (
     ProgressiveCnnExtractor,
     ProgressiveMlpExtractor,
     _lateral_from,
     _tower_columns,
 )
+from simtransfer.transfer.progressive._tower import ProgressiveTower
+
+# per algorithm, the registered short name run files store (see simtransfer.envs.components.COMPONENTS)
+POLICY_CLASSES = {
+    "ppo": "progressive_actor_critic",
+    "a2c": "progressive_actor_critic",
+    "sac": "progressive_sac",
+    "td3": "progressive_td3",
+}
 
 
 def _source_inputs(maps_from_own: list[Any], lateral: list[int], k: int, obs: torch.Tensor) -> dict:
@@ -51,8 +66,8 @@ def _source_inputs(maps_from_own: list[Any], lateral: list[int], k: int, obs: to
     return inputs
 
 
-def _fast_adam(kwargs: dict[str, Any], default: dict[str, Any]) -> None:
-    """Run Adam's fused implementation (one kernel over all tensors) unless the caller chose otherwise.
+def _fast_adam(kwargs: dict[str, Any], default: dict[str, Any], fast: bool) -> None:
+    """With ``fast``: run Adam's fused implementation (one kernel over all tensors) unless the caller chose otherwise.
 
     The adapters make a progressive policy's parameter list twice as long as a plain one's (α, V, c, U per
     lateral), and the per-tensor loop PyTorch picks on CPU costs per tensor, not per number. ``fused`` does
@@ -60,7 +75,7 @@ def _fast_adam(kwargs: dict[str, Any], default: dict[str, Any]) -> None:
     ``foreach=True`` for bit-identical updates, or ``fused=False`` for the loop). ``default`` is SB3's
     own default kwargs.
     """
-    if kwargs.get("optimizer_class", torch.optim.Adam) is torch.optim.Adam:
+    if fast and kwargs.get("optimizer_class", torch.optim.Adam) is torch.optim.Adam:
         given = kwargs.get("optimizer_kwargs")
         kwargs["optimizer_kwargs"] = {**(default if given is None else given)}
         if "foreach" not in kwargs["optimizer_kwargs"]:
@@ -98,7 +113,7 @@ class _SourceColumns:
         return _source_inputs(maps, lateral, k, obs)
 
 
-class ProgressiveActorCriticPolicy(_SourceColumns, CachedParameters, ActorCriticPolicy):
+class ProgressiveActorCriticPolicy(_SourceColumns, ActorCriticPolicy):
     """PPO/A2C policy: frozen source columns + a new actor-critic column with lateral adapters.
 
     Image observations use CNN columns (give ``conv_arch``/``features_dim`` in each source column dict
@@ -118,13 +133,15 @@ class ProgressiveActorCriticPolicy(_SourceColumns, CachedParameters, ActorCritic
         head_laterals: bool = True,
         conv_arch: list[list[int]] | None = None,
         features_dim: int = 512,
+        fast: bool = False,
         **kwargs: Any,
     ) -> None:
+        self.fast = bool(fast)
         self._columns = self._check_sources(columns)
         self._act_name = activation_name(activation_fn)
         self._adapt = {"alpha_init": float(alpha_init), "adapter_width": adapter_width, "head_laterals": head_laterals}
         self._cnn = any("conv_arch" in c for c in self._columns) or conv_arch is not None
-        _fast_adam(kwargs, {"eps": 1e-5})  # (SB3's ActorCriticPolicy default for Adam)
+        _fast_adam(kwargs, {"eps": 1e-5}, self.fast)  # (SB3's ActorCriticPolicy default for Adam)
         if self._cnn:
             if kwargs.get("features_extractor_class") not in (None, ProgressiveCnnExtractor):
                 raise SimtransferError("progressive CNN policies build their own features extractor")
@@ -144,35 +161,47 @@ class ProgressiveActorCriticPolicy(_SourceColumns, CachedParameters, ActorCritic
         )
         self.columns = self._columns
         self.source_heads = nn.ModuleList(self._source_head(k) for k in range(len(self.columns)))
+        self._watched: weakref.ref | None = None  # the IndexedRolloutBuffer this policy trains from (fast only)
+        self._frozen_cache: FrozenRowCache | None = None
 
     def _build_mlp_extractor(self) -> None:
         if self._cnn:
             return super()._build_mlp_extractor()
         self.mlp_extractor = ProgressiveMlpExtractor(
-            self.features_dim, self._columns, self.net_arch, self._act_name, **self._adapt
+            self.features_dim, self._columns, self.net_arch, self._act_name, fused_rollout=self.fast, **self._adapt
         ).to(self.device)
 
+    def watch_rollout_buffer(self, buffer: IndexedRolloutBuffer) -> None:
+        """Train from ``buffer``'s rows: with ``fast``, a minibatch it served takes the frozen columns'
+        activations from a per-rollout cache (called by :func:`use_indexed_rollout_buffer`)."""
+        self._watched = weakref.ref(buffer)
+
+    def __getstate__(self) -> dict[str, Any]:  # copies/pickles drop the per-model link to a buffer (a weakref)
+        return {**self.__dict__, "_watched": None, "_frozen_cache": None}
+
+    def _served_rows(self, obs: torch.Tensor) -> tuple[IndexedRolloutBuffer, Any] | None:
+        buffer = None if self._watched is None else self._watched()
+        if not self.fast or self._cnn or not self.share_features_extractor or buffer is None:
+            return None
+        rows = buffer.rows_of(obs)
+        return None if rows is None else (buffer, rows)
+
     def evaluate_actions(self, obs: torch.Tensor, actions: torch.Tensor):
-        """SB3's, but a minibatch of an :class:`~simtransfer.transfer.progressive_cache.IndexedRolloutBuffer` takes the
-        frozen columns' activations from a per-rollout cache (computed once for all epochs)."""
-        served = None if self._cnn or not self.share_features_extractor else served_rows(obs)
+        """SB3's; with ``fast``, a minibatch of the watched :class:`IndexedRolloutBuffer` takes the frozen
+        columns' activations from a per-rollout cache (computed once for all epochs)."""
+        served = self._served_rows(obs)
         if served is None:
             return super().evaluate_actions(obs, actions)
         buffer, inds = served
-        cache = self.__dict__.get("_frozen_cache")
-        if cache is None:
-            towers = [self.mlp_extractor.policy_tower, self.mlp_extractor.value_tower]
-            cache = self.__dict__["_frozen_cache"] = FrozenRowCache(towers)
+        if self._frozen_cache is None:
+            self._frozen_cache = FrozenRowCache([self.mlp_extractor.policy_tower, self.mlp_extractor.value_tower])
 
         def all_features() -> torch.Tensor:
             with torch.no_grad():
                 return self.extract_features(buffer.to_torch(buffer.observations))
 
-        self.mlp_extractor.__dict__["frozen_rows"] = cache.rows(all_features, buffer, inds)
-        try:
+        with self.mlp_extractor.frozen_rows(self._frozen_cache.rows(all_features, buffer, inds)):
             return super().evaluate_actions(obs, actions)
-        finally:
-            self.mlp_extractor.__dict__["frozen_rows"] = None
 
     def _source_head(self, k: int) -> nn.Module:
         col = self._columns[k]
@@ -193,7 +222,7 @@ class ProgressiveActorCriticPolicy(_SourceColumns, CachedParameters, ActorCritic
         data = super()._get_constructor_parameters()
         data.pop("features_extractor_class", None)
         data.pop("features_extractor_kwargs", None)
-        data.update(columns=self.columns, activation_fn=self._act_name, **self._adapt)
+        data.update(columns=self.columns, activation_fn=self._act_name, fast=self.fast, **self._adapt)
         if self._cnn:
             fe = self.features_extractor_kwargs
             data.update(conv_arch=fe["conv_arch"], features_dim=fe["features_dim"])
@@ -226,7 +255,9 @@ class _OffPolicyColumns(_SourceColumns):
 
     _algo_default_act = "relu"
 
-    def _setup_columns(self, columns: Any, activation_fn: Any, alpha_init: float, adapter_width: Any, head_laterals: bool):
+    def _setup_columns(self, columns: Any, activation_fn: Any, alpha_init: float, adapter_width: Any, head_laterals: bool,
+                       fast: bool):
+        self.fast = bool(fast)
         self._columns = self._check_sources(columns)
         if any("conv_arch" in c for c in self._columns):
             raise SimtransferError("progressive SAC/TD3 policies support MLP columns only")
@@ -266,7 +297,7 @@ class _OffPolicyColumns(_SourceColumns):
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
         data = super()._get_constructor_parameters()
-        data.update(columns=self.columns, activation_fn=self._act_name, **self._adapt)
+        data.update(columns=self.columns, activation_fn=self._act_name, fast=self.fast, **self._adapt)
         return data
 
     def source_column_forward(self, k: int, obs: torch.Tensor, deterministic: bool = True) -> torch.Tensor:
@@ -292,12 +323,13 @@ class ProgressiveSACPolicy(_OffPolicyColumns, SACPolicy):
         alpha_init: float = 0.01,
         adapter_width: int | None = None,
         head_laterals: bool = True,
+        fast: bool = False,
         **kwargs: Any,
     ) -> None:
         if kwargs.get("use_sde"):
             raise SimtransferError("progressive SAC policies do not support gSDE (use_sde)")
-        act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals)
-        _fast_adam(kwargs, {})
+        act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals, fast)
+        _fast_adam(kwargs, {}, self.fast)
         super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, activation_fn=act, **kwargs)
         self._finish()
 
@@ -329,10 +361,11 @@ class ProgressiveTD3Policy(_OffPolicyColumns, TD3Policy):
         alpha_init: float = 0.01,
         adapter_width: int | None = None,
         head_laterals: bool = True,
+        fast: bool = False,
         **kwargs: Any,
     ) -> None:
-        act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals)
-        _fast_adam(kwargs, {})
+        act = self._setup_columns(columns, activation_fn, alpha_init, adapter_width, head_laterals, fast)
+        _fast_adam(kwargs, {}, self.fast)
         super().__init__(observation_space, action_space, lr_schedule, net_arch=net_arch, activation_fn=act, **kwargs)
         self._finish()
 
@@ -345,11 +378,3 @@ class ProgressiveTD3Policy(_OffPolicyColumns, TD3Policy):
         tower = self._actor_tower(actor.features_dim, self.actor_kwargs["net_arch"])
         actor.mu = nn.Sequential(tower, nn.Linear(tower.latent_dim, int(self.action_space.shape[0])), nn.Tanh())
         return actor.to(self.device)
-
-
-POLICY_CLASSES = {
-    "ppo": "simtransfer.transfer.progressive_policies.ProgressiveActorCriticPolicy",
-    "a2c": "simtransfer.transfer.progressive_policies.ProgressiveActorCriticPolicy",
-    "sac": "simtransfer.transfer.progressive_policies.ProgressiveSACPolicy",
-    "td3": "simtransfer.transfer.progressive_policies.ProgressiveTD3Policy",
-}

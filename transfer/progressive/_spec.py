@@ -1,4 +1,4 @@
-"""Build progressive-policy kwargs from source runs, and load the sources' weights into the columns.
+"""Build progressive-policy kwargs from source runs (their weights go in with :func:`load_source_columns`).
 
 A source run is a directory with ``policy.safetensors`` (SB3 parameter names) and ``metadata.json``
 (``algo``, ``policy_class``, ``policy_kwargs``). Layer widths are read from the weights, so a plain SB3
@@ -6,9 +6,11 @@ run needs only ``algo`` (guessed from the names when absent) and ``policy_kwargs
 that is itself progressive brings all its columns along: passing run B (trained progressively from A)
 gives columns A, B, new — B keeps its laterals from A, as in Rusu et al.
 
->>> cls_path, kwargs = progressive_policy_spec(["runs/pendulum"], env.observation_space,
-...                                            env.action_space, "ppo")          # doctest: +SKIP
->>> model = PPO(import_object(cls_path), env, policy_kwargs=kwargs)              # doctest: +SKIP
+>>> name, kwargs = progressive_policy_spec(["runs/pendulum"], env.observation_space,
+...                                        env.action_space, "ppo")              # doctest: +SKIP
+>>> name                                                                         # doctest: +SKIP
+'progressive_actor_critic'
+>>> model = PPO(import_object(name), env, policy_kwargs=kwargs)                  # doctest: +SKIP
 >>> load_source_columns(model, ["runs/pendulum"])                                # doctest: +SKIP
 """
 
@@ -23,11 +25,14 @@ from typing import Any
 import numpy as np
 import torch
 from gymnasium import spaces
+from safetensors.torch import load_file
 
+from simtransfer.agents.policy_io import read_run_metadata
+from simtransfer.envs.components import registered_path
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.transfer.progressive import activation_name, check_index_map, compose_maps
-from simtransfer.transfer.progressive_cnn import NATURE_CNN
-from simtransfer.transfer.progressive_policies import POLICY_CLASSES
+from simtransfer.transfer.progressive._cnn import NATURE_CNN
+from simtransfer.transfer.progressive._columns import activation_name, check_index_map, compose_maps
+from simtransfer.transfer.progressive._policies import POLICY_CLASSES
 
 ON_POLICY, OFF_POLICY = {"ppo", "a2c"}, {"sac", "td3"}
 DEFAULT_ACT = {"ppo": "tanh", "a2c": "tanh", "sac": "relu", "td3": "relu"}
@@ -58,8 +63,6 @@ def _family(algo: str) -> str:
 
 def read_source(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The policy tensors (without ``vecnormalize.*``) and metadata of a source run."""
-    from safetensors.torch import load_file
-
     run = Path(run_dir)
     weights = run / "policy.safetensors"
     if not weights.is_file():
@@ -68,8 +71,6 @@ def read_source(run_dir: str | Path) -> tuple[dict[str, torch.Tensor], dict[str,
         state = {k: v for k, v in load_file(str(weights)).items() if not k.startswith("vecnormalize.")}
     except Exception as exc:  # corrupt file
         raise SimtransferError(f"source run {run}: cannot read policy.safetensors ({exc})") from None
-    from simtransfer.agents.policy_io import read_run_metadata
-
     meta = read_run_metadata(run) if (run / "metadata.json").is_file() else {}
     return state, meta
 
@@ -100,8 +101,10 @@ def _policy_kwargs(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def _policy_class(meta: dict[str, Any]) -> str:
+    """The source's policy class as a dotted path (a registered short name or an old path is looked up)."""
     pol = meta.get("policy") or {}
-    return str(meta.get("policy_class") or pol.get("policy_class") or (meta.get("network") or {}).get("policy_class") or "")
+    name = str(meta.get("policy_class") or pol.get("policy_class") or (meta.get("network") or {}).get("policy_class") or "")
+    return registered_path(name) or name
 
 
 def _activation(meta: dict[str, Any], algo: str) -> str:
@@ -243,12 +246,17 @@ def progressive_policy_spec(
     action_index_maps: Sequence[Sequence[int] | None] | None = None,
     conv_arch: list[list[int]] | None = None,
     features_dim: int = 512,
+    fast: bool = False,
 ) -> tuple[str, dict[str, Any]]:
-    """``(policy_class_path, policy_kwargs)`` of a progressive policy over the given source runs.
+    """``(policy_class_name, policy_kwargs)`` of a progressive policy over the given source runs.
+
+    The name is the class's registered short name (``progressive_actor_critic``, ``progressive_sac``,
+    ``progressive_td3``): what a run's ``config.yaml`` stores; ``import_object(name)`` gives the class.
 
     ``obs_index_maps[r]`` maps the target observation into source run ``r``'s observation (one entry per
     source input: a target index, or -1 for zero); None means identical spaces. ``action_index_maps``
-    does the same for the action inputs of SAC/TD3 critics. All returned kwargs are JSON-serialisable.
+    does the same for the action inputs of SAC/TD3 critics. ``fast`` turns on the opt-in speed-ups (see
+    :mod:`simtransfer.transfer.progressive`). All returned kwargs are JSON-serialisable.
     """
     algo = algo.lower()
     if algo not in POLICY_CLASSES:
@@ -290,95 +298,9 @@ def progressive_policy_spec(
     }
     if net_arch is not None:
         kwargs["net_arch"] = net_arch
+    if fast:
+        kwargs["fast"] = True
     if image:
         kwargs.update(conv_arch=conv_arch or NATURE_CNN, features_dim=int(features_dim))
     json.dumps(kwargs)  # the contract: everything must serialise
     return POLICY_CLASSES[algo], kwargs
-
-
-def _policy_and_algo(model_or_policy: Any) -> tuple[Any, str]:
-    policy = getattr(model_or_policy, "policy", model_or_policy)
-    name = type(policy).__name__
-    algo = {"ProgressiveSACPolicy": "sac", "ProgressiveTD3Policy": "td3"}.get(name, "ppo")
-    if not hasattr(policy, "source_heads"):
-        raise SimtransferError(f"{name} is not a progressive policy")
-    return policy, algo
-
-
-def _source_key(ours: str, k: int, col: dict, src_state: dict, src_meta: dict, algo: str) -> str:
-    """The name in the source run's weights of our tensor ``ours`` (belonging to frozen column ``k``)."""
-    c = col["origin"]["column"]
-    src_algo = col.get("algo", algo)
-    if ours.startswith(f"source_heads.{k}."):
-        name = ours[len(f"source_heads.{k}.") :]
-        n_src_cols = len(_policy_kwargs(src_meta).get("columns", [])) if c is not None else 0
-        if c is not None and c < n_src_cols:
-            return f"source_heads.{c}.{name}"
-        head, _, rest = name.partition(".")
-        plain = HEADS[src_algo][head]
-        if "{last}" in plain:
-            last = 1 if c is not None else 2 * (len(_widths(src_state, "actor.mu")[0]) - 1)
-            plain = plain.format(last=last)
-        return plain + (f".{rest}" if rest else "")
-    for alias in ("pi_features_extractor.", "vf_features_extractor."):  # SB3 aliases of a shared extractor
-        if ours.startswith(alias):
-            ours = ours[len(alias) - len("features_extractor.") :]
-    if ours.startswith("features_extractor.net.columns."):
-        rest = ours[len(f"features_extractor.net.columns.{k}.") :]
-        if c is not None:
-            return f"features_extractor.net.columns.{c}.{rest}"
-        layer, _, tail = rest.partition(".")
-        if layer == "linear":
-            return f"features_extractor.linear.0.{tail}"
-        idx, _, tail = tail.partition(".")
-        return f"features_extractor.cnn.{2 * int(idx)}.{tail}"
-    for tower, prefixes in TOWERS[algo].items():
-        for prefix in prefixes:
-            m = re.fullmatch(re.escape(prefix).replace(r"\{q\}", r"(\d+)") + rf"\.columns\.{k}\.(.*)", ours)
-            if not m:
-                continue
-            q = int(m.group(1)) if "{q}" in prefix else 0
-            n_q = int(col.get("n_critics", 2)) or 1
-            rest = m.group(m.lastindex)
-            if c is not None:
-                return TOWERS[src_algo][tower][0].format(q=q % n_q) + f".columns.{c}.{rest}"
-            layer = re.fullmatch(r"layers\.(\d+)\.(weight|bias)", rest)
-            if layer is None:
-                break
-            return PLAIN[src_algo][tower].format(q=q % n_q) + f".{2 * int(layer.group(1))}.{layer.group(2)}"
-    raise SimtransferError(f"cannot map {ours} to a tensor of source run {col['origin']['run']}")
-
-
-def load_source_columns(model_or_policy: Any, source_run_dirs: Sequence[str | Path]) -> list[str]:
-    """Copy each frozen column's weights (and its own task heads) from the source runs; returns the names set.
-
-    The source runs must be the ones given to :func:`progressive_policy_spec`, in the same order. Given a
-    PPO/A2C model, it also switches the model to an indexed rollout buffer, so that the frozen columns run
-    once per rollout instead of once per minibatch and epoch (:mod:`simtransfer.transfer.progressive_cache`).
-    """
-    from simtransfer.transfer.progressive_cache import use_indexed_rollout_buffer
-
-    use_indexed_rollout_buffer(model_or_policy)
-    policy, algo = _policy_and_algo(model_or_policy)
-    runs = [read_source(run) for run in source_run_dirs]
-    ours = policy.state_dict()
-    loaded: list[str] = []
-    for k, col in enumerate(policy.columns):
-        r = int(col["origin"]["run"])
-        if r >= len(runs):
-            raise SimtransferError(f"column {k} comes from source run {r} but only {len(runs)} runs were given")
-        state, meta = runs[r]
-        mine = re.compile(rf"(.*\.columns\.{k}\.|source_heads\.{k}\.)")
-        for name in [n for n in ours if mine.match(n)]:
-            key = _source_key(name, k, col, state, meta, algo)
-            if key not in state and key.startswith("features_extractor."):
-                key = "pi_" + key
-            if key not in state:
-                raise SimtransferError(f"source run {source_run_dirs[r]} has no tensor '{key}' (for {name})")
-            if state[key].shape != ours[name].shape:
-                raise SimtransferError(
-                    f"source tensor '{key}' has shape {tuple(state[key].shape)}, column {k} needs {tuple(ours[name].shape)}"
-                )
-            ours[name].copy_(state[key])
-            loaded.append(name)
-    return loaded

@@ -1,6 +1,12 @@
 """Progressive networks with convolutional columns (pixel observations): the conv counterpart of
-:class:`simtransfer.transfer.progressive.ProgressiveTower`, with NatureCNN-shaped columns and 1x1-conv lateral adapters
-(used by ``simtransfer.transfer.progressive_policies.ProgressiveCnnExtractor``).
+:class:`~simtransfer.transfer.progressive.ProgressiveTower`, with NatureCNN-shaped columns and 1x1-conv lateral
+adapters (used by :class:`~simtransfer.transfer.progressive.ProgressiveCnnExtractor`).
+
+>>> import torch
+>>> from simtransfer.transfer.progressive import ProgressiveCnn
+>>> cnn = ProgressiveCnn((1, 36, 36), [{"features_dim": 8}, {"features_dim": 6}])
+>>> cnn(torch.zeros(2, 1, 36, 36)).shape   # new column's features (6) + head lateral (6)
+torch.Size([2, 12])
 """
 
 from __future__ import annotations
@@ -13,15 +19,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.transfer.progressive import (
+from simtransfer.transfer.progressive._columns import (
     IndexMap,
     LateralAdapter,
-    ProgressiveTower,
     _check_columns,
     _reduce_width,
     freeze_to_buffers,
     make_activation,
 )
+from simtransfer.transfer.progressive._tower import ProgressiveTower
 
 
 class ConvLateralAdapter(nn.Module):

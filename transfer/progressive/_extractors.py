@@ -1,10 +1,17 @@
-"""The feature/latent extractors of progressive actor-critic policies (see
-:mod:`simtransfer.transfer.progressive_policies`): a pi and a vf progressive tower over vector features, or progressive
-CNN columns over images.
+"""The feature/latent extractors of progressive actor-critic policies: a pi and a vf progressive tower over vector
+features (:class:`ProgressiveMlpExtractor`), or progressive CNN columns over images (:class:`ProgressiveCnnExtractor`).
+
+>>> import torch
+>>> from simtransfer.transfer.progressive import ProgressiveMlpExtractor
+>>> ex = ProgressiveMlpExtractor(3, [{"pi": [8], "vf": [8], "obs_dim": 3}], [4], "tanh")
+>>> [t.shape for t in ex(torch.zeros(2, 3))]   # new column (4) + head lateral (4), for pi and vf
+[torch.Size([2, 8]), torch.Size([2, 8])]
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -12,10 +19,10 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
-from simtransfer.transfer.progressive import ProgressiveTower
-from simtransfer.transfer.progressive_cache import _VERSION
-from simtransfer.transfer.progressive_cnn import NATURE_CNN, ProgressiveCnn
-from simtransfer.transfer.progressive_fused import fuse_plans, fused_latents
+from simtransfer.transfer.progressive._cache import tensor_versions
+from simtransfer.transfer.progressive._cnn import NATURE_CNN, ProgressiveCnn
+from simtransfer.transfer.progressive._fused import fuse_plans, fused_latents
+from simtransfer.transfer.progressive._tower import ProgressiveTower
 
 
 def _lateral_from(columns: list[dict[str, Any]], k: int) -> list[int]:
@@ -52,9 +59,14 @@ def _tower_columns(columns: list[dict[str, Any]], key: str, new_arch: list[int],
 
 
 class ProgressiveMlpExtractor(nn.Module):
-    """Drop-in for SB3's ``MlpExtractor``: a progressive policy tower and a progressive value tower."""
+    """Drop-in for SB3's ``MlpExtractor``: a progressive policy tower and a progressive value tower.
 
-    def __init__(self, features_dim: int, columns: list[dict[str, Any]], net_arch: Any, activation: str, **adapt):
+    ``fused_rollout=True`` (a policy's ``fast`` option) runs both towers as a few wide layers when no gradient
+    is recorded (rollouts; :func:`fuse_plans`): the same function up to float rounding (≤1e-6).
+    """
+
+    def __init__(self, features_dim: int, columns: list[dict[str, Any]], net_arch: Any, activation: str,
+                 fused_rollout: bool = False, **adapt):
         super().__init__()
         pi = net_arch.get("pi", []) if isinstance(net_arch, dict) else list(net_arch)
         vf = net_arch.get("vf", []) if isinstance(net_arch, dict) else list(net_arch)
@@ -62,13 +74,26 @@ class ProgressiveMlpExtractor(nn.Module):
         self.value_tower = ProgressiveTower(features_dim, _tower_columns(columns, "vf", vf, activation), **adapt)
         self.latent_dim_pi = self.policy_tower.latent_dim
         self.latent_dim_vf = self.value_tower.latent_dim
+        self.fused_rollout = bool(fused_rollout)
+        self._rows: list | None = None  # the frozen columns' activations of the current minibatch (see frozen_rows)
+        self._fused: tuple | None = None
+
+    @contextlib.contextmanager
+    def frozen_rows(self, rows: list) -> Iterator[None]:
+        """Inside the block, ``forward`` takes the frozen columns' activations from ``rows`` (one entry per tower,
+        as :meth:`FrozenRowCache.rows` returns them) instead of computing them."""
+        self._rows = rows
+        try:
+            yield
+        finally:
+            self._rows = None
 
     # the towers' forward is called directly (one module call per env step / minibatch, not three)
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = self.__dict__.get("frozen_rows")  # set by the policy for a minibatch of a cached rollout
+        rows = self._rows
         if rows is not None:
             return self.policy_tower.forward(features, rows[0]), self.value_tower.forward(features, rows[1])
-        if not torch.is_grad_enabled():  # rollouts: both towers as a few wide stages (see fuse_plans)
+        if self.fused_rollout and not torch.is_grad_enabled():  # rollouts: both towers as a few wide stages
             fused = self._fused_plan()
             if fused is not None:
                 latent_pi, latent_vf = fused_latents(fused, features)
@@ -79,19 +104,19 @@ class ProgressiveMlpExtractor(nn.Module):
         """:func:`fuse_plans` of the two towers, rebuilt when any of their tensors changed since (optimizer
         steps, loads and in-place edits bump a tensor's version; ``.train()``/``.eval()`` also rebuild)."""
         towers = (self.policy_tower, self.value_tower)
-        plans = [t._fast or t._compile() for t in towers]
-        cache = self.__dict__.get("_fused")
+        plans = [t.plan() for t in towers]
+        cache = self._fused
         if cache is not None and all(a is b for a, b in zip(cache[1], plans)):
-            if list(map(_VERSION, cache[2])) == cache[3]:
+            if tensor_versions(cache[2]) == cache[3]:
                 return cache[0]
         with torch.no_grad():
             fused = fuse_plans(plans, self.policy_tower.maps[0].n_in)
         tensors = [t for tower in towers for t in [*tower.parameters(), *tower.buffers()]]
-        self.__dict__["_fused"] = (fused, plans, tensors, list(map(_VERSION, tensors)))
+        self._fused = (fused, plans, tensors, tensor_versions(tensors))
         return fused
 
     def train(self, mode: bool = True):
-        self.__dict__.pop("_fused", None)
+        self._fused = None
         return super().train(mode)
 
     def forward_actor(self, features: torch.Tensor) -> torch.Tensor:

@@ -1,18 +1,19 @@
-"""Several progressive towers over the same input, run as a few wide layers (inference only).
+"""Opt-in (``fast=True``): several progressive towers over the same input as a few wide layers (inference only).
 
 A PPO/A2C policy has a pi and a vf tower; at rollout time each env step pushes one observation through
 both, and at that batch size the cost is one fixed overhead per op, not arithmetic. :func:`fuse_plans`
-turns the towers' compiled plans (see :meth:`simtransfer.transfer.progressive.ProgressiveTower._compile`) into *stages*:
+turns the towers' compiled plans (:meth:`simtransfer.transfer.progressive.ProgressiveTower.plan`) into *stages*:
 every unit of every tower (a column's layer, a lateral adapter's reduction, a head adapter) sits at its depth
 in the graph, and all units of one depth with the same nonlinearity become one linear map over everything
 computed before, followed by one activation. Index maps, α and the adapters' projections U are folded into
 those maps. One source column under [64, 64] pi and vf columns is then 3 stages (about 9 ops) instead of
-about 20. Same function as the separate towers; float rounding may differ in the last bits.
+about 20. Same function as the separate towers; float rounding may differ in the last bits (≤1e-6, tested),
+which is why a policy uses it only when built with ``fast=True``.
 
 >>> import torch
 >>> from simtransfer.transfer.progressive import ProgressiveTower
 >>> towers = [ProgressiveTower(4, [{"arch": [8, 8]}, {"arch": [w, w]}]) for w in (6, 5)]
->>> fused = fuse_plans([t._compile() for t in towers], 4)
+>>> fused = fuse_plans([t.plan() for t in towers], 4)
 >>> [t.shape for t in fused_latents(fused, torch.zeros(2, 4))]
 [torch.Size([2, 12]), torch.Size([2, 10])]
 """
