@@ -24,6 +24,7 @@ False
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -89,8 +90,6 @@ def import_object(path: str) -> Any:
 
     Names read from a config go through :func:`resolve_component` instead.
     """
-    import importlib
-
     module_name, attr = split_path(path)
     try:
         module = importlib.import_module(module_name)
