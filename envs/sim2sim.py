@@ -104,7 +104,7 @@ class BulletLayoutMuJoCoEnv(gym.Env):
         self.observation_space = copy.deepcopy(self.reference.observation_space)
         self.action_space = copy.deepcopy(self.reference.action_space)
         self.actions = ActionMap(self.model, self.reference, match_torque=match_torque)
-        from simtransfer.envs.sim2sim_obs import LAYOUTS  # imports mujoco: only when a MuJoCo target is built
+        from simtransfer.envs.sim2sim_obs import LAYOUTS  # optional dependency: mujoco
 
         self.layout = LAYOUTS[task](self.model, self.reference)
         self.render_mode = render_mode
