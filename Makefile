@@ -27,3 +27,4 @@ test-slow: setup
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports  # layers point one way: [tool.importlinter] in pyproject.toml

@@ -15,7 +15,10 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+import numpy as np
 import torch
+from gymnasium import spaces
+from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
@@ -110,9 +113,6 @@ def resolve_hyperparams(hyperparams: dict[str, Any], action_space: Any = None) -
 
 
 def _action_noise(spec: dict[str, Any], action_space: Any) -> Any:
-    import numpy as np
-    from stable_baselines3.common.noise import NormalActionNoise, OrnsteinUhlenbeckActionNoise
-
     kinds = {"normal": NormalActionNoise, "ornstein_uhlenbeck": OrnsteinUhlenbeckActionNoise}
     kind = spec.get("type", "normal")
     if kind not in kinds:
@@ -151,7 +151,6 @@ def policy_class_for(algo: str, policy_class: str | None, observation_space: Any
     """The policy to hand SB3: an imported class for a dotted path, else the algorithm's default name."""
     if policy_class:
         return resolve_component(policy_class, BasePolicy, field="policy.policy_class", libraries=SB3_PACKAGES)
-    from gymnasium import spaces
 
     _, flat, multi = ALGORITHMS[algo]
     return multi if isinstance(observation_space, spaces.Dict) else flat
@@ -159,8 +158,6 @@ def policy_class_for(algo: str, policy_class: str | None, observation_space: Any
 
 def check_action_space(algo: str, action_space: Any, env_name: str) -> None:
     """One-line error when an algorithm cannot act in the env's action space."""
-    from gymnasium import spaces
-
     if algo in DISCRETE_ONLY and not isinstance(action_space, spaces.Discrete):
         raise SimtransferError(f"{algo} needs a Discrete action space; env '{env_name}' has {action_space}")
     if algo in CONTINUOUS_ONLY and not isinstance(action_space, spaces.Box):

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from stable_baselines3.common.callbacks import BaseCallback
 
 from simtransfer.agents.evaluation import EvalResult, run_episodes, summarize
@@ -80,8 +82,9 @@ class TargetEvalCallback(BaseCallback):
         return True
 
 
-class CheckpointCallback(BaseCallback):
-    """Call ``save(model)`` every ``every`` steps (the caller writes an atomic checkpoint)."""
+class SafetensorsCheckpointCallback(BaseCallback):
+    """Call ``save(model)`` every ``every`` steps; training passes the writer of its atomic safetensors
+    checkpoints (``agents.checkpoint``). Unlike SB3's ``CheckpointCallback`` it writes nothing itself."""
 
     def __init__(self, save: Callable[[Any], None], every: int) -> None:
         super().__init__()
@@ -163,9 +166,6 @@ class ProgressCallback(BaseCallback):
         if not self.enabled:
             return
         if sys.stderr.isatty():
-            from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
             self._progress = Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
                                       TextColumn("{task.fields[fps]:>6.0f} steps/s"), TimeRemainingColumn(),
                                       TextColumn("eval: {task.fields[eval]}"), console=Console(stderr=True),

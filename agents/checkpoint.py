@@ -15,10 +15,14 @@ from __future__ import annotations
 import json
 import random
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.numpy import load, save
 
 from simtransfer.agents.policy_io import atomic_write_bytes, restore_vecnormalize, vecnormalize_arrays
 from simtransfer.envs.errors import SimtransferError
@@ -30,8 +34,6 @@ RB_FIELDS = ("observations", "next_observations", "actions", "rewards", "dones",
 
 def _flatten_optimizer(prefix: str, sd: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     """Tensors of an optimizer state_dict into ``arrays``; the rest (param groups, scalars) as JSON."""
-    import torch
-
     meta: dict[str, Any] = {"param_groups": sd["param_groups"], "state": {}}
     for idx, entry in sd["state"].items():
         scalars = {}
@@ -46,8 +48,6 @@ def _flatten_optimizer(prefix: str, sd: dict[str, Any], arrays: dict[str, np.nda
 
 
 def _unflatten_optimizer(prefix: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> dict[str, Any]:
-    import torch
-
     state = {}
     for idx, entry in meta["state"].items():
         values: dict[str, Any] = dict(entry["scalars"])
@@ -58,8 +58,6 @@ def _unflatten_optimizer(prefix: str, meta: dict[str, Any], arrays: dict[str, np
 
 
 def _rng_state() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    import torch
-
     kind, keys, pos, has_gauss, cached = np.random.get_state()
     py_version, py_state, py_gauss = random.getstate()
     arrays = {"rng.torch": torch.get_rng_state().numpy().copy(), "rng.numpy": np.asarray(keys, dtype=np.uint32),
@@ -69,8 +67,6 @@ def _rng_state() -> tuple[dict[str, np.ndarray], dict[str, Any]]:
 
 
 def _set_rng_state(arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
-    import torch
-
     torch.set_rng_state(torch.from_numpy(np.array(arrays["rng.torch"], dtype=np.uint8)))
     kind, pos, has_gauss, cached = meta["numpy"]
     np.random.set_state((kind, np.array(arrays["rng.numpy"], dtype=np.uint32), pos, has_gauss, cached))
@@ -111,9 +107,6 @@ def _restore_buffer(buf: Any, meta: dict[str, Any], arrays: dict[str, np.ndarray
 def save_checkpoint(path: str | Path, model: Any, vec_normalize: Any = None,
                     extra: dict[str, Any] | None = None) -> Path:
     """Write everything needed to continue training to ``path`` (atomically)."""
-    import torch
-    from safetensors.numpy import save
-
     arrays: dict[str, np.ndarray] = {}
     meta: dict[str, Any] = {"format": FORMAT, "num_timesteps": int(model.num_timesteps),
                             "n_updates": int(getattr(model, "_n_updates", 0)),
@@ -150,9 +143,6 @@ def save_checkpoint(path: str | Path, model: Any, vec_normalize: Any = None,
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(JSON metadata, arrays) of a checkpoint; a corrupt file is a one-line error."""
-    from safetensors import safe_open
-    from safetensors.numpy import load
-
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -168,8 +158,6 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, Any], dict[str, np.ndar
 
 def restore_checkpoint(path: str | Path, model: Any, vec_normalize: Any = None) -> dict[str, Any]:
     """Load a checkpoint into a freshly built ``model`` (same config); returns its JSON metadata."""
-    import torch
-
     meta, arrays = read_checkpoint(path)
     params: dict[str, Any] = {}
     for name, obj in meta["objects"].items():
@@ -223,8 +211,6 @@ def latest_checkpoint(directory: str | Path) -> Path | None:
 def latest_readable_checkpoint(directory: str | Path) -> tuple[Path, dict[str, Any]] | None:
     """The newest checkpoint that reads back, with its JSON metadata; a corrupt or truncated newer one is
     skipped with one warning line on stderr (a kill or a full disk can leave one behind)."""
-    import sys
-
     for path in reversed(list_checkpoints(directory)):
         try:
             meta, _ = read_checkpoint(path)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -56,8 +57,6 @@ def dagger(student: Any, env: Any, teacher: Teacher, *, iterations: int = 8, ste
     """Distill ``teacher`` into ``student`` (an SB3 on-policy model with a Box action space) on ``env`` (one
     gymnasium env whose ``info["state"]`` the teacher reads). Returns one record per iteration (steps, beta,
     loss, episode returns of the rollout, seconds); ``callback(record)`` is called after each iteration."""
-    import gymnasium as gym
-
     if iterations < 1 or steps_per_iteration < 1 or epochs < 1 or batch_size < 1:
         raise SimtransferError("dagger: iterations, steps_per_iteration, epochs and batch_size must be >= 1")
     if not isinstance(env.action_space, gym.spaces.Box):

@@ -12,6 +12,8 @@ from pathlib import Path
 
 from stable_baselines3.common.logger import CSVOutputFormat
 
+from simtransfer.agents.policy_io import atomic_write_bytes
+
 
 def read_rows(path: str | Path, max_step: int | None = None) -> tuple[list[str], list[list[str]]]:
     """Header and rows of an SB3 progress.csv, keeping rows with ``time/total_timesteps <= max_step``."""
@@ -39,8 +41,6 @@ def read_rows(path: str | Path, max_step: int | None = None) -> tuple[list[str],
 def merge_step_rows(path: str | Path) -> None:
     """Merge consecutive rows logged at the same ``time/total_timesteps`` (later non-empty values win), so
     progress.csv has one row per step; rewritten atomically, only when there is something to merge."""
-    from simtransfer.agents.policy_io import atomic_write_bytes
-
     header, rows = read_rows(path)
     if "time/total_timesteps" not in header:
         return

@@ -11,6 +11,7 @@ from typing import Any
 
 from simtransfer.agents.algos import network_layout
 from simtransfer.agents.policy_io import config_sha256, space_to_json, vecnormalize_settings
+from simtransfer.envs.randomizer import PhysicsRandomizer
 
 PACKAGES = ("simtransfer", "torch", "numpy", "gymnasium", "stable-baselines3", "sb3-contrib", "pybullet",
             "pybullet-envs-gymnasium", "safetensors", "pydantic", "wandb")
@@ -41,10 +42,6 @@ def git_commit(path: str | Path | None = None) -> dict[str, Any]:
 
 def effective_randomization(vec_env: Any) -> dict[str, Any] | None:
     """The randomization config the first training env actually applies (in-process VecEnvs only)."""
-    try:
-        from simtransfer.envs.randomization import PhysicsRandomizer
-    except ImportError:
-        return None
     venv = vec_env
     while hasattr(venv, "venv"):
         venv = venv.venv

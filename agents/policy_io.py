@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -16,10 +17,18 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
+from safetensors.numpy import load, save
+from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
+from stable_baselines3.common.running_mean_std import RunningMeanStd
+from stable_baselines3.common.vec_env import DummyVecEnv
 
+from simtransfer.agents.algos import build_model
+from simtransfer.agents.config import TrainConfig, load_train_config
 from simtransfer.agents.vecenv import ObsNormalizer
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.yaml_io import load_json
 
 WEIGHTS = "policy.safetensors"
 METADATA = "metadata.json"
@@ -90,8 +99,6 @@ def _range_text(a: np.ndarray) -> str:
 
 def transposed_image(space: gym.Space) -> gym.Space:
     """The channel-first view SB3 gives a policy of a channel-last image space (``VecTransposeImage``)."""
-    from stable_baselines3.common.preprocessing import is_image_space, is_image_space_channels_first
-
     if isinstance(space, spaces.Box) and is_image_space(space) and not is_image_space_channels_first(space):
         return spaces.Box(low=np.transpose(space.low, (2, 0, 1)), high=np.transpose(space.high, (2, 0, 1)),
                           dtype=space.dtype)  # type: ignore[arg-type]
@@ -201,8 +208,6 @@ def read_run_metadata(run_dir: str | Path) -> dict[str, Any]:
 
     Runs written before the config was hashed (no ``config_sha256``) are read as they are.
     """
-    from simtransfer.envs.yaml_io import load_json
-
     run_dir = Path(run_dir)
     metadata = load_json(run_dir / METADATA)
     if not isinstance(metadata, dict):
@@ -237,8 +242,6 @@ def atomic_write_json(path: str | Path, obj: Any) -> None:
 
 def save_weights(path: str | Path, model: Any, vec_normalize: Any = None) -> str:
     """Policy ``state_dict`` (+ ``vecnormalize.*`` statistics) to safetensors, atomically; returns its sha256."""
-    from safetensors.numpy import save
-
     arrays = {k: v.detach().cpu().contiguous().numpy().copy() for k, v in model.policy.state_dict().items()}
     arrays.update(vecnormalize_arrays(vec_normalize))
     data = save(arrays, metadata={"format": "simtransfer-policy/1"})
@@ -248,9 +251,6 @@ def save_weights(path: str | Path, model: Any, vec_normalize: Any = None) -> str
 
 def read_weights(path: str | Path, expected_sha256: str | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """(policy state_dict as torch tensors, ``vecnormalize.*`` arrays); a corrupt file is a one-line error."""
-    import torch
-    from safetensors.numpy import load
-
     path = Path(path)
     if not path.is_file():
         raise SimtransferError(f"weights file not found: {path}")
@@ -282,11 +282,8 @@ class SpacesEnv(gym.Env):
         return self.observation_space.sample(), 0.0, True, False, {}
 
 
-def rebuild_model(config: Any, observation_space: gym.Space, action_space: gym.Space) -> Any:
+def rebuild_model(config: TrainConfig, observation_space: gym.Space, action_space: gym.Space) -> Any:
     """The SB3 algorithm of ``config`` on the given spaces, freshly initialised (weights come next)."""
-    from stable_baselines3.common.vec_env import DummyVecEnv
-
-    from simtransfer.agents.algos import build_model
 
     venv = DummyVecEnv([lambda: SpacesEnv(observation_space, action_space)])
     return build_model(config.algo, venv, hyperparams=config.hyperparams, policy=config.policy.model_dump(),
@@ -307,7 +304,7 @@ class LoadedPolicy:
     """A trained policy rebuilt from a run directory (never unpickled)."""
 
     model: Any
-    config: Any
+    config: TrainConfig
     metadata: dict[str, Any]
     obs_rms: Any  # SB3 RunningMeanStd (dict of them for Dict observations) or None without VecNormalize
     normalizer: ObsNormalizer | None
@@ -330,8 +327,6 @@ class LoadedPolicy:
 
     def apply_normalization(self, vec_normalize: Any) -> None:
         """Copy the saved statistics into a ``VecNormalize`` (e.g. to fine-tune with the source's scaling)."""
-        import copy
-
         if self.obs_rms is not None:
             vec_normalize.obs_rms = copy.deepcopy(self.obs_rms)
         if self.ret_rms is not None:
@@ -340,8 +335,6 @@ class LoadedPolicy:
 
 def load_policy(run_dir: str | Path) -> LoadedPolicy:
     """Rebuild the SB3 model of a run from ``config.yaml`` + ``metadata.json``, then load safetensors weights."""
-    from simtransfer.experiments.config import load_train_config
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SimtransferError(f"run directory not found: {run_dir}")
@@ -369,8 +362,6 @@ def load_policy(run_dir: str | Path) -> LoadedPolicy:
 
 def running_stats(arrays: dict[str, np.ndarray], prefix: str, keys: list[str] | None = None) -> Any:
     """SB3 ``RunningMeanStd`` (or a dict of them for Dict observations) from ``vecnormalize.*`` arrays."""
-    from stable_baselines3.common.running_mean_std import RunningMeanStd
-
     def one(p: str) -> Any:
         if f"{p}.mean" not in arrays:
             return None

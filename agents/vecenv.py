@@ -11,6 +11,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnvWrapper, VecNormalize
 
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import EnvSpec, WrapperSpec, apply_wrappers, make_env, parse_env_spec
@@ -86,23 +88,18 @@ def make_single_env(spec: str | dict[str, Any] | EnvSpec, adapters: list[Wrapper
     env = apply_wrappers(env, [w if isinstance(w, WrapperSpec) else WrapperSpec(**w) for w in adapters])
     env = FiniteObservations(env, spec.name or spec.id)  # what the policy sees
     if monitor:
-        from stable_baselines3.common.monitor import Monitor
-
         env = Monitor(env)
     return env
 
 
 def _factory(spec: dict[str, Any], adapters: list[dict[str, Any]], seed: int) -> gym.Env:
-    # module level (picklable) so SubprocVecEnv workers can build envs; importing envs registers our ids
-    from simtransfer import envs  # noqa: F401
-
+    # module level (picklable) so SubprocVecEnv workers can build envs (importing this module imports
+    # simtransfer.envs, which registers our ids)
     return make_single_env(spec, adapters, seed=seed, monitor=True)
 
 
 def make_training_env(config: Any, *, seed: int | None = None) -> Any:
     """The vectorized training env of a :class:`~simtransfer.experiments.config.TrainConfig` (VecNormalize if enabled)."""
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
-
     base_seed = config.seed if seed is None else seed
     spec = parse_env_spec(config.env).model_dump()
     adapters = [a.model_dump() for a in config.adapters]
@@ -121,8 +118,6 @@ def make_training_env(config: Any, *, seed: int | None = None) -> Any:
 
 def find_vec_normalize(venv: Any) -> Any:
     """The ``VecNormalize`` layer of a VecEnv stack, or None."""
-    from stable_baselines3.common.vec_env import VecEnvWrapper, VecNormalize
-
     while venv is not None:
         if isinstance(venv, VecNormalize):
             return venv

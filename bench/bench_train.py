@@ -114,9 +114,9 @@ def overhead(n: int = 200_000) -> dict:
     from simtransfer import envs  # noqa: F401
     from simtransfer.agents.algos import build_model
     from simtransfer.agents.callbacks import (
-        CheckpointCallback,
         ParamsCallback,
         ProgressCallback,
+        SafetensorsCheckpointCallback,
         TargetEvalCallback,
     )
     from simtransfer.agents.vecenv import EpisodeParams, make_training_env
@@ -127,7 +127,7 @@ def overhead(n: int = 200_000) -> dict:
     model = build_model("ppo", venv, hyperparams=cfg.hyperparams, policy=cfg.policy.model_dump(), seed=0)
     model.set_logger(configure(None, []))
     cbs = CallbackList([ParamsCallback(), TargetEvalCallback({}, every=10**9, episodes=1, seed=0),
-                        CheckpointCallback(lambda m: None, 10**9), ProgressCallback(10**9, lambda: {})])
+                        SafetensorsCheckpointCallback(lambda m: None, 10**9), ProgressCallback(10**9, lambda: {})])
     cbs.init_callback(model)
     cbs.on_training_start(locals_={}, globals_={})
     cbs.update_locals({"dones": np.zeros(cfg.n_envs, dtype=bool), "infos": [{}] * cfg.n_envs})

@@ -17,7 +17,7 @@ from typing import Any
 
 from simtransfer.envs import registry
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.envs.registry import TASKS, env_id, make_task_env, preset, registered_ids
+from simtransfer.envs.registry import TASKS, env_id, preset, registered_ids
 
 _LAZY: dict[str, str] = {
     "EnvSpec": "simtransfer.envs.spec", "make_env": "simtransfer.envs.spec",
@@ -26,7 +26,7 @@ _LAZY: dict[str, str] = {
     "PhysicsRandomizer": "simtransfer.envs.randomization", "RandomizationSpec": "simtransfer.envs.randomization",
     "apply_randomization": "simtransfer.envs.randomization", "parse_randomization": "simtransfer.envs.randomization",
     "WRAPPERS": "simtransfer.envs.wrappers", "ContextObservation": "simtransfer.envs.wrappers",
-    "CartPoleBulletEnv": "simtransfer.envs.cartpole",
+    "CartPoleBulletEnv": "simtransfer.envs.cartpole", "make_task_env": "simtransfer.envs.randomization",
 }
 
 __all__ = ["SimtransferError", "TASKS", "env_id", "make_task_env", "preset", "registered_ids", "registry",

@@ -47,7 +47,8 @@ import numpy as np
 
 from simtransfer.envs.adr_state import REFERENCE, SIDES, ADRConfig, ADRState, parse_adr_config
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.envs.params import ParameterSpace
+from simtransfer.envs.params import ParameterSpace, Selector
+from simtransfer.envs.randomizer import PhysicsRandomizer
 
 __all__ = ["SIDES", "REFERENCE", "ADRConfig", "ADRState", "parse_adr_config", "ADRResult", "ADRRandomization",
            "find_randomizer", "adr_space"]
@@ -55,8 +56,6 @@ __all__ = ["SIDES", "REFERENCE", "ADRConfig", "ADRState", "parse_adr_config", "A
 
 def find_randomizer(env: gym.Env, what: str) -> Any:
     """The :class:`~simtransfer.envs.randomization.PhysicsRandomizer` under ``env`` (one-line error if there is none)."""
-    from simtransfer.envs.randomization import PhysicsRandomizer
-
     inner: Any = env
     while not isinstance(inner, PhysicsRandomizer):
         if not isinstance(inner, gym.Wrapper):
@@ -66,7 +65,6 @@ def find_randomizer(env: gym.Env, what: str) -> Any:
     if inner.config.split != "train":
         raise SimtransferError(f"{what} changes the training distribution; the env uses split "
                                f"'{inner.config.split}'")
-    from simtransfer.envs.params import Selector
 
     if not isinstance(inner.selector, Selector):
         raise SimtransferError(f"{what}: the randomizer's ranges are already driven by "

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError, validation_error
 from simtransfer.envs.params import Parameter, ParameterSpace
 
 SIDES = ("low", "high")
@@ -78,10 +78,7 @@ def parse_adr_config(mapping: ADRConfig | dict[str, Any]) -> ADRConfig:
     try:
         return ADRConfig(**mapping)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "adr"
-        msg = "required key is missing" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
-        raise SimtransferError(f"bad adr section: {loc}: {msg}") from None
+        raise validation_error(exc, "bad adr section") from None
 
 
 @dataclasses.dataclass

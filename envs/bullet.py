@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pybullet
+from pybullet_envs_gymnasium.robot_bases import Joint
 
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.params import KINDS, ParameterSpace
@@ -85,10 +86,6 @@ def _install_gain(joint: Any) -> GainCell:
 
 
 def _stock_joint(joint: Any) -> bool:
-    try:
-        from pybullet_envs_gymnasium.robot_bases import Joint
-    except ImportError:  # pragma: no cover - the package is a dependency
-        return False
     cls = type(joint)
     return (isinstance(joint, Joint) and cls.set_motor_torque is Joint.set_motor_torque
             and cls.set_torque is Joint.set_torque and hasattr(joint._p, "_client"))

@@ -28,7 +28,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from simtransfer.envs.adr import find_randomizer
-from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError, validation_error
 from simtransfer.envs.params import Parameter
 
 
@@ -78,9 +78,7 @@ def parse_schedule(mapping: CurriculumSchedule | dict[str, Any]) -> CurriculumSc
     except (ValidationError, TypeError) as exc:
         if isinstance(exc, TypeError):
             raise SimtransferError(f"bad curriculum: {exc}") from None
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "curriculum"
-        raise SimtransferError(f"bad curriculum: {loc}: {err['msg'].removeprefix('Value error, ')}") from None
+        raise validation_error(exc, "bad curriculum") from None
 
 
 def scale_parameter(p: Parameter, fraction: float) -> Parameter:

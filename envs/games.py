@@ -38,16 +38,9 @@ import gymnasium as gym
 import numpy as np
 
 from simtransfer.envs.errors import SimtransferError
-
-#: Held-out LunarLander physics: ``LunarLander-v3`` keyword arguments per variant (Nominal = Gymnasium default).
-LUNAR_VARIANTS: dict[str, dict[str, Any]] = {
-    "Nominal": {"gravity": -10.0, "enable_wind": False, "wind_power": 15.0, "turbulence_power": 1.5},
-    "LowGravity": {"gravity": -5.0, "enable_wind": False, "wind_power": 15.0, "turbulence_power": 1.5},
-    "HighGravity": {"gravity": -11.5, "enable_wind": False, "wind_power": 15.0, "turbulence_power": 1.5},
-    "Wind": {"gravity": -10.0, "enable_wind": True, "wind_power": 15.0, "turbulence_power": 1.5},
-    "StrongWind": {"gravity": -10.0, "enable_wind": True, "wind_power": 20.0, "turbulence_power": 2.0},
-    "LowGravityWind": {"gravity": -5.0, "enable_wind": True, "wind_power": 10.0, "turbulence_power": 1.0},
-}
+from simtransfer.envs.params import KINDS
+from simtransfer.envs.registry import game_ids, register_game_envs
+from simtransfer.envs.tasks import LUNAR_VARIANTS
 
 #: Continuous action equivalent to each discrete LunarLander action (noop, left, main, right).
 DISCRETE_TO_CONTINUOUS = np.array([[-1.0, 0.0], [-1.0, -1.0], [1.0, 0.0], [-1.0, 1.0]], dtype=np.float32)
@@ -151,8 +144,6 @@ class LunarLanderBinding:
     """
 
     def __init__(self, env: gym.Env, space: Any) -> None:
-        from simtransfer.envs.params import KINDS
-
         self.game = env.unwrapped
         self._by_kind: dict[str, Any] = {}
         for prm in space.params:
@@ -237,37 +228,6 @@ def make_bipedal_walker(hardcore: bool = True, render_mode: str | None = None) -
     return GameParams(bipedal_walker.BipedalWalker(render_mode=render_mode, hardcore=hardcore), {"hardcore": hardcore})
 
 
-def game_ids() -> list[str]:
-    """Every id :func:`register_game_envs` registers."""
-    ids = []
-    for variant in LUNAR_VARIANTS:
-        ids += [f"simtransfer/LunarLander{variant}-v0", f"simtransfer/LunarLanderContinuous{variant}-v0"]
-    return [*ids, "simtransfer/BipedalWalkerHardcore-v0"]
-
-
-def register_game_envs() -> list[str]:
-    """Register the LunarLander family and BipedalWalkerHardcore under ``simtransfer/`` (idempotent)."""
-    lunar_steps = gym.spec("LunarLander-v3").max_episode_steps
-    for variant, physics in LUNAR_VARIANTS.items():
-        for continuous in (False, True):
-            env_id = f"simtransfer/LunarLander{'Continuous' if continuous else ''}{variant}-v0"
-            if env_id not in gym.registry:
-                gym.register(
-                    id=env_id,
-                    entry_point="simtransfer.envs.games:make_lunar_lander",
-                    kwargs={"continuous": continuous, **physics},
-                    max_episode_steps=lunar_steps,
-                )
-    if "simtransfer/BipedalWalkerHardcore-v0" not in gym.registry:
-        gym.register(
-            id="simtransfer/BipedalWalkerHardcore-v0",
-            entry_point="simtransfer.envs.games:make_bipedal_walker",
-            kwargs={"hardcore": True},
-            max_episode_steps=gym.spec("BipedalWalkerHardcore-v3").max_episode_steps,
-        )
-    return game_ids()
-
-
 __all__ = [
     "LUNAR_VARIANTS",
     "ContinuousToDiscreteAction",
@@ -278,5 +238,6 @@ __all__ = [
     "is_lunar_lander",
     "make_bipedal_walker",
     "make_lunar_lander",
+    "game_ids",
     "register_game_envs",
 ]

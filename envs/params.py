@@ -28,7 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError, validation_error
 
 Split = Literal["train", "interp", "extrap", "nominal"]
 SPLITS: tuple[str, ...] = ("train", "interp", "extrap", "nominal")
@@ -175,9 +175,7 @@ def build_parameter(name: str, spec: ParamSpec | dict[str, Any]) -> Parameter:
         try:
             spec = ParamSpec(**(spec or {}))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            raise SimtransferError(f"parameter '{name}': {loc}: {err['msg']}") from None
+            raise validation_error(exc, f"parameter '{name}'") from None
     kind_name, label = parse_name(name)
     kind = KINDS[kind_name]
     relative = kind.relative_default if spec.relative is None else spec.relative

@@ -37,7 +37,11 @@ import numpy as np
 from pybullet_envs_gymnasium.env_bases import MJCFBaseBulletEnv
 from pybullet_envs_gymnasium.gym_pendulum_envs import InvertedPendulumBulletEnv
 
+from simtransfer.envs.bullet import bullet_client
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.randomization import apply_randomization
+from simtransfer.envs.registry import register_pixel_envs  # noqa: F401  (re-exported: its ids live here)
+from simtransfer.envs.tasks import PIXEL_IDS, preset  # noqa: F401  (PIXEL_IDS re-exported)
 
 HELDOUT_HUE = (0.55, 0.72)  # blues/azures: never a training colour
 # The configuration of the CPU learning runs (bench/bench_robustness.py --parts pixels): 32x32 RGB, two frames,
@@ -173,8 +177,6 @@ class PixelObservation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         return [(b, link, *drawn[i]) for i, (b, link, _) in enumerate(self._shapes)]
 
     def _discover(self) -> None:
-        from simtransfer.envs.bullet import bullet_client
-
         p = bullet_client(self.env)
         shapes = []
         for i in range(p.getNumBodies()):
@@ -280,9 +282,6 @@ def make_pixel_pendulum(split: str = "nominal", heldout: bool = False, randomiza
                         **pixel_kwargs: Any) -> gym.Env:
     """InvertedPendulum with backdrop → at most ``max_physics_steps`` physics steps per episode (so returns stay
     comparable under ``action_repeat``) → physics randomizer (preset, ``split``) → :class:`PixelObservation`."""
-    from simtransfer.envs.randomization import apply_randomization
-    from simtransfer.envs.registry import preset
-
     mapping = dict(randomization) if randomization is not None else {**preset("InvertedPendulum"), "split": split}
     mapping.setdefault("split", split)
     if mapping.get("context_in_obs"):
@@ -292,20 +291,6 @@ def make_pixel_pendulum(split: str = "nominal", heldout: bool = False, randomiza
     base = gym.wrappers.TimeLimit(InvertedPendulumBackdropEnv(render_mode=render_mode), int(max_physics_steps))
     env = apply_randomization(base, mapping)
     return PixelObservation(env, heldout=heldout, **pixel_kwargs)
-
-
-PIXEL_IDS = {
-    "simtransfer/InvertedPendulumPixels-v0": {"split": "train", "heldout": False},
-    "simtransfer/InvertedPendulumPixelsHeldout-v0": {"split": "nominal", "heldout": True},
-}
-
-
-def register_pixel_envs() -> None:
-    """Register the pixel envs (``gymnasium.register``); already-registered ids are left alone."""
-    for eid, kwargs in PIXEL_IDS.items():
-        if eid not in gym.registry:
-            gym.register(id=eid, entry_point="simtransfer.envs.pixels:make_pixel_pendulum", max_episode_steps=1000,
-                         reward_threshold=950.0, kwargs=dict(kwargs))
 
 
 def in_heldout_band(hue: float, band: tuple[float, float] = HELDOUT_HUE) -> bool:

@@ -10,6 +10,7 @@ visible; ``SIMTRANSFER_DEBUG=1`` leaves pybullet's output alone.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import sys
@@ -43,8 +44,6 @@ def c_output_silenced(*fds: int) -> Iterator[None]:
 
 def _flush_c_stdio() -> None:
     with contextlib.suppress(Exception):
-        import ctypes
-
         ctypes.CDLL(None).fflush(None)
 
 

@@ -23,144 +23,21 @@ A randomization spec is a mapping (usually YAML)::
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from simtransfer.envs.bullet import BulletBinding, bullet_client
+from simtransfer.envs.adr import ADRRandomization
+from simtransfer.envs.curriculum import CurriculumRandomization
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.envs.games import LunarLanderBinding, is_lunar_lander
-from simtransfer.envs.params import ParameterSpace, ParamSpec, Selector, parse_name
+from simtransfer.envs.randomizer import PhysicsRandomizer, RandomizationSpec, parse_randomization
+from simtransfer.envs.tasks import TASKS, preset
+from simtransfer.envs.trust import import_object
+from simtransfer.envs.wrappers import ContextObservation
+from simtransfer.envs.yaml_io import load_yaml
 
-
-class RandomizationSpec(BaseModel):
-    """What to randomize, from which split, and how often."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    params: dict[str, ParamSpec] = Field(default_factory=dict, description="parameter name -> distribution")
-    resample_every: int | None = Field(default=None, ge=1, description="also resample every N steps")
-    split: Literal["train", "interp", "extrap", "nominal"] = Field(default="train", description="which split")
-    split_seed: int = Field(default=0, description="seed of the held-out target sets")
-    n_targets: int = Field(default=10, ge=1, description="number of vectors in a held-out target set")
-    selector: Literal["cycle", "random"] = Field(default="cycle", description="how targets are chosen")
-    context_in_obs: bool = Field(default=False, description="append the parameters to the observation")
-    adr: dict[str, Any] | None = Field(
-        default=None, description="automatic domain randomization settings (envs.adr.ADRConfig; train split only)")
-    curriculum: dict[str, Any] | None = Field(
-        default=None, description="scheduled range curriculum (envs.curriculum; train split only)")
-
-    @field_validator("params")
-    @classmethod
-    def _known(cls, v: dict[str, ParamSpec]) -> dict[str, ParamSpec]:
-        for name in v:
-            parse_name(name)
-        return v
-
-
-def parse_randomization(mapping: RandomizationSpec | dict[str, Any] | None) -> RandomizationSpec:
-    """Validate a randomization mapping; any mistake becomes a one-line :class:`SimtransferError`."""
-    if isinstance(mapping, RandomizationSpec):
-        return mapping
-    if mapping is None:
-        return RandomizationSpec()
-    if not isinstance(mapping, dict):
-        raise SimtransferError(f"bad randomization spec: expected a mapping, got {type(mapping).__name__}")
-    try:
-        return RandomizationSpec(**mapping)
-    except SimtransferError:
-        raise
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        raise SimtransferError(f"bad randomization spec: {loc}: {msg}") from None
-
-
-class PhysicsRandomizer(gym.Wrapper):
-    """Sample physical parameters at reset (and optionally every N steps) and apply them through PyBullet
-    (:class:`~simtransfer.envs.bullet.BulletBinding`) or, on a LunarLander, :class:`~simtransfer.envs.games.LunarLanderBinding`.
-
-    The applied values are in ``info["params"]`` after every reset (and after a mid-episode resample), the
-    held-out target index in ``info["context_id"]`` (-1 for training samples). Its own random stream is
-    seeded by ``reset(seed=...)``, so the task's initial states are the same as without randomization.
-
-    >>> import gymnasium as gym, pybullet_envs_gymnasium                    # doctest: +SKIP
-    >>> env = PhysicsRandomizer(gym.make("InvertedPendulumBulletEnv-v0"),
-    ...                         {"params": {"mass": {"low": 0.5, "high": 2.0}}})
-    >>> env.reset(seed=1)[1]["params"]                                       # doctest: +SKIP
-    """
-
-    def __init__(self, env: gym.Env, spec: RandomizationSpec | dict[str, Any] | None = None) -> None:
-        super().__init__(env)
-        self.config = parse_randomization(spec)
-        self.space = ParameterSpace.from_mapping(dict(self.config.params))
-        self.selector = Selector(self.space, self.config.split, split_seed=self.config.split_seed,
-                                 n_targets=self.config.n_targets, mode=self.config.selector)
-        self._rng = np.random.default_rng()
-        # Box2D games are bound at once (their parameters are written before a reset); PyBullet envs after
-        # their first reset, when the bodies exist
-        self._binding: BulletBinding | LunarLanderBinding | None = (
-            LunarLanderBinding(env, self.space) if is_lunar_lander(env) else None)
-        self._steps = 0
-        self.current_params: dict[str, float] = self.space.nominal()
-        self._nominal = self.config.split == "nominal"
-        self.context_id = 0 if self._nominal else -1
-        if not self.config.resample_every or self.config.split == "nominal":
-            self.step = self.env.step  # nothing to do per step: skip this layer entirely (no per-step cost)
-
-    @property
-    def param_names(self) -> list[str]:
-        return self.space.names
-
-    @property
-    def binding(self) -> BulletBinding | LunarLanderBinding | None:
-        """Physics handles, available after the first reset."""
-        return self._binding
-
-    def _choose(self, restart: bool) -> None:
-        if self._nominal:
-            self.current_params, self.context_id = self.space.nominal(), 0
-        else:
-            self.context_id, self.current_params = self.selector.select(self._rng, restart=restart)
-
-    def _apply(self) -> None:
-        assert self._binding is not None
-        self._binding.apply(None if self._nominal else self.current_params)
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        if seed is not None:
-            self._rng = np.random.default_rng([int(seed), 0x7A2D])
-        binding = self._binding
-        self._choose(restart=seed is not None)
-        if binding is not None and not self._nominal:
-            binding.preset_before_reset(self.current_params)
-        obs, info = self.env.reset(seed=seed, options=options)
-        if binding is None:
-            bullet_client(self.env)
-            self._binding = BulletBinding(self.env, self.space)
-            self._apply()
-        elif not self._nominal:  # nominal: the native values never change, nothing to write again
-            self._apply()
-        self._steps = 0
-        info = dict(info)
-        info["params"] = dict(self.current_params)
-        info["context_id"] = self.context_id
-        return obs, info
-
-    def step(self, action):
-        obs, reward, terminated, truncated, info = self.env.step(action)
-        self._steps += 1
-        every = self.config.resample_every
-        if every and self._steps % every == 0 and not self._nominal:
-            self._choose(restart=False)
-            self._apply()
-            info = dict(info)
-            info["params"] = dict(self.current_params)
-            info["context_id"] = self.context_id
-        return obs, reward, terminated, truncated, info
+__all__ = ["PhysicsRandomizer", "RandomizationSpec", "apply_randomization", "make_task_env", "parse_randomization"]
 
 
 def apply_randomization(env: gym.Env, mapping: RandomizationSpec | dict[str, Any] | None) -> gym.Env:
@@ -171,15 +48,33 @@ def apply_randomization(env: gym.Env, mapping: RandomizationSpec | dict[str, Any
     if spec.adr is not None and spec.curriculum is not None:
         raise SimtransferError("randomization: 'adr' and 'curriculum' both drive the ranges; pick one")
     if spec.split == "train" and spec.adr is not None:
-        from simtransfer.envs.adr import ADRRandomization
-
         wrapped = ADRRandomization(wrapped, **spec.adr)
     elif spec.split == "train" and spec.curriculum is not None:
-        from simtransfer.envs.curriculum import CurriculumRandomization
-
         wrapped = CurriculumRandomization(wrapped, **spec.curriculum)
     if spec.context_in_obs:
-        from simtransfer.envs.wrappers import ContextObservation
-
         wrapped = ContextObservation(wrapped)
     return wrapped
+
+
+def make_task_env(task: str, split: str = "train", *, randomization: str | dict[str, Any] | None = None,
+                  split_seed: int | None = None, context_in_obs: bool | None = None,
+                  render_mode: str | None = None) -> gym.Env:
+    """Entry point of every ``simtransfer/<Task>*-v0`` id (``tasks.ENTRY_POINT``): the base Bullet env + the
+    physics randomizer."""
+    if task not in TASKS:
+        raise SimtransferError(f"unknown task '{task}' (known: {', '.join(TASKS)})")
+    if randomization is None:
+        mapping = preset(task)
+        mapping["split"] = split
+    else:
+        mapping = load_yaml(randomization) if isinstance(randomization, (str, Path)) else dict(randomization)
+        if not isinstance(mapping, dict):
+            raise SimtransferError(f"bad randomization spec for {task}: expected a mapping")
+        mapping.setdefault("split", split)
+    if split_seed is not None:
+        mapping["split_seed"] = int(split_seed)
+    if context_in_obs is not None:
+        mapping["context_in_obs"] = bool(context_in_obs)
+    cls = import_object(TASKS[task].entry_point)
+    base = cls(render_mode=render_mode)
+    return apply_randomization(base, mapping)

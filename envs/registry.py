@@ -14,99 +14,28 @@ set), ``randomization=`` (a mapping or YAML path replacing the preset) and ``con
 
 from __future__ import annotations
 
-import importlib
-from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-from typing import Any
-
 import gymnasium as gym
 
-from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.quiet import quiet_pybullet
+from simtransfer.envs.tasks import (  # the catalog, importable from here as before
+    ENTRY_POINT,
+    LUNAR_VARIANTS,
+    MUJOCO_IDS,
+    NAMESPACE,
+    PIXEL_IDS,
+    PRESETS,
+    SIM2SIM_TASKS,
+    TASKS,
+    VARIANTS,
+    Task,
+    env_id,
+    preset,
+    registered_ids,
+    target_id,
+)
 
-PRESETS = Path(__file__).with_name("presets")
-NAMESPACE = "simtransfer"
-ENTRY_POINT = "simtransfer.envs.registry:make_task_env"
-VARIANTS: dict[str, str] = {"": "train", "Nominal": "nominal", "Interp": "interp", "Extrap": "extrap"}
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    entry_point: str  # the base (unrandomized) env class
-    max_episode_steps: int
-    reward_threshold: float | None
-
-
-TASKS: dict[str, Task] = {t.name: t for t in [
-    Task("CartPole", "simtransfer.envs.cartpole:CartPoleBulletEnv", 500, 475.0),
-    Task("InvertedPendulum", "pybullet_envs_gymnasium.gym_pendulum_envs:InvertedPendulumBulletEnv", 1000, 950.0),
-    Task("InvertedDoublePendulum",
-         "pybullet_envs_gymnasium.gym_pendulum_envs:InvertedDoublePendulumBulletEnv", 1000, 9100.0),
-    Task("InvertedPendulumSwingup",
-         "pybullet_envs_gymnasium.gym_pendulum_envs:InvertedPendulumSwingupBulletEnv", 1000, 800.0),
-    Task("Reacher", "pybullet_envs_gymnasium.gym_manipulator_envs:ReacherBulletEnv", 150, 18.0),
-    Task("Hopper", "pybullet_envs_gymnasium.gym_locomotion_envs:HopperBulletEnv", 1000, 2500.0),
-    Task("Walker2D", "pybullet_envs_gymnasium.gym_locomotion_envs:Walker2DBulletEnv", 1000, 2500.0),
-    Task("HalfCheetah", "pybullet_envs_gymnasium.gym_locomotion_envs:HalfCheetahBulletEnv", 1000, 3000.0),
-    Task("Ant", "pybullet_envs_gymnasium.gym_locomotion_envs:AntBulletEnv", 1000, 2500.0),
-    Task("Humanoid", "pybullet_envs_gymnasium.gym_locomotion_envs:HumanoidBulletEnv", 1000, None),
-]}
-
-
-def env_id(task: str, variant: str = "") -> str:
-    """``env_id("Hopper", "Interp")`` -> ``"simtransfer/HopperInterp-v0"``."""
-    return f"{NAMESPACE}/{task}{variant}-v0"
-
-
-def registered_ids() -> list[str]:
-    return [env_id(t, v) for t in TASKS for v in VARIANTS]
-
-
-@cache
-def _preset_cached(task: str) -> dict[str, Any]:
-    from simtransfer.envs.spec import load_yaml
-
-    data = load_yaml(PRESETS / f"{task}.yaml")
-    if not isinstance(data, dict):
-        raise SimtransferError(f"preset {task}.yaml is not a mapping")
-    return data
-
-
-def preset(task: str) -> dict[str, Any]:
-    """The task's training randomization spec (a fresh copy of ``envs/presets/<task>.yaml``)."""
-    if task not in TASKS:
-        raise SimtransferError(f"unknown task '{task}' (known: {', '.join(TASKS)})")
-    import copy
-
-    return copy.deepcopy(_preset_cached(task))
-
-
-def make_task_env(task: str, split: str = "train", *, randomization: str | dict[str, Any] | None = None,
-                  split_seed: int | None = None, context_in_obs: bool | None = None,
-                  render_mode: str | None = None) -> gym.Env:
-    """Entry point of every ``simtransfer/<Task>*-v0`` id: the base Bullet env + the physics randomizer."""
-    from simtransfer.envs.randomization import apply_randomization
-    from simtransfer.envs.spec import import_object, load_yaml
-
-    if task not in TASKS:
-        raise SimtransferError(f"unknown task '{task}' (known: {', '.join(TASKS)})")
-    if randomization is None:
-        mapping = preset(task)
-        mapping["split"] = split
-    else:
-        mapping = load_yaml(randomization) if isinstance(randomization, (str, Path)) else dict(randomization)
-        if not isinstance(mapping, dict):
-            raise SimtransferError(f"bad randomization spec for {task}: expected a mapping")
-        mapping.setdefault("split", split)
-    if split_seed is not None:
-        mapping["split_seed"] = int(split_seed)
-    if context_in_obs is not None:
-        mapping["context_in_obs"] = bool(context_in_obs)
-    cls = import_object(TASKS[task].entry_point)
-    base = cls(render_mode=render_mode)
-    return apply_randomization(base, mapping)
+__all__ = ["ENTRY_POINT", "NAMESPACE", "PRESETS", "TASKS", "VARIANTS", "Task", "env_id", "game_ids", "preset",
+           "register_all", "register_game_envs", "register_pixel_envs", "register_sim2sim_envs", "registered_ids"]
 
 
 def register_all() -> None:
@@ -120,14 +49,64 @@ def register_all() -> None:
                          reward_threshold=task.reward_threshold, kwargs={"task": task.name, "split": split})
 
 
-register_all()
-quiet_pybullet()  # before the modules below import it: no build-time banner, no ``argv[0]=`` per connect
+def register_sim2sim_envs() -> list[str]:
+    """Register ``simtransfer/<Task>MuJoCo-v0`` for every task (idempotent); returns the ids."""
+    ids = []
+    for task in SIM2SIM_TASKS:
+        env_id = target_id(task)
+        ids.append(env_id)
+        if env_id in gym.registry:
+            continue
+        gym.register(
+            id=env_id,
+            entry_point="simtransfer.envs.sim2sim:BulletLayoutMuJoCoEnv",
+            kwargs={"task": task},
+            max_episode_steps=gym.spec(MUJOCO_IDS[task]).max_episode_steps,
+        )
+    return ids
 
-# held-out targets from other simulators and games, pixel variants: each module registers its own ids
-for _module, _function in (("simtransfer.envs.sim2sim", "register_sim2sim_envs"), ("simtransfer.envs.games", "register_game_envs"),
-                           ("simtransfer.envs.pixels", "register_pixel_envs")):
-    try:
-        _register = getattr(importlib.import_module(_module), _function)
-    except (ImportError, AttributeError):
-        continue
-    _register()
+
+def game_ids() -> list[str]:
+    """Every id :func:`register_game_envs` registers."""
+    ids = []
+    for variant in LUNAR_VARIANTS:
+        ids += [f"simtransfer/LunarLander{variant}-v0", f"simtransfer/LunarLanderContinuous{variant}-v0"]
+    return [*ids, "simtransfer/BipedalWalkerHardcore-v0"]
+
+
+def register_game_envs() -> list[str]:
+    """Register the LunarLander family and BipedalWalkerHardcore under ``simtransfer/`` (idempotent)."""
+    lunar_steps = gym.spec("LunarLander-v3").max_episode_steps
+    for variant, physics in LUNAR_VARIANTS.items():
+        for continuous in (False, True):
+            env_id = f"simtransfer/LunarLander{'Continuous' if continuous else ''}{variant}-v0"
+            if env_id not in gym.registry:
+                gym.register(
+                    id=env_id,
+                    entry_point="simtransfer.envs.games:make_lunar_lander",
+                    kwargs={"continuous": continuous, **physics},
+                    max_episode_steps=lunar_steps,
+                )
+    if "simtransfer/BipedalWalkerHardcore-v0" not in gym.registry:
+        gym.register(
+            id="simtransfer/BipedalWalkerHardcore-v0",
+            entry_point="simtransfer.envs.games:make_bipedal_walker",
+            kwargs={"hardcore": True},
+            max_episode_steps=gym.spec("BipedalWalkerHardcore-v3").max_episode_steps,
+        )
+    return game_ids()
+
+
+def register_pixel_envs() -> None:
+    """Register the pixel envs (``gymnasium.register``); already-registered ids are left alone."""
+    for eid, kwargs in PIXEL_IDS.items():
+        if eid not in gym.registry:
+            gym.register(id=eid, entry_point="simtransfer.envs.pixels:make_pixel_pendulum", max_episode_steps=1000,
+                         reward_threshold=950.0, kwargs=dict(kwargs))
+
+
+quiet_pybullet()  # before any env module imports it: no build-time banner, no ``argv[0]=`` per connect
+register_all()
+register_sim2sim_envs()
+register_game_envs()
+register_pixel_envs()

@@ -37,28 +37,14 @@ import numpy as np
 from gymnasium.envs.registration import load_env_creator
 
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.registry import register_sim2sim_envs
 from simtransfer.envs.sim2sim_bullet import BULLET_IDS, BulletReference, bullet_reference
+from simtransfer.envs.tasks import MUJOCO_IDS, SIM2SIM_TASKS, target_id
+
+TASKS: tuple[str, ...] = SIM2SIM_TASKS
 
 if TYPE_CHECKING:  # mujoco loads only when a MuJoCo target is built, not at registration
     import mujoco
-
-#: MuJoCo v5 counterpart of each task (gymnasium ids; the entry point is read from gymnasium's registry).
-MUJOCO_IDS: dict[str, str] = {
-    "InvertedPendulum": "InvertedPendulum-v5",
-    "InvertedDoublePendulum": "InvertedDoublePendulum-v5",
-    "Hopper": "Hopper-v5",
-    "Walker2D": "Walker2d-v5",
-    "HalfCheetah": "HalfCheetah-v5",
-    "Ant": "Ant-v5",
-}
-
-TASKS: tuple[str, ...] = tuple(MUJOCO_IDS)
-
-
-def target_id(task: str) -> str:
-    """Registered id of the MuJoCo target for ``task``, e.g. ``simtransfer/HopperMuJoCo-v0``."""
-    return f"simtransfer/{task}MuJoCo-v0"
-
 
 class ActionMap:
     """Bullet action ``a`` (in the Bullet action order) → MuJoCo ``ctrl`` giving the same joint torques.
@@ -118,7 +104,7 @@ class BulletLayoutMuJoCoEnv(gym.Env):
         self.observation_space = copy.deepcopy(self.reference.observation_space)
         self.action_space = copy.deepcopy(self.reference.action_space)
         self.actions = ActionMap(self.model, self.reference, match_torque=match_torque)
-        from simtransfer.envs.sim2sim_obs import LAYOUTS  # imports mujoco: only when a MuJoCo target is built
+        from simtransfer.envs.sim2sim_obs import LAYOUTS  # optional dependency: mujoco
 
         self.layout = LAYOUTS[task](self.model, self.reference)
         self.render_mode = render_mode
@@ -153,23 +139,6 @@ class BulletLayoutMuJoCoEnv(gym.Env):
     def close(self) -> None:
         self.mujoco_env.close()
         super().close()
-
-
-def register_sim2sim_envs() -> list[str]:
-    """Register ``simtransfer/<Task>MuJoCo-v0`` for every task (idempotent); returns the ids."""
-    ids = []
-    for task in TASKS:
-        env_id = target_id(task)
-        ids.append(env_id)
-        if env_id in gym.registry:
-            continue
-        gym.register(
-            id=env_id,
-            entry_point="simtransfer.envs.sim2sim:BulletLayoutMuJoCoEnv",
-            kwargs={"task": task},
-            max_episode_steps=gym.spec(MUJOCO_IDS[task]).max_episode_steps,
-        )
-    return ids
 
 
 __all__ = [

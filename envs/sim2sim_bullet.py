@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+import pybullet_envs_gymnasium  # noqa: F401  (registers the Bullet ids)
 
 from simtransfer.envs.errors import SimtransferError
 
@@ -99,7 +100,6 @@ def bullet_reference(task: str) -> BulletReference:
     """Probe the PyBullet source of ``task`` (cached per process; ~0.1–0.3 s the first time)."""
     if task not in BULLET_IDS:
         raise SimtransferError(f"no Bullet source for sim-to-sim task {task!r}; known: {', '.join(BULLET_IDS)}")
-    import pybullet_envs_gymnasium  # noqa: F401  (registers the Bullet ids)
 
     bullet_id = BULLET_IDS[task]
     env = gym.make(bullet_id)

@@ -16,10 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
+import pybullet_envs_gymnasium  # noqa: F401  (registers the *BulletEnv-v0 ids; simtransfer/* ones: envs.registry)
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError, validation_error
+from simtransfer.envs.randomization import apply_randomization
+from simtransfer.envs.tasks import ENTRY_POINT
 from simtransfer.envs.trust import import_object, resolve_component
+from simtransfer.envs.wrappers import WRAPPERS
 from simtransfer.envs.yaml_io import load_yaml
 
 __all__ = ["EnvSpec", "WrapperSpec", "import_object", "load_yaml", "make_env", "parse_env_spec"]
@@ -75,9 +79,7 @@ def parse_env_spec(spec: str | dict[str, Any] | EnvSpec) -> EnvSpec:
         try:
             return EnvSpec(**spec)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"])
-            raise SimtransferError(f"bad env spec: {loc}: {err['msg']}") from None
+            raise validation_error(exc, "bad env spec") from None
     raise SimtransferError(f"bad env spec: expected an id string or a mapping, got {type(spec).__name__}")
 
 
@@ -89,14 +91,6 @@ def _spec_file(path: str) -> Path:
         if packaged.is_file():
             return packaged
     return p
-
-
-def _ensure_registered(env_id: str) -> None:
-    """Import what registers ids we know about (our own and pybullet's) before ``gym.make``."""
-    import simtransfer.envs.registry  # noqa: F401  (registers simtransfer/* ids)
-
-    if "Bullet" in env_id:
-        import pybullet_envs_gymnasium  # noqa: F401
 
 
 def _make_base(spec: EnvSpec, render_mode: str | None) -> gym.Env:
@@ -111,7 +105,6 @@ def _make_base(spec: EnvSpec, render_mode: str | None) -> gym.Env:
         if not isinstance(env, gym.Env):
             raise SimtransferError(f"'{spec.id}' returned {type(env).__name__}, not a gymnasium.Env")
         return env
-    _ensure_registered(spec.id)
     try:
         return gym.make(spec.id, **kwargs)
     except gym.error.Error as exc:  # unknown id, bad version, missing dependency
@@ -124,17 +117,12 @@ def _is_task_id(env_id: str) -> bool:
     """True for ids registered by ``simtransfer.envs.registry`` (their entry point accepts ``randomization=``)."""
     if ":" in env_id or not env_id.startswith("simtransfer/"):
         return False
-    from simtransfer.envs.registry import ENTRY_POINT
-
-    _ensure_registered(env_id)
     spec = gym.registry.get(env_id)
     return spec is not None and spec.entry_point == ENTRY_POINT
 
 
 def apply_wrappers(env: gym.Env, wrappers: list[WrapperSpec]) -> gym.Env:
     """Wrap ``env`` with each spec in order (short names from ``simtransfer.envs.wrappers.WRAPPERS`` or dotted paths)."""
-    from simtransfer.envs.wrappers import WRAPPERS
-
     for w in wrappers:
         cls = WRAPPERS[w.type] if w.type in WRAPPERS else \
             resolve_component(w.type, gym.Wrapper, field="wrapper type", exact=LIBRARY_WRAPPERS)
@@ -164,8 +152,6 @@ def make_env(
             rand = None
     env = _make_base(spec, render_mode)
     if rand is not None:
-        from simtransfer.envs.randomization import apply_randomization
-
         env = apply_randomization(env, rand)
     env = apply_wrappers(env, spec.wrappers)
     if seed is not None:

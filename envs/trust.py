@@ -24,6 +24,7 @@ False
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -91,8 +92,6 @@ def import_object(path: str) -> Any:
     Names read from a config go through :func:`resolve_component` instead. A registered short name (see
     :mod:`simtransfer.envs.components`) imports the class it stands for.
     """
-    import importlib
-
     path = registered_path(path) or path
     module_name, attr = split_path(path)
     try:

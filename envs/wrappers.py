@@ -19,8 +19,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from simtransfer.envs.bullet import bullet_client
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.history import HistoryObservation
+from simtransfer.envs.randomizer import PhysicsRandomizer
 
 
 def _box(space: gym.Space, what: str) -> gym.spaces.Box:
@@ -155,8 +157,6 @@ class RandomPush(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._vec = np.zeros(3)
 
     def _find_target(self) -> tuple[int, int]:
-        from simtransfer.envs.bullet import bullet_client
-
         p = bullet_client(self.env)
         robot = getattr(self.env.unwrapped, "robot", None)
         if self.link is None:
@@ -213,8 +213,6 @@ class ContextObservation(gym.ObservationWrapper, gym.utils.RecordConstructorArgs
     bounds."""
 
     def __init__(self, env: gym.Env) -> None:
-        from simtransfer.envs.randomization import PhysicsRandomizer
-
         gym.utils.RecordConstructorArgs.__init__(self)
         gym.ObservationWrapper.__init__(self, env)
         inner: Any = env

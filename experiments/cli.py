@@ -16,6 +16,7 @@ import sys
 from collections.abc import Iterator
 
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.trust import split_path, trusting
 
 # name -> (module implementing it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,18 +37,13 @@ def _load(name: str):
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="simtransfer", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module_name, help_text) in COMMANDS.items():
+    for name, (_, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.add_argument("--trust", action="append", default=[], metavar="MODULE",
                        help="let configs and run directories name code from MODULE (and its submodules); without "
                             "it they may name only simtransfer's own components (repeatable)")
         if only is None or only == name:
-            try:
-                _load(name).add_arguments(p)
-            except ModuleNotFoundError as exc:  # command not built yet
-                if exc.name != module_name:
-                    raise
-                p.set_defaults(_missing=True)
+            _load(name).add_arguments(p)
     return parser
 
 
@@ -76,8 +72,6 @@ def machine_stdout() -> Iterator[None]:
 def _trust_from_command_line(args: argparse.Namespace) -> contextlib.AbstractContextManager:
     """Trust ``--trust`` modules, and the module of a ``--target pkg.mod:callable`` typed on the command line,
     while the command runs."""
-    from simtransfer.envs.trust import split_path, trusting
-
     modules = list(args.trust)
     target = getattr(args, "target", None)
     if isinstance(target, str) and ":" in target and not target.endswith((".yaml", ".yml")):
@@ -97,9 +91,6 @@ def _main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help(sys.stderr)
-        return 2
-    if getattr(args, "_missing", False):
-        print(f"simtransfer: error: command '{args.command}' is not available in this version", file=sys.stderr)
         return 2
     try:
         with _trust_from_command_line(args):

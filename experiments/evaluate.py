@@ -15,17 +15,17 @@ from typing import Any
 
 from simtransfer.agents.evaluation import EvalResult, run_episodes, summarize
 from simtransfer.agents.policy_io import LoadedPolicy, describe_space, load_policy, spaces_compatible
+from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import EnvSpec, parse_env_spec
 
-__all__ = ["EvalResult", "evaluate_policy", "evaluate_run"]
+__all__ = ["EvalResult", "evaluate_loaded_policy", "evaluate_run"]
 
 
-def evaluate_policy(policy: LoadedPolicy, target_spec: str | dict[str, Any] | EnvSpec, episodes: int = 10,
-                    seed: int = 0, *, max_steps: int = 100_000) -> EvalResult:
-    """Evaluate an already loaded policy on one target (see :func:`evaluate_run`)."""
-    from simtransfer.agents.vecenv import make_single_env
-
+def evaluate_loaded_policy(policy: LoadedPolicy, target_spec: str | dict[str, Any] | EnvSpec, episodes: int = 10,
+                           seed: int = 0, *, max_steps: int = 100_000) -> EvalResult:
+    """Evaluate an already loaded policy on one target (see :func:`evaluate_run`); unlike SB3's
+    ``evaluate_policy`` it builds the env itself, applies the run's adapters and checks the spaces."""
     if episodes < 1:
         raise SimtransferError(f"episodes must be at least 1, got {episodes}")
     spec = parse_env_spec(target_spec)
@@ -49,4 +49,4 @@ def evaluate_run(run_dir: str | Path | LoadedPolicy, target_spec: str | dict[str
                  episodes: int = 10, seed: int = 0) -> EvalResult:
     """Load the policy of ``run_dir`` (no unpickling) and score it on ``target_spec``."""
     policy = run_dir if isinstance(run_dir, LoadedPolicy) else load_policy(run_dir)
-    return evaluate_policy(policy, target_spec, episodes, seed)
+    return evaluate_loaded_policy(policy, target_spec, episodes, seed)

@@ -8,16 +8,19 @@ one failed cell never loses the others.
 
 from __future__ import annotations
 
+import ctypes
+import multiprocessing as mp
 import os
+import signal
 import sys
 from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from simtransfer.envs.errors import SimtransferError
-
-if TYPE_CHECKING:
-    from simtransfer.experiments.runner import Job
+from simtransfer.experiments.jobs import Job
 
 JobFn = Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]]
 
@@ -56,9 +59,6 @@ class Pool(Backend):
     """A local process pool (spawn), created once per run so workers import torch and SB3 only once."""
 
     def __init__(self, fn: JobFn, cfg_dict: dict[str, Any], workers: int) -> None:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
         self.fn, self.cfg_dict = fn, cfg_dict
         self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
                                         initializer=quiet_worker)
@@ -68,9 +68,6 @@ class Pool(Backend):
         self.futures[self.pool.submit(self.fn, self.cfg_dict, asdict(job))] = job
 
     def wait(self) -> tuple[Job, dict[str, Any] | BaseException]:
-        from concurrent.futures import FIRST_COMPLETED
-        from concurrent.futures import wait as wait_futures
-
         done, _ = wait_futures(list(self.futures), return_when=FIRST_COMPLETED)
         fut = next(iter(done))
         job = self.futures.pop(fut)
@@ -118,8 +115,6 @@ def quiet_worker() -> None:
     """Pool workers die with the driver and print nothing to stdout: pybullet's C-level chatter
     (``argv[0]=`` on every connect) would bury the driver's progress lines. Python output goes to stderr."""
     if sys.platform.startswith("linux"):  # die with the driver: no orphan still writing into the results
-        import ctypes
-        import signal
 
         ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     devnull = os.open(os.devnull, os.O_WRONLY)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.errors import SimtransferError, validation_error
 from simtransfer.envs.spec import EnvSpec, load_yaml
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -170,15 +170,6 @@ class ExperimentConfig(BaseModel):
         return p if p.is_absolute() or self.base_dir is None else Path(self.base_dir) / p
 
 
-def _format_error(exc: ValidationError, source: str) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-    msg = err["msg"].removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    return f"{source}: {loc}: {msg}"
-
-
 def parse_experiment(raw: Any, *, source: str = "experiment", base_dir: str | Path | None = None) -> ExperimentConfig:
     """Validate a mapping as an :class:`ExperimentConfig`; errors name the key and the file."""
     if not isinstance(raw, dict):
@@ -189,7 +180,7 @@ def parse_experiment(raw: Any, *, source: str = "experiment", base_dir: str | Pa
     try:
         return ExperimentConfig.model_validate(raw)
     except ValidationError as exc:
-        raise SimtransferError(_format_error(exc, source)) from None
+        raise validation_error(exc, source) from None
 
 
 def load_experiment(path: str | Path) -> ExperimentConfig:

@@ -14,13 +14,12 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from simtransfer.agents.rundirs import check_clearable, clear_run_dir
 from simtransfer.envs.errors import SimtransferError
-
-if TYPE_CHECKING:
-    from simtransfer.experiments.experiment import ExperimentConfig
-    from simtransfer.experiments.runner import Job
+from simtransfer.experiments.experiment import ExperimentConfig
+from simtransfer.experiments.jobs import Job, method_options, source_config
 
 _UNTRACKED = ("tracking", "progress", "name")  # do not change what a run computes
 
@@ -30,9 +29,7 @@ def _digest(obj: Any) -> str:
 
 
 def source_inputs(cfg: ExperimentConfig, name: str | None, seed: int) -> dict[str, Any]:
-    from simtransfer.experiments.runner import _source_config
-
-    raw = _source_config(cfg, seed, name).model_dump(mode="json")
+    raw = source_config(cfg, seed, name).model_dump(mode="json")
     return {k: v for k, v in raw.items() if k not in _UNTRACKED}
 
 
@@ -44,9 +41,7 @@ def fingerprint(cfg: ExperimentConfig, job: Job) -> str:
     tgt = target.model_dump(mode="json", exclude={"name", "threshold"})
     if job.kind == "random":
         return _digest({"target": tgt["env"], "episodes": cfg.budget.random_episodes, "seed": job.seed})
-    from simtransfer.experiments.runner import _method_options
-
-    method, options = _method_options(cfg, job)
+    method, options = method_options(cfg, job)
     budget = cfg.budget.model_dump(mode="json", exclude={"random_episodes"})
     return _digest({"source": _digest(source_inputs(cfg, job.source, job.seed)), "target": tgt, "budget": budget,
                     "timesteps": target.timesteps or cfg.budget.timesteps, "method": method.name,
@@ -62,8 +57,6 @@ def read_marker(job: Job) -> dict[str, Any] | None:
 
 
 def _remove(path: Path, say: Callable[[str], None], why: str) -> None:
-    from simtransfer.experiments.rundirs import check_clearable, clear_run_dir
-
     try:
         check_clearable(path)
     except SimtransferError as exc:

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from simtransfer.experiments.report import Results, method_order
+from simtransfer.experiments.results import Results, method_order
 from simtransfer.transfer.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_REPS,

@@ -5,15 +5,12 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from simtransfer.experiments.results import Results, method_order
 from simtransfer.transfer.metrics import resample
 from simtransfer.transfer.stats import TransferSummary, iqm_band
-
-if TYPE_CHECKING:
-    from simtransfer.experiments.report import Results
 
 STYLE = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
          "axes.spines.top": False, "axes.spines.right": False, "axes.grid": True, "grid.alpha": 0.3}
@@ -48,8 +45,6 @@ def _colors(methods: list[str]) -> dict[str, tuple]:
 
 def _curves_plot(plt, results: Results, target: str, by: dict, colors: dict, path: Path, *, reps: int,
                  confidence: float, seed: int) -> None:
-    from simtransfer.experiments.report import method_order
-
     data = results.targets[target]
     fig, ax = plt.subplots(figsize=(10.5, 5.5), constrained_layout=True)
     n_seeds = set()
@@ -169,7 +164,6 @@ def write_plots(results: Results, summaries: list[TransferSummary], out: Path, *
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from simtransfer.experiments.report import method_order
 
     files: dict[str, Path] = {}
     by = {(s.target, s.method): s for s in summaries}

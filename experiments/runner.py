@@ -19,7 +19,6 @@ continues from its last checkpoint; an unfinished cell is redone from scratch. J
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -30,94 +29,36 @@ from typing import Any
 
 import yaml
 
+from simtransfer.agents.config import load_train_config
+from simtransfer.agents.evaluation import RandomPolicy, run_episodes, summarize
+from simtransfer.agents.policy_io import atomic_write_bytes, atomic_write_json
+from simtransfer.agents.rundirs import disk_errors, locked
+from simtransfer.agents.tracking import share_offline_fallback
+from simtransfer.agents.train import config_changes, train
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import make_env
 from simtransfer.envs.yaml_io import load_yaml
 from simtransfer.experiments.executors import Backend, InProcess, Pool, RayTasks, start_ray, stop_ray
 from simtransfer.experiments.experiment import ExperimentConfig, load_experiment, parse_experiment
-from simtransfer.experiments.rundirs import disk_errors, locked
-from simtransfer.experiments.tracking import share_offline_fallback
-
-DONE = "done"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One unit of work: a source training run, a random-policy baseline, or a transfer cell."""
-
-    kind: str  # "source" | "random" | "cell"
-    seed: int
-    out_dir: str
-    target: str | None = None
-    method: str | None = None  # method label
-    source: str | None = None  # named source (None: the main one) a source job trains or a cell transfers from
-
-    @property
-    def marker(self) -> Path:
-        return Path(self.out_dir) / ("cell.json" if self.kind == "cell" else "job.json")
-
-    @property
-    def title(self) -> str:
-        if self.kind == "source":
-            return f"source{f'[{self.source}]' if self.source else ''} seed{self.seed}"
-        return f"{self.target}/{self.method or 'random'}/seed{self.seed}"
-
-
-def is_done(job: Job, fingerprint: str | None = None) -> bool:
-    """The job's marker says it finished (and, given ``fingerprint``, with these inputs or unrecorded ones)."""
-    try:
-        marker = json.loads(job.marker.read_text())
-    except (OSError, ValueError):
-        return False
-    if not isinstance(marker, dict) or marker.get("status") != DONE:
-        return False
-    return fingerprint is None or marker.get("fingerprint") in (None, fingerprint)
-
-
-def plan(cfg: ExperimentConfig, out: Path) -> tuple[list[Job], list[Job]]:
-    """Source jobs (one per seed) and target jobs (random baselines + every cell)."""
-    seeds = cfg.seed_list()
-    sources = [Job("source", s, str(source_dir(out, None, s))) for s in seeds]
-    sources += [Job("source", s, str(source_dir(out, name, s)), source=name) for name in cfg.sources for s in seeds]
-    cells: list[Job] = []
-    for t in cfg.targets:
-        if cfg.budget.random_episodes > 0:
-            cells += [Job("random", s, str(out / "cells" / t.name / "random" / f"seed{s}"), target=t.name)
-                      for s in seeds]
-        for m in cfg.all_methods():
-            cells += [Job("cell", s, str(out / "cells" / t.name / m.label / f"seed{s}"), target=t.name,
-                          method=m.label, source=m.source) for s in seeds]
-    return sources, cells
-
-
-def source_dir(out: Path, name: str | None, seed: int) -> Path:
-    """Run directory of the main source (``name=None``) or of a named source, for one seed."""
-    return out / "sources" / (f"seed{seed}" if name is None else f"{name}/seed{seed}")
-
-
-# ----------------------------------------------------------------------------------------------- jobs
-def _tracking_overrides(cfg: ExperimentConfig) -> list[str]:
-    return [f"tracking.mode={cfg.tracking}", f"tracking.group={cfg.name}", "progress=false"]
-
-
-def _source_config(cfg: ExperimentConfig, seed: int, name: str | None = None) -> Any:
-    from simtransfer.experiments.config import load_train_config, resolve_train_config
-
-    source = cfg.source_config(name)
-    overrides = list(source.set) + _tracking_overrides(cfg)
-    if source.timesteps is not None:
-        overrides.append(f"total_timesteps={source.timesteps}")
-    if isinstance(source.config, str):
-        return load_train_config(cfg.resolve_path(source.config), overrides, seed=seed)
-    key = "source" if name is None else f"sources.{name}"
-    return resolve_train_config(dict(source.config), overrides, source=f"{cfg.name}: {key}.config", seed=seed)
+from simtransfer.experiments.fingerprints import fingerprint, prune_unplanned, reset_stale
+from simtransfer.experiments.jobs import (  # noqa: F401  (Job, plan, is_done, source_dir: importable from here as before)
+    DONE,
+    Job,
+    is_done,
+    method_options,
+    plan,
+    source_config,
+    source_dir,
+    tracking_overrides,
+)
+from simtransfer.experiments.report import build_report, log_report_to_wandb, print_table
+from simtransfer.transfer.api import transfer
+from simtransfer.transfer.methods import get_method
 
 
 def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
-    from simtransfer.experiments.config import load_train_config
-    from simtransfer.experiments.train import config_changes, train
-
     run_dir = Path(job.out_dir)
-    config = _source_config(cfg, job.seed, job.source)
+    config = source_config(cfg, job.seed, job.source)
     resumable = (run_dir / "config.yaml").is_file() and any((run_dir / "checkpoints").glob("*"))
     if resumable:  # a killed source continues, unless its config changed since (then it starts over)
         old = load_train_config(run_dir / "config.yaml", use_defaults=False)
@@ -132,9 +73,6 @@ def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
 
 def _run_random(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     """Mean return of uniformly random actions on the target: the low end of every normalisation."""
-    from simtransfer.agents.evaluation import RandomPolicy, run_episodes, summarize
-    from simtransfer.envs.spec import make_env
-
     target = next(t for t in cfg.targets if t.name == job.target)
     env = make_env(target.env, seed=job.seed)
     try:
@@ -145,32 +83,17 @@ def _run_random(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     summary = summarize(target.name, returns, lengths).to_dict()
     out = Path(job.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    from simtransfer.agents.policy_io import atomic_write_json
 
     atomic_write_json(out / "eval.json", {"curves": {}, "final": {target.name: summary}})
     return {"final": {target.name: summary["mean_return"]}}
 
 
-def _method_options(cfg: ExperimentConfig, job: Job) -> tuple[Any, dict[str, Any]]:
-    from simtransfer.transfer.methods import get_method
-
-    target = next(t for t in cfg.targets if t.name == job.target)
-    mcfg = next(m for m in cfg.all_methods() if m.label == job.method)
-    method = get_method(mcfg.method)
-    options = dict(mcfg.options)
-    if target.adapter and method.uses_weights and "adapter" in method.Options.model_fields:
-        options.setdefault("adapter", target.adapter)
-    return method, options
-
-
 def _run_cell(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
-    from simtransfer.transfer.api import transfer
-
     target = next(t for t in cfg.targets if t.name == job.target)
-    method, options = _method_options(cfg, job)
+    method, options = method_options(cfg, job)
     source = source_dir(Path(job.out_dir).parents[3], job.source, job.seed)  # out_dir: OUT/cells/<t>/<m>/seed<k>
     b = cfg.budget
-    overrides = _tracking_overrides(cfg) + [
+    overrides = tracking_overrides(cfg) + [
         f"eval.every={b.eval_every}", f"eval.episodes={b.eval_episodes}",
         f"eval.final_episodes={b.final_episodes}", "checkpoint_every=0",
         "eval.stop_at=null",  # every cell uses its whole budget: the curves are compared step for step
@@ -189,15 +112,11 @@ _RUNNERS: dict[str, Callable[[ExperimentConfig, Job], dict[str, Any]]] = {
 def run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, Any]:
     """Execute one job (in this process, a pool worker or a Ray worker) and write its marker file.
     A full disk is a :class:`SimtransferError`, which stops the whole run (not one failed cell per job)."""
-    from simtransfer.experiments.rundirs import disk_errors
-
     with disk_errors():
         return _run_job(cfg_dict, job_dict)
 
 
 def _run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, Any]:
-    from simtransfer.experiments.fingerprints import fingerprint
-
     os.environ.setdefault("WANDB_SILENT", "true")
     cfg = parse_experiment(cfg_dict, source="experiment")
     job = Job(**job_dict)
@@ -212,7 +131,6 @@ def _run_job(cfg_dict: dict[str, Any], job_dict: dict[str, Any]) -> dict[str, An
         mcfg = next(m for m in cfg.all_methods() if m.label == job.method)
         marker.update(target=job.target, method=job.method, method_name=mcfg.method,
                       threshold=target.threshold if target.threshold is not None else cfg.threshold)
-    from simtransfer.agents.policy_io import atomic_write_json
 
     atomic_write_json(job.marker, marker)
     return {"job": job_dict, **marker}
@@ -279,7 +197,6 @@ def _write_experiment_yaml(cfg: ExperimentConfig, out: Path, force: bool) -> boo
         if changed and not force:
             raise SimtransferError(f"{out} holds results of a different experiment config (compare "
                                    f"{path}); use another --out, or --force to redo what changed")
-    from simtransfer.agents.policy_io import atomic_write_bytes
 
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, text.encode())
@@ -307,8 +224,6 @@ def run_experiment(experiment: str | Path | ExperimentConfig, out_dir: str | Pat
 
 def _run_locked(cfg: ExperimentConfig, out: Path, workers: int, ray_address: str | None, force: bool,
                 report: bool, say: Callable[[str], None]) -> RunSummary:
-    from simtransfer.experiments.fingerprints import fingerprint, prune_unplanned, reset_stale
-
     changed = _write_experiment_yaml(cfg, out, force)
     share_offline_fallback(out)  # one W&B online failure switches every later job to offline (workers inherit it)
     source_jobs, cell_jobs = plan(cfg, out)
@@ -348,8 +263,6 @@ def _run_locked(cfg: ExperimentConfig, out: Path, workers: int, ray_address: str
             backend.close()
     summary = RunSummary(out, total - len(failed), skipped, failed, time.perf_counter() - t0)
     if report and any(is_done(j, fps[j]) for j in cell_jobs if j.kind == "cell"):
-        from simtransfer.experiments.report import build_report, log_report_to_wandb, print_table
-
         rep = build_report(out)
         print_table(rep.summaries)
         say(f"report: {rep.files['markdown']}")
@@ -363,9 +276,6 @@ def _run_locked(cfg: ExperimentConfig, out: Path, workers: int, ray_address: str
 
 def _validate_targets(cfg: ExperimentConfig) -> None:
     """Fail fast, before any training, on a target id that does not exist or a method that is unknown."""
-    from simtransfer.envs.spec import make_env
-    from simtransfer.transfer.methods import get_method
-
     for m in cfg.all_methods():
         get_method(m.method).parse_options(m.options)
     for t in cfg.targets:

@@ -30,6 +30,7 @@ from gymnasium import spaces
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
+from simtransfer.agents.config import TrainConfig, update_config
 from simtransfer.envs.errors import SimtransferError
 
 Index = list[int | None]
@@ -283,15 +284,13 @@ def adapter_config(name: str, mode: str = "index", action_scale: float | list[fl
     return wrappers, policy
 
 
-def configure_adapters(config: Any, name: str, mode: str = "index",
-                       action_scale: float | list[float] | None = None) -> Any:
-    """A copy of ``config`` (TrainConfig) with preset ``name`` added to its adapters / policy.
+def configure_adapters(config: TrainConfig, name: str, mode: str = "index",
+                       action_scale: float | list[float] | None = None) -> TrainConfig:
+    """A copy of ``config`` with preset ``name`` added to its adapters / policy.
 
     The preset's wrappers go innermost (first): they turn the target env into the source's layout, and the
     source's own adapters (e.g. an observation-action history) then see exactly what they saw in training.
     """
-    from simtransfer.transfer.api import update_config
-
     wrappers, policy = adapter_config(name, mode, action_scale)
     if policy and config.policy.features_extractor_class:
         raise SimtransferError(

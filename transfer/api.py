@@ -15,51 +15,32 @@ from __future__ import annotations
 import copy
 import json
 import sys
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from simtransfer.agents.checkpoint import latest_readable_checkpoint
+from simtransfer.agents.config import TrainConfig, load_train_config, resolve_train_config, update_config
+from simtransfer.agents.policy_io import atomic_write_json, describe_space, space_from_json, spaces_compatible
+from simtransfer.agents.rundirs import check_clearable, disk_errors, locked
+from simtransfer.agents.train import check_out_dir, is_finished, train
+from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import EnvSpec, parse_env_spec
-from simtransfer.transfer.methods import MethodOptions, TransferMethod, get_method
+from simtransfer.transfer.adapters import get_preset, suggest_preset
+from simtransfer.transfer.methods import MethodOptions, TransferMethod, TransferResult, get_method
 from simtransfer.transfer.source import SourceRun
 from simtransfer.transfer.weights import TransferReport
 
 REPORT = "transfer_report.json"
-
-
-@dataclass
-class TransferResult:
-    """Where the transfer run is, what the method did, and how it scored (``eval.json`` contents)."""
-
-    run_dir: Path
-    method: str
-    report: dict[str, Any] = field(default_factory=dict)
-    final: dict[str, dict[str, Any]] = field(default_factory=dict)
-    curves: dict[str, dict[str, list]] = field(default_factory=dict)
-
-
-def update_config(config: Any, updates: dict[str, Any]) -> Any:
-    """A re-validated copy of a TrainConfig with dotted keys set (``{"hyperparams.learning_rate": 1e-4}``)."""
-    from simtransfer.experiments.config import resolve_train_config
-
-    raw = config.model_dump(mode="json")
-    for key, value in updates.items():
-        node = raw
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if not isinstance(node.get(part), dict):
-                node[part] = {}
-            node = node[part]
-        node[parts[-1]] = copy.deepcopy(value)
-    return resolve_train_config(raw, source="transfer config", use_defaults=False)
+__all__ = ["REPORT", "TransferResult", "check_spaces", "default_out_dir", "lineage", "resume_transfer", "split_sets",
+           "target_config", "transfer", "update_config"]  # update_config lives in agents.config (TrainConfig's layer)
 
 
 def split_sets(sets: list[str]) -> tuple[list[str], dict[str, Any]]:
     """Split ``--set`` items into config overrides and ``method.key=value`` options (values parsed as YAML)."""
-    import yaml
-
     overrides, options = [], {}
     for item in sets:
         key, sep, text = item.partition("=")
@@ -76,10 +57,9 @@ def split_sets(sets: list[str]) -> tuple[list[str], dict[str, Any]]:
 
 
 def target_config(source: SourceRun, target: str | dict[str, Any] | EnvSpec, *, method: str,
-                  timesteps: int | None = None, seed: int | None = None, overrides: list[str] | None = None) -> Any:
+                  timesteps: int | None = None, seed: int | None = None,
+                  overrides: list[str] | None = None) -> TrainConfig:
     """The source's config moved to ``target``: same algorithm, hyper-parameters, budget (unless given)."""
-    from simtransfer.experiments.config import resolve_train_config
-
     raw = copy.deepcopy(source.config)
     raw["env"] = parse_env_spec(target).model_dump()
     raw["name"] = None
@@ -94,13 +74,9 @@ def target_config(source: SourceRun, target: str | dict[str, Any] | EnvSpec, *, 
 
 
 def _source_spaces(source: SourceRun) -> tuple[Any, Any]:
-    from simtransfer.agents.policy_io import space_from_json
-
     meta = source.metadata
     if "observation_space" in meta and "action_space" in meta:
         return space_from_json(meta["observation_space"]), space_from_json(meta["action_space"])
-    from simtransfer.agents.vecenv import make_single_env
-
     env = make_single_env(source.config["env"], source.config.get("adapters") or [])
     try:
         return env.observation_space, env.action_space
@@ -108,12 +84,8 @@ def _source_spaces(source: SourceRun) -> tuple[Any, Any]:
         env.close()
 
 
-def check_spaces(sources: list[SourceRun], config: Any) -> None:
+def check_spaces(sources: list[SourceRun], config: TrainConfig) -> None:
     """One-line error when the target's spaces (after adapters) differ from a source's and nothing covers it."""
-    from simtransfer.agents.policy_io import describe_space, spaces_compatible
-    from simtransfer.agents.vecenv import make_single_env
-    from simtransfer.transfer.adapters import get_preset, suggest_preset
-
     env = make_single_env(config.env, config.adapters, seed=config.seed)
     try:
         obs_space, act_space = env.observation_space, env.action_space
@@ -138,7 +110,7 @@ def check_spaces(sources: list[SourceRun], config: Any) -> None:
         )
 
 
-def default_out_dir(config: Any, method: str, root: str | Path = "runs") -> Path:
+def default_out_dir(config: TrainConfig, method: str, root: str | Path = "runs") -> Path:
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     return Path(root) / f"{config.env.display_name}__{method}__{config.seed}__{stamp}"
 
@@ -191,16 +163,13 @@ def transfer(
     for s in srcs:
         if run_dir.resolve() == s.path.resolve() or s.path.resolve() in run_dir.resolve().parents:
             raise SimtransferError(f"output directory {run_dir} is inside source run {s.path}: pick another --out")
-    from simtransfer.experiments.rundirs import check_clearable, disk_errors, locked
-    from simtransfer.experiments.train import _check_out_dir
-
     protect = [s.path for s in srcs]  # --force never clears a source (nor foreign files)
     if force and run_dir.is_dir():  # no lock file in a directory --force refuses to clear
         check_clearable(run_dir, protect)
     meta = {"lineage": lineage(srcs, meth, opts)}
     with disk_errors(), locked(run_dir):
         if not meth.learns:
-            _check_out_dir(run_dir, force, protect)
+            check_out_dir(run_dir, force, protect)
             result = meth.run(config, srcs, opts, run_dir, meta, force=force)  # type: ignore[attr-defined]
             if not quiet:
                 print(f"simtransfer: {meth.name} → {run_dir}", file=sys.stderr)
@@ -208,13 +177,10 @@ def transfer(
         return _train_transfer(config, srcs, meth, opts, run_dir, meta, force=force, quiet=quiet, protect=protect)
 
 
-def _train_transfer(config: Any, srcs: list[SourceRun], meth: TransferMethod, opts: MethodOptions, run_dir: Path,
+def _train_transfer(config: TrainConfig, srcs: list[SourceRun], meth: TransferMethod, opts: MethodOptions, run_dir: Path,
                     meta: dict[str, Any], *, force: bool = False, quiet: bool = False, resume: bool = False,
                     protect: list[Path] | None = None) -> TransferResult:
     """Train with ``meth.prepare_model`` applied to the freshly built model (before a checkpoint on resume)."""
-    from simtransfer.agents.policy_io import atomic_write_json
-    from simtransfer.experiments.train import train
-
     holder: dict[str, TransferReport] = {}
 
     def prepare(model: Any, vec_env: Any) -> None:
@@ -249,19 +215,12 @@ def resume_transfer(run_dir: str | Path, *, quiet: bool = False) -> TransferResu
     """Continue a killed transfer run from its last readable checkpoint, with the run's own config.yaml and
     the method, options and sources recorded in its checkpoint (the lineage metadata.json gets at the end).
     The sources must still have the weights (sha256) the run started from."""
-    from simtransfer.agents.checkpoint import latest_readable_checkpoint
-    from simtransfer.experiments.config import load_train_config
-    from simtransfer.experiments.rundirs import disk_errors, locked
-    from simtransfer.experiments.train import is_finished
-
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise SimtransferError(f"cannot resume {run_dir}: it has no config.yaml")
     with disk_errors(), locked(run_dir):
         config = load_train_config(run_dir / "config.yaml", use_defaults=False)
         if is_finished(run_dir, config.total_timesteps):
-            from simtransfer.experiments.train import train
-
             res = train(None, run_dir, resume=True)  # says it is finished; changes nothing
             method = json.loads((run_dir / "metadata.json").read_text()).get("lineage", {}).get("method", "?")
             return TransferResult(run_dir=run_dir, method=method, report=_read_report(run_dir, method),

@@ -11,8 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import ValidationError
+from safetensors import SafetensorError
+from safetensors.torch import load_file
 
-from simtransfer.envs.errors import SimtransferError
+from simtransfer.agents.config import TrainConfig
+from simtransfer.agents.policy_io import read_run_metadata
+from simtransfer.envs.errors import SimtransferError, validation_error
+from simtransfer.envs.yaml_io import load_yaml
 from simtransfer.transfer.weights import sha256_file
 
 NORM_PREFIX = "vecnormalize."
@@ -31,12 +37,6 @@ class SourceRun:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> SourceRun:
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        from simtransfer.agents.policy_io import read_run_metadata
-        from simtransfer.envs.yaml_io import load_yaml
-
         path = Path(run_dir)
         if not path.is_dir():
             raise SimtransferError(f"source run not found: {path}")
@@ -69,19 +69,12 @@ class SourceRun:
         env = self.config.get("env", {})
         return env.get("id", "?") if isinstance(env, dict) else str(env)
 
-    def train_config(self) -> Any:
-        """The source's ``simtransfer.experiments.config.TrainConfig``."""
-        from pydantic import ValidationError
-
-        from simtransfer.experiments.config import TrainConfig
-
+    def train_config(self) -> TrainConfig:
+        """The source's :class:`~simtransfer.agents.config.TrainConfig`."""
         try:
             return TrainConfig.model_validate(self.config)
         except ValidationError as exc:
-            err = exc.errors()[0]
-            raise SimtransferError(
-                f"source config {self.path / 'config.yaml'} is invalid: {'.'.join(map(str, err['loc']))}: {err['msg']}"
-            ) from None
+            raise validation_error(exc, f"source config {self.path / 'config.yaml'}") from None
 
     def lineage(self) -> dict[str, Any]:
         """What a derived run records about this source."""

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.transfer.layers import assign_blocks, is_target_param, select_parameters
+from simtransfer.transfer.layers import assign_blocks, block_depths, is_target_param, select_parameters
 
 KeyMap = Mapping[str, str] | list[tuple[str, str]] | list[list[str]] | None
 
@@ -256,8 +256,6 @@ def freeze_names(model: Any, names: Iterable[str], *, rebuild: bool = True) -> l
 
 def layerwise_scales(policy: nn.Module, decay: float) -> dict[str, float]:
     """Layer-wise learning-rate decay: a block at depth d of a chain of length L gets ``decay ** (L-1-d)``."""
-    from simtransfer.transfer.layers import block_depths
-
     depths = block_depths(policy)
     out = {}
     for n, b in assign_blocks([n for n, _ in policy.named_parameters()]).items():

@@ -13,6 +13,9 @@ import json
 import sys
 from typing import Any
 
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.registry import TASKS, VARIANTS, env_id, preset
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("task", nargs="?", default=None,
@@ -23,9 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _task_name(arg: str) -> str:
-    from simtransfer.envs.errors import SimtransferError
-    from simtransfer.envs.registry import TASKS, VARIANTS
-
     name = arg.split("/")[-1].removesuffix("-v0")
     for variant in sorted(VARIANTS, key=len, reverse=True):
         if variant and name.endswith(variant) and name[: -len(variant)] in TASKS:
@@ -38,7 +38,6 @@ def _task_name(arg: str) -> str:
 def _task_info(task: str, *, targets: bool, split_seed: int) -> dict[str, Any]:
     from simtransfer.envs.params import ParameterSpace, make_targets
     from simtransfer.envs.randomization import parse_randomization
-    from simtransfer.envs.registry import TASKS, VARIANTS, env_id, preset
 
     spec = parse_randomization(preset(task))
     space = ParameterSpace.from_mapping(dict(spec.params))
@@ -101,8 +100,6 @@ def _print_tables(data: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simtransfer.envs.registry import TASKS
-
     if args.task is None:
         data: dict[str, Any] = {"envs": [_task_info(t, targets=False, split_seed=0) for t in TASKS]}
     else:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
+
+from simtransfer.envs.yaml_io import load_yaml
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,10 +37,6 @@ def stdout_to_stderr() -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
-    from pathlib import Path
-
-    from simtransfer.envs.spec import load_yaml
     from simtransfer.experiments.evaluate import evaluate_run
 
     target = args.target

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from simtransfer.envs.errors import SimtransferError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("results_dir", metavar="RESULTS_DIR", help="directory written by 'simtransfer run'")
@@ -21,7 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from simtransfer.envs.errors import SimtransferError
     from simtransfer.experiments.report import build_report, log_report_to_wandb, print_table
 
     if args.reps < 1:

@@ -7,6 +7,10 @@ changes it is an error unless ``--allow-config-change`` is given.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from simtransfer.envs.errors import SimtransferError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from simtransfer.envs.errors import SimtransferError
     from simtransfer.experiments.config import load_train_config
     from simtransfer.experiments.train import summary_line, train
 
@@ -49,7 +50,6 @@ def run(args: argparse.Namespace) -> int:
             raise SimtransferError("--allow-config-change only applies to --resume")
         config = load_train_config(args.config, args.overrides, seed=args.seed)
         result = train(config, args.out, force=args.force)
-    import sys
 
     if not result.already_finished:
         print(summary_line(result), file=sys.stderr, flush=True)

@@ -17,6 +17,8 @@ import json
 import sys
 from typing import Any
 
+from simtransfer.envs.errors import SimtransferError
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="*", metavar="RUN_DIR", help="source run directory (several for chains)")
@@ -60,8 +62,6 @@ _FLAG_OPTIONS = ("learning_rate", "lr_decay", "layers", "depth", "alpha", "beta"
 
 
 def _key_map(items: list[str]) -> dict[str, str] | list[tuple[str, str]]:
-    from simtransfer.envs.errors import SimtransferError
-
     regex = any(i.startswith("re:") for i in items)
     pairs = []
     for item in items:
@@ -85,7 +85,6 @@ def method_options(args: argparse.Namespace, from_sets: dict[str, Any]) -> dict[
 
 
 def run(args: argparse.Namespace) -> int:
-    from simtransfer.envs.errors import SimtransferError
     from simtransfer.transfer.api import resume_transfer, split_sets, transfer
 
     overrides, from_sets = split_sets(args.sets)

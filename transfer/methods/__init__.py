@@ -6,7 +6,7 @@ A method is an object with
 * ``configure(config, sources, options) -> TrainConfig`` — derive the target run's config from the source's
   (learning rate, policy class/kwargs, adapters); must not touch the sources;
 * ``prepare_model(model, vec_env, sources, options) -> TransferReport`` — called through
-  ``simtransfer.experiments.train.train(..., prepare_model=...)`` once the SB3 model is built and before learning: load,
+  ``simtransfer.agents.train.train(..., prepare_model=...)`` once the SB3 model is built and before learning: load,
   freeze, re-wire weights, carry normalisation statistics.
 
 ``learns = False`` marks a method that only evaluates (``zeroshot``): it implements ``run(config, sources,
@@ -26,12 +26,16 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from simtransfer.envs.errors import SimtransferError
+from simtransfer.agents.config import TrainConfig, update_config
+from simtransfer.envs.errors import SimtransferError, validation_error
 from simtransfer.envs.trust import resolve_component
+from simtransfer.transfer.adapters import configure_adapters
 from simtransfer.transfer.source import SourceRun
 from simtransfer.transfer.weights import TransferReport
 
@@ -41,10 +45,22 @@ __all__ = [
     "SourceRun",
     "TransferMethod",
     "TransferReport",
+    "TransferResult",
     "available_methods",
     "get_method",
     "register",
 ]
+
+
+@dataclass
+class TransferResult:
+    """Where a transfer run is, what the method did, and how it scored (``eval.json`` contents)."""
+
+    run_dir: Path
+    method: str
+    report: dict[str, Any] = field(default_factory=dict)
+    final: dict[str, dict[str, Any]] = field(default_factory=dict)
+    curves: dict[str, dict[str, list]] = field(default_factory=dict)
 
 
 class MethodOptions(BaseModel):
@@ -84,10 +100,8 @@ class TransferMethod:
         try:
             return self.Options.model_validate(dict(raw or {}))
         except ValidationError as exc:
-            err = exc.errors()[0]
-            loc = ".".join(str(p) for p in err["loc"]) or "options"
             known = ", ".join(self.Options.model_fields)
-            raise SimtransferError(f"method '{self.name}': option {loc}: {err['msg']} (options: {known})") from None
+            raise validation_error(exc, f"method '{self.name}'", prefix="option ", hint=f"options: {known}") from None
 
     def check_sources(self, sources: list[SourceRun]) -> None:
         if self.uses_weights and not sources:
@@ -95,11 +109,8 @@ class TransferMethod:
         if len(sources) > self.max_sources:
             raise SimtransferError(f"method '{self.name}' takes at most {self.max_sources} source run(s), got {len(sources)}")
 
-    def configure(self, config: Any, sources: list[SourceRun], options: MethodOptions) -> Any:
-        """Default: apply ``learning_rate`` and the adapter preset to ``config`` (a TrainConfig)."""
-        from simtransfer.transfer.adapters import configure_adapters
-        from simtransfer.transfer.api import update_config
-
+    def configure(self, config: TrainConfig, sources: list[SourceRun], options: MethodOptions) -> TrainConfig:
+        """Default: apply ``learning_rate`` and the adapter preset to ``config``."""
         if options.learning_rate is not None:
             config = update_config(config, {"hyperparams.learning_rate": options.learning_rate})
         if options.adapter:
@@ -109,8 +120,8 @@ class TransferMethod:
     def prepare_model(self, model: Any, vec_env: Any, sources: list[SourceRun], options: MethodOptions) -> TransferReport:
         raise NotImplementedError
 
-    def run(self, config: Any, sources: list[SourceRun], options: MethodOptions, run_dir: Any,
-            metadata: dict[str, Any], *, force: bool = False) -> Any:
+    def run(self, config: TrainConfig, sources: list[SourceRun], options: MethodOptions, run_dir: Any,
+            metadata: dict[str, Any], *, force: bool = False) -> TransferResult:
         """Only for ``learns = False`` methods: produce the run directory without training."""
         raise NotImplementedError
 
@@ -148,12 +159,7 @@ def get_method(name: str) -> TransferMethod:
     if key in _REGISTRY:
         return _REGISTRY[key]
     if key in BUILTIN:
-        try:
-            importlib.import_module(BUILTIN[key])
-        except ModuleNotFoundError as exc:
-            if exc.name != BUILTIN[key]:
-                raise
-            raise SimtransferError(f"transfer method '{key}' is not available in this version") from None
+        importlib.import_module(BUILTIN[key])  # registers it
         return _REGISTRY[key]
     if ":" in name:
         obj = resolve_component(name, TransferMethod, field="method")

@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from simtransfer.agents.vecenv import find_vec_normalize
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.transfer.adapters import projection_index
 from simtransfer.transfer.layers import select_parameters
 from simtransfer.transfer.methods import MethodOptions
 from simtransfer.transfer.source import SourceRun
@@ -44,8 +46,6 @@ def load_source(
 
 def carry_normalization(model: Any, vec_env: Any, source: SourceRun, options: MethodOptions, report: TransferReport) -> None:
     """Copy the source's VecNormalize statistics into the target's, or leave them to be re-estimated."""
-    from simtransfer.agents.vecenv import find_vec_normalize
-
     vn = find_vec_normalize(vec_env)
     if vn is None:
         report.normalization = "off"
@@ -94,8 +94,6 @@ def normalization_arrays(source: SourceRun) -> dict[str, tuple[np.ndarray, np.nd
 
 def _adapt_stats(mean: np.ndarray, var: np.ndarray, model: Any, shape: tuple[int, ...]):
     """Source stats → target layout through a learned-projection index map (unmapped fields: mean 0, var 1)."""
-    from simtransfer.transfer.adapters import projection_index
-
     index = projection_index(model)
     if index is None or len(index) != mean.shape[0]:
         raise SimtransferError(

@@ -13,8 +13,13 @@ from typing import Any
 
 from pydantic import Field
 
+from simtransfer.agents.config import TrainConfig
+from simtransfer.agents.evaluation import run_episodes, summarize
+from simtransfer.agents.policy_io import atomic_write_bytes, atomic_write_json, config_sha256, load_policy
+from simtransfer.agents.rundirs import check_clearable, clear_run_dir
+from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
+from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, TransferResult, register
 
 
 class ZeroshotOptions(MethodOptions):
@@ -28,23 +33,13 @@ class Zeroshot(TransferMethod):
     Options = ZeroshotOptions
     learns = False
 
-    def configure(self, config: Any, sources: list[SourceRun], options: Any) -> Any:
+    def configure(self, config: TrainConfig, sources: list[SourceRun], options: Any) -> TrainConfig:
         if options.adapter and options.adapter_mode == "learned":
             raise SimtransferError("zeroshot cannot use adapter_mode learned (nothing would train the projection)")
         return super().configure(config, sources, options)
 
-    def run(self, config: Any, sources: list[SourceRun], options: Any, run_dir: Any, metadata: dict[str, Any],
-            *, force: bool = False) -> Any:
-        from simtransfer.agents.evaluation import run_episodes, summarize
-        from simtransfer.agents.policy_io import (
-            atomic_write_bytes,
-            atomic_write_json,
-            config_sha256,
-            load_policy,
-        )
-        from simtransfer.agents.vecenv import make_single_env
-        from simtransfer.transfer.api import TransferResult
-
+    def run(self, config: TrainConfig, sources: list[SourceRun], options: Any, run_dir: Any,
+            metadata: dict[str, Any], *, force: bool = False) -> TransferResult:
         run_dir = Path(run_dir)
         if run_dir.is_dir() and any(p.name != ".lock" for p in run_dir.iterdir()) and not force:
             raise SimtransferError(f"run directory {run_dir} is not empty (use --force to overwrite it)")
@@ -65,8 +60,6 @@ class Zeroshot(TransferMethod):
         curves = {k: {"timesteps": [0], "mean_return": [v["mean_return"]], "std_return": [v["std_return"]]}
                   for k, v in final.items()}
         if run_dir.is_dir() and force:
-            from simtransfer.experiments.rundirs import check_clearable, clear_run_dir
-
             check_clearable(run_dir, [s.path for s in sources])
             clear_run_dir(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
