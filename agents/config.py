@@ -6,7 +6,7 @@ Override order, lowest to highest priority:
 2. the per-env defaults file ``experiments/configs/hyperparams/<algo>.yaml`` (RL Zoo style: top-level keys are
    env ids, each holding any ``TrainConfig`` fields, e.g. ``hyperparams``, ``n_envs``, ``normalize``);
 3. the config file;
-4. ``--set key.sub=value`` overrides (values parsed with ``yaml.safe_load``), then ``--seed``.
+4. ``--set key.sub=value`` overrides (values parsed as bounded YAML), then ``--seed``.
 
 Mappings merge key by key; lists and scalars replace.
 
@@ -36,6 +36,7 @@ from pydantic import (
 from simtransfer.agents.algos import check_hyperparams
 from simtransfer.envs.errors import SimtransferError, validation_error
 from simtransfer.envs.spec import EnvSpec, WrapperSpec, load_yaml
+from simtransfer.envs.yaml_io import parse_yaml
 
 # data, not code: the per-env defaults ship beside the example configs (simtransfer/experiments/configs/)
 DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "hyperparams"
@@ -193,7 +194,7 @@ def _list_index(item: str, node: list[Any], part: str) -> int:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``a.b=c`` strings (values parsed with ``yaml.safe_load``) to a nested mapping; a numeric part
+    """Apply ``a.b=c`` strings (values parsed as bounded YAML) to a nested mapping; a numeric part
     indexes a list (``env.wrappers.0.kwargs.threshold_high=1500``)."""
     out = copy.deepcopy(raw)
     for item in overrides:
@@ -201,10 +202,7 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
         key = key.strip()
         if not sep or not key or any(not p for p in key.split(".")):
             raise SimtransferError(f"bad --set '{item}': expected key.sub=value")
-        try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
-            raise SimtransferError(f"bad --set '{item}': value is not valid YAML") from None
+        value = parse_yaml(text, source=f"--set {key}") if text.strip() else None  # bounded: sets come from files too
         node: Any = out
         *path, leaf = key.split(".")
         for part in path:

@@ -19,8 +19,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from simtransfer.agents.checkpoint import latest_readable_checkpoint
 from simtransfer.agents.config import TrainConfig, load_train_config, resolve_train_config, update_config
 from simtransfer.agents.policy_io import atomic_write_json, describe_space, space_from_json, spaces_compatible
@@ -29,6 +27,7 @@ from simtransfer.agents.train import check_out_dir, is_finished, train
 from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import EnvSpec, parse_env_spec
+from simtransfer.envs.yaml_io import parse_yaml
 from simtransfer.transfer.adapters import get_preset, suggest_preset
 from simtransfer.transfer.methods import MethodOptions, TransferMethod, TransferResult, get_method
 from simtransfer.transfer.source import SourceRun
@@ -47,10 +46,8 @@ def split_sets(sets: list[str]) -> tuple[list[str], dict[str, Any]]:
         if key.strip().startswith("method."):
             if not sep or not key.strip()[len("method."):]:
                 raise SimtransferError(f"bad --set '{item}': expected method.key=value")
-            try:
-                options[key.strip()[len("method."):]] = yaml.safe_load(text) if text.strip() else None
-            except yaml.YAMLError:
-                raise SimtransferError(f"bad --set '{item}': value is not valid YAML") from None
+            options[key.strip()[len("method."):]] = parse_yaml(text, source=f"--set {key.strip()}") if text.strip() \
+                else None
         else:
             overrides.append(item)
     return overrides, options

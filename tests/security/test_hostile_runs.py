@@ -186,7 +186,7 @@ def test_run_with_planted_experiment_and_results(payload, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("where", ["config.yaml", "experiment.yaml", "results experiment.yaml", "randomization",
-                                   "report"])
+                                   "report", "source.set"])
 def test_alias_bomb_is_refused_quickly(clean_run, tmp_path, capsys, where):
     """About 1 KB that expands to 10^9 nodes: one line, in seconds, instead of exhausting memory."""
     t0 = time.perf_counter()
@@ -215,6 +215,13 @@ def test_alias_bomb_is_refused_quickly(clean_run, tmp_path, capsys, where):
         assert code == 2 and len(err) == 1 and "holds results of a different experiment" in err[0], err
         assert time.perf_counter() - t0 < 30
         return
+    elif where == "source.set":  # a bomb in a string an experiment's `set:` list parses as YAML
+        exp = tmp_path / "exp.yaml"
+        exp.write_text(yaml.safe_dump({"name": "x", "targets": [{"name": "t", "env": "CartPole-v1"}],
+                                       "methods": ["zeroshot"], "tracking": "disabled",
+                                       "source": {"config": str(REPO / "experiments/configs/cartpole.yaml"),
+                                                  "set": ["policy.kwargs=" + "{" + ALIAS_BOMB.replace("\n", ", ") + "}"]}}))
+        code = main(["run", str(exp), "--out", str(tmp_path / "res")])
     elif where == "report":  # a downloaded results directory
         res = tmp_path / "res"
         shutil.copytree(clean_run, res / "cells" / "t" / "finetune" / "seed0")
