@@ -15,10 +15,14 @@ A randomization spec is a mapping (usually YAML)::
     selector: cycle                 # cycle | random (held-out splits)
     context_in_obs: false           # append the parameters to the observation
 
->>> import gymnasium as gym, envs                                         # doctest: +SKIP
+>>> import gymnasium as gym, simtransfer.envs
 >>> env = apply_randomization(gym.make("HopperBulletEnv-v0"), {"params": {"mass": {"low": .5, "high": 2}}})
->>> obs, info = env.reset(seed=0); info["params"]                         # doctest: +SKIP
+>>> obs, info = env.reset(seed=0)
+>>> info["params"]                                                        # doctest: +SKIP
 {'mass': 1.52...}
+>>> 0.5 <= info["params"]["mass"] <= 2.0
+True
+>>> env.close()
 """
 
 from __future__ import annotations
@@ -87,10 +91,12 @@ class PhysicsRandomizer(gym.Wrapper):
     held-out target index in ``info["context_id"]`` (-1 for training samples). Its own random stream is
     seeded by ``reset(seed=...)``, so the task's initial states are the same as without randomization.
 
-    >>> import gymnasium as gym, pybullet_envs_gymnasium                    # doctest: +SKIP
+    >>> import gymnasium as gym, pybullet_envs_gymnasium
     >>> env = PhysicsRandomizer(gym.make("InvertedPendulumBulletEnv-v0"),
     ...                         {"params": {"mass": {"low": 0.5, "high": 2.0}}})
-    >>> env.reset(seed=1)[1]["params"]                                       # doctest: +SKIP
+    >>> sorted(env.reset(seed=1)[1]["params"])
+    ['mass']
+    >>> env.close()
     """
 
     def __init__(self, env: gym.Env, spec: RandomizationSpec | dict[str, Any] | None = None) -> None:
