@@ -142,3 +142,14 @@ def test_normalization_arrays():
 def test_method_options_are_strict():
     with pytest.raises(Exception, match="extra"):
         MethodOptions.model_validate({"nope": 1})
+
+
+def test_common_option_defaults_and_descriptions():
+    opts = MethodOptions()
+    assert (opts.normalization, opts.reinit_head, opts.learning_rate, opts.key_map, opts.adapter,
+            opts.adapter_mode) == ("carry", False, None, None, None, "index")
+    for name in available_methods():  # every option of every method says what it does (the CLI lists them)
+        described = get_method(name).describe()["options"]
+        assert all(isinstance(text, str) and text for text in described.values()), name
+    with pytest.raises(SimtransferError, match="option learning_rate"):
+        get_method("finetune").parse_options({"learning_rate": 0})
