@@ -37,6 +37,8 @@ def check_env_strict(env: Any, *, allow: Iterable[str] = (), sb3: bool = True) -
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        # garbage collection may close another test's file during the check: not the env's warning
+        warnings.simplefilter("ignore", ResourceWarning)
         check_env(env, skip_render_check=True)
         if sb3:
             from stable_baselines3.common.env_checker import check_env as sb3_check_env
