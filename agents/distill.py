@@ -8,7 +8,7 @@ is an SB3 model (e.g. ``PPO("CnnPolicy", env, policy_kwargs={"features_extractor
 can be evaluated, saved, or fine-tuned with RL afterwards like any other.
 
 >>> from simtransfer.agents.distill import dagger, teacher_from_model                           # doctest: +SKIP
->>> history = dagger(student, pixel_env, teacher_from_model(state_model, normalizer), iterations=8)
+>>> history = dagger(student, pixel_env, teacher_from_model(state_model, normalizer), iterations=8)  # doctest: +SKIP
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ BENCHES = [
     Bench("sim2sim", rb.sim2sim, "python bench/bench_sim2sim.py", "Sim-to-sim targets"),
     Bench("runner", rb.runner, "python bench/bench_runner.py", "Experiment scale-out (process pool)"),
     Bench("faults", rb.faults, "python bench/bench_faults.py", "Fault injection"),
+    Bench("mutation", rb.mutation, "python bench/bench_mutation.py", "Mutation testing of the core"),
 ]
 
 

@@ -327,3 +327,26 @@ def faults(payload: dict[str, Any]) -> str:
              f"{payload['pytest_exit']}.", "", "| count | value |", "|---|---:|"]
     lines += [f"| {label} | {counts[key]} |" for key, label in FAULT_ROWS if key in counts]
     return "\n".join(lines) + "\n"
+
+
+def mutation(payload: dict[str, Any]) -> str:
+    """``mutation.md``: one row per target, then each survivor with its diff and reason."""
+    lines = ["# Mutation testing", "",
+             f"mutmut {payload['mutmut']} on {payload['machine']}; each mutant is one small edit (an operator, "
+             "a constant, a removed call) to the code, run against the target's fast tests. Killed = some test "
+             "failed.", "",
+             "| target | code | mutants | killed | survived | timeout | not yet run |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for name, t in payload["targets"].items():
+        c = t["counts"]
+        lines.append(f"| {name} | {', '.join(f'`{p}`' for p in t['paths'])} | {c['total']} | {c['killed']} | "
+                     f"{c['survived']} | {c['timeout']} | {c['untested']} |")
+    for name, t in payload["targets"].items():
+        if not t["survivors"]:
+            continue
+        lines += ["", f"## Survivors: {name}", ""]
+        for s in t["survivors"]:
+            reason = s["reason"] or "**unexplained**"
+            change = " → ".join(d[1:].strip() for d in s["diff"]) or "(no diff)"
+            lines.append(f"- `{s['file']}:{s['line']}` ({s['status']}): `{change}` — {reason}")
+    return "\n".join(lines) + "\n"

@@ -2,7 +2,7 @@
 
 Importing the package registers every ``simtransfer/*`` id with gymnasium:
 
->>> import gymnasium as gym, envs
+>>> import gymnasium as gym, simtransfer.envs
 >>> env = gym.make("simtransfer/InvertedPendulum-v0")
 >>> obs, info = env.reset(seed=0)
 >>> sorted(info["params"])[:3]

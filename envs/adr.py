@@ -29,7 +29,7 @@ Three pieces, so that vectorized training works (workers act, one process decide
   the main process calls ``set_adr_ranges`` on every worker after an update
   (:class:`simtransfer.agents.adr_callback.ADRController`).
 
->>> import gymnasium as gym, envs
+>>> import gymnasium as gym, simtransfer.envs
 >>> env = ADRRandomization(gym.make("simtransfer/InvertedPendulum-v0"),
 ...                        params=["mass"], threshold_low=100, threshold_high=900)
 >>> env.reset(seed=0)[1]["params"]["mass"]

@@ -127,7 +127,7 @@ class CurriculumRandomization(gym.Wrapper, gym.utils.RecordConstructorArgs):
     Keyword arguments are the fields of :class:`CurriculumSchedule`; the fraction starts at
     ``schedule.fraction(0)`` and changes when ``set_curriculum_fraction`` is called (by the callback).
 
-    >>> import gymnasium as gym, envs
+    >>> import gymnasium as gym, simtransfer.envs
     >>> env = CurriculumRandomization(gym.make("simtransfer/InvertedPendulum-v0"), kind="linear", end=1000)
     >>> env.reset(seed=0)[1]["params"]["mass"]
     1.0

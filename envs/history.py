@@ -9,7 +9,7 @@ friction, motor strength) without being told them — the alternative to privile
 actions taken before the newest of them. At reset the observation slots are filled with the first
 observation and the action slots with zeros (Box actions; one-hot for Discrete actions, all zeros = none).
 
->>> import gymnasium as gym, envs
+>>> import gymnasium as gym, simtransfer.envs
 >>> env = HistoryObservation(gym.make("simtransfer/InvertedPendulumNominal-v0"), k=3)
 >>> env.observation_space.shape                       # 3 * 5 observation + 3 * 1 action
 (18,)

@@ -5,7 +5,7 @@ For every task: ``simtransfer/<Task>-v0`` (training distribution, the task's pre
 ``<Task>Extrap-v0`` (fixed, seeded held-out target sets). Every id accepts ``split_seed=`` (another held-out
 set), ``randomization=`` (a mapping or YAML path replacing the preset) and ``context_in_obs=``.
 
->>> import gymnasium as gym, envs
+>>> import gymnasium as gym, simtransfer.envs
 >>> env = gym.make("simtransfer/CartPole-v0")
 >>> sorted(env.reset(seed=0)[1]["params"])[:2]
 ['gravity', 'joint_damping']

@@ -10,7 +10,7 @@ Each layout reads ``mujoco.MjData`` (positions, velocities, contacts) and return
   0.3, roll and pitch, joint positions normalised to the Bullet limits and joint speeds ×0.1, foot contacts
   (one step late, as in Bullet), the whole clipped to ±5.
 
->>> import gymnasium as gym, envs.sim2sim as s2s
+>>> import gymnasium as gym, simtransfer.envs.sim2sim as s2s
 >>> ids = s2s.register_sim2sim_envs()
 >>> env = gym.make("simtransfer/HopperMuJoCo-v0")
 >>> env.reset(seed=0)[0].shape

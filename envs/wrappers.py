@@ -3,7 +3,7 @@
 Each wrapper is one transformation on the narrowest gymnasium base class; ``WRAPPERS`` maps the short names
 used in env specs (``wrappers: [{type: obs_noise, kwargs: {std: 0.01}}]``) to the classes.
 
->>> import gymnasium as gym, envs
+>>> import gymnasium as gym, simtransfer.envs
 >>> env = ActionRepeat(ObservationNoise(gym.make("simtransfer/CartPoleNominal-v0"), std=0.01), repeat=2)
 >>> obs, info = env.reset(seed=0)
 >>> obs.shape
@@ -43,7 +43,7 @@ def _scale(value: float | list[float], shape: tuple[int, ...], what: str) -> np.
 class ObservationNoise(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):
     """Add zero-mean Gaussian noise (``std``: a number or one per dimension) to every observation.
 
-    >>> import gymnasium as gym, envs
+    >>> import gymnasium as gym, simtransfer.envs
     >>> env = ObservationNoise(gym.make("simtransfer/CartPoleNominal-v0"), std=0.05)
     """
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.envs.registration import load_env_creator
-from gymnasium.utils.env_checker import check_env
 
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.games import (
@@ -20,6 +17,7 @@ from simtransfer.envs.games import (
     make_lunar_lander,
     register_game_envs,
 )
+from tests.checkers import check_env_strict
 
 pytest.importorskip("Box2D")
 pytest.importorskip("pygame")
@@ -30,9 +28,7 @@ register_game_envs()
 def test_every_game_target_passes_check_env(env_id: str) -> None:
     spec = gym.spec(env_id)
     env = load_env_creator(spec.entry_point)(**spec.kwargs)  # our stack: GameParams(adapter(game))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "not the unwrapped env" (we check the wrapper stack on purpose)
-        check_env(env, skip_render_check=True)
+    check_env_strict(env, allow=["wrapped"], sb3=False)  # we check the wrapper stack on purpose
     env.close()
 
 
@@ -213,12 +209,8 @@ def test_lander_randomization_from_the_shipped_preset_and_config() -> None:
 @pytest.mark.parametrize("env_id", ["simtransfer/BipedalWalkerHardcore-v0", "simtransfer/LunarLanderContinuousWind-v0"])
 def test_game_targets_pass_stable_baselines3_env_checker(env_id: str) -> None:
     """SB3's checker is stricter than Gymnasium's: the reward must be a Python float (BipedalWalker's is not)."""
-    from stable_baselines3.common.env_checker import check_env as sb3_check_env
-
     env = gym.make(env_id)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        sb3_check_env(env, warn=False)
+    check_env_strict(env, allow=["wrapped"])
     _, reward, *_ = env.step(env.action_space.sample())
     assert type(reward) is float
     env.close()

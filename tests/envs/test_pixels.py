@@ -5,7 +5,6 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
 
 from simtransfer import envs  # noqa: F401
 from simtransfer.envs.errors import SimtransferError
@@ -16,6 +15,7 @@ from simtransfer.envs.pixels import (
     in_heldout_band,
     register_pixel_envs,
 )
+from tests.checkers import check_env_strict
 
 register_pixel_envs()
 TRAIN_ID, HELDOUT_ID = list(PIXEL_IDS)
@@ -38,7 +38,7 @@ def _frames(eid: str, seeds: list[int], steps: int = 3) -> tuple[list[np.ndarray
 def test_pixel_envs_pass_the_env_checker(eid):
     env = gym.make(eid)
     assert env.observation_space == gym.spaces.Box(0, 255, (64, 64, 6), np.uint8)
-    check_env(env, skip_render_check=True)
+    check_env_strict(env, allow=["wrapped"], sb3=False)
     env.close()
 
 
@@ -156,7 +156,7 @@ def test_cnn_policy_trains_on_pixels():
 def test_small_grayscale_repeated_pixels_pass_the_checker_and_keep_the_physics_budget():
     env = gym.make(TRAIN_ID, width=24, height=24, frames=3, grayscale=True, action_repeat=2)
     assert env.observation_space == gym.spaces.Box(0, 255, (24, 24, 3), np.uint8)
-    check_env(env, skip_render_check=True)
+    check_env_strict(env, allow=["wrapped"], sb3=False)
     obs, info = env.reset(seed=0)
     assert info["state"].shape == (5,) and info["state"].dtype == np.float32
     obs2, reward, *_, info2 = env.step(np.zeros(1, dtype=np.float32))
