@@ -119,3 +119,66 @@ def test_names_written_before_the_single_namespace_still_load():
     from simtransfer.envs.history import HistoryObservation
 
     assert resolve_component("envs.history:HistoryObservation", gym.Wrapper, field="f") is HistoryObservation
+
+
+# ------------------------------------------------------------ behaviour the mutation run (bench_mutation) probed
+def test_paths_with_a_dot_before_the_name_resolve_like_colon_paths():
+    from simtransfer.envs.history import HistoryObservation
+    from simtransfer.envs.trust import split_path
+
+    assert split_path("a.b.c") == ("a.b", "c") and split_path("a.b:c.d") == ("a.b", "c.d")
+    assert resolve_component("simtransfer.envs.history.HistoryObservation", gym.Wrapper, field="f") is HistoryObservation
+    for bad in ("nodots", "mod:", ":Name", ""):
+        with pytest.raises(SimtransferError, match="expected 'package.module:name'"):
+            split_path(bad)
+
+
+def test_nested_trusting_restores_the_outer_trust():
+    with trusting("outer.pkg"):
+        with trusting("inner.pkg"):
+            assert is_trusted("outer.pkg") and is_trusted("inner.pkg")
+        assert is_trusted("outer.pkg") and not is_trusted("inner.pkg")
+    assert trusted_modules() == []
+
+
+def test_expanded_size_counts_every_node_once_per_alias_use():
+    import yaml
+
+    from simtransfer.envs.yaml_io import _expanded_size
+
+    node = yaml.compose("a: &x [1, 2]\nb: *x")
+    # mapping 1 + key a 1 + sequence (1 + 2 items) + key b 1 + the aliased sequence again (3) = 9
+    assert _expanded_size(node, "t") == 9
+    # outer map 1 + key k 1 + inner map (1 + x and 1: 2 + key y 1 + sequence 1 + 3)
+    assert _expanded_size(yaml.compose("{k: {x: 1, y: [1, 2, 3]}}"), "t") == 1 + 1 + (1 + 2 + 1 + 4)
+
+
+def test_node_and_size_bounds_are_inclusive(monkeypatch, tmp_path):
+    monkeypatch.setattr(yaml_io_module, "MAX_NODES", 9)
+    assert parse_yaml("a: &x [1, 2]\nb: *x") == {"a": [1, 2], "b": [1, 2]}  # exactly 9 nodes
+    with pytest.raises(SimtransferError, match="expands to more than 9 nodes"):
+        parse_yaml("a: &x [1, 2]\nb: *x\nc: 1")
+    monkeypatch.setattr(yaml_io_module, "MAX_BYTES", 8)
+    assert parse_yaml("a: 12345") == {"a": 12345}  # exactly 8 characters
+    with pytest.raises(SimtransferError, match="more than a config can be"):
+        parse_yaml("a: 123456")
+    exact = tmp_path / "exact.yaml"
+    exact.write_text("a: 12345")
+    assert load_yaml(exact) == {"a": 12345}
+    exact.write_text("a: 123456")
+    with pytest.raises(SimtransferError, match="more than a YAML file can be"):
+        load_yaml(exact)
+
+
+def test_error_lines_name_the_place_and_the_problem(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("a: [1, 2\n")
+    with pytest.raises(SimtransferError) as info:
+        load_yaml(bad)
+    assert str(info.value) == f"malformed YAML in {bad} (line 2, column 1): expected ',' or ']', but got '<stream end>'"
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{bad")
+    with pytest.raises(SimtransferError) as info:
+        load_json(bad_json)
+    assert str(info.value) == (f"corrupt JSON in {bad_json}: Expecting property name enclosed in double quotes: "
+                               "line 1 column 2 (char 1)")
