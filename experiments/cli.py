@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transfer": ("simtransfer.experiments.commands.transfer_cmd", "transfer a trained policy to a target env"),
     "run": ("simtransfer.experiments.commands.run_cmd", "run a whole experiment: source -> targets x methods x seeds"),
     "report": ("simtransfer.experiments.commands.report_cmd", "tables and plots from a finished experiment"),
+    "export": ("simtransfer.experiments.commands.export_cmd", "export a run to one ONNX/TorchScript policy file"),
 }
 
 
