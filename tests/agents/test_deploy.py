@@ -63,7 +63,7 @@ def test_watchdog_safe_stop(exported, tmp_path, fault, reason):
     if fault != "hang":
         assert np.allclose(robot.sent[-1], 0.0)  # safe action before stop()
     if fault == "nan":
-        assert res.safe_actions == 5 and all(np.allclose(a, 0.0) for a in robot.sent[-5:])
+        assert res.safe_actions >= 5 and all(np.allclose(a, 0.0) for a in robot.sent[-5:])
     assert read_trajectories(tmp_path / "log").episodes[0].actions.shape[0] >= 4  # logged up to the fault
 
 
