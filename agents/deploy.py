@@ -26,6 +26,7 @@ import numpy as np
 from simtransfer.agents.export.runtime import ExportedPolicy
 from simtransfer.agents.policy_io import space_from_json
 from simtransfer.agents.robot import check_robot, default_safe_action, episode_over, optional_call
+from simtransfer.agents.trajectories import TrajectoryWriter
 from simtransfer.envs.errors import SimtransferError
 
 SPIN_S = 0.0003  # sleep until this close to a deadline, then spin (time.sleep overshoots by ~0.1 ms)
@@ -126,8 +127,6 @@ def deploy(policy: str | Path | ExportedPolicy, robot: Any, *, rate: float, dura
             low, high = np.maximum(low, -abs(action_limit)), np.minimum(high, abs(action_limit))
     writer = None
     if log is not None:
-        from simtransfer.agents.trajectories import TrajectoryWriter
-
         obs_space, act_space = _log_spaces(meta)
         writer = TrajectoryWriter(log, env_id=str(meta["source"]["env"].get("id")), observation_space=obs_space,
                                   action_space=act_space, control_period=1.0 / rate,

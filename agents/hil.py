@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import make_env
 
 HOST = "127.0.0.1"
 _HEAD = struct.Struct("<dd??q")  # reward, sim time, terminated, truncated, physics steps; then float64 obs
@@ -41,8 +42,6 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
 
 
 def _serve(env_spec: Any, lifetime: float, seed: int) -> None:  # runs in the child process (python -m ...hil)
-    from simtransfer.envs.spec import make_env  # registers simtransfer's ids
-
     env = make_env(env_spec, seed=seed)
     obs, _ = env.reset(seed=seed)
     u = env.unwrapped
