@@ -11,7 +11,7 @@ $(BIN)/simtransfer: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev,mujoco,games,ray]'
+	$(BIN)/pip install --quiet -e '.[dev,mujoco,games,ray,export]'
 	touch $@
 
 setup: $(BIN)/simtransfer

@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import render_benches as rb  # noqa: E402
+from render_deploy import deploy as deploy_markdown  # noqa: E402
 from render_suite import suite_markdown, winners_table, wins_by_method  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +60,7 @@ BENCHES = [
     Bench("runner", rb.runner, "python bench/bench_runner.py", "Experiment scale-out (process pool)"),
     Bench("faults", rb.faults, "python bench/bench_faults.py", "Fault injection"),
     Bench("mutation", rb.mutation, "python bench/bench_mutation.py", "Mutation testing of the core"),
+    Bench("deploy", deploy_markdown, "python bench/bench_deploy.py --source RUN", "Export and deploy: latency, jitter"),
 ]
 
 

@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transfer": ("simtransfer.experiments.commands.transfer_cmd", "transfer a trained policy to a target env"),
     "run": ("simtransfer.experiments.commands.run_cmd", "run a whole experiment: source -> targets x methods x seeds"),
     "report": ("simtransfer.experiments.commands.report_cmd", "tables and plots from a finished experiment"),
+    "export": ("simtransfer.experiments.commands.export_cmd", "export a run to one ONNX/TorchScript policy file"),
+    "deploy": ("simtransfer.experiments.commands.deploy_cmd", "run an exported policy on a robot at a fixed rate"),
 }
 
 
@@ -70,12 +72,13 @@ def machine_stdout() -> Iterator[None]:
 
 
 def _trust_from_command_line(args: argparse.Namespace) -> contextlib.AbstractContextManager:
-    """Trust ``--trust`` modules, and the module of a ``--target pkg.mod:callable`` typed on the command line,
-    while the command runs."""
+    """Trust ``--trust`` modules, and the module of a ``--target pkg.mod:callable`` or ``--robot pkg.mod:callable``
+    typed on the command line, while the command runs."""
     modules = list(args.trust)
-    target = getattr(args, "target", None)
-    if isinstance(target, str) and ":" in target and not target.endswith((".yaml", ".yml")):
-        modules.append(split_path(target)[0])
+    for name in ("target", "robot"):
+        value = getattr(args, name, None)
+        if isinstance(value, str) and ":" in value and not value.endswith((".yaml", ".yml")):
+            modules.append(split_path(value)[0])
     return trusting(*modules)
 
 

@@ -1,4 +1,4 @@
-"""``simtransfer evaluate RUN_DIR --target ENV [--episodes N] [--seed N] [--json]``."""
+"""``simtransfer evaluate RUN_DIR --target ENV [--episodes N] [--seed N] [--json] [--video DIR]``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--episodes", type=int, default=10, help="episodes to run (default 10)")
     parser.add_argument("--seed", type=int, default=0, help="episode i resets with seed+i (default 0)")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--video", default=None, metavar="DIR",
+                        help="also record one episode as DIR/<target>.mp4 and a frame strip DIR/<target>.png")
 
 
 @contextlib.contextmanager
@@ -44,8 +46,15 @@ def run(args: argparse.Namespace) -> int:
         target = load_yaml(target)
     with stdout_to_stderr():
         res = evaluate_run(args.run_dir, target, episodes=args.episodes, seed=args.seed)
+        video = None
+        if args.video:
+            from simtransfer.agents.policy_io import load_policy
+            from simtransfer.experiments.video import record_episode
+
+            video = record_episode(load_policy(args.run_dir), target, args.video, seed=args.seed)
     if args.json:
-        print(json.dumps({"run_dir": str(args.run_dir), "seed": args.seed, **res.to_dict()}))
+        print(json.dumps({"run_dir": str(args.run_dir), "seed": args.seed, **res.to_dict(),
+                          **({"video": video} if video else {})}))
     else:
         print(f"{res.target}: {res.mean_return:.2f} ± {res.std_return:.2f} over {res.episodes} episodes "
               f"(seed {args.seed})", file=sys.stderr)
