@@ -191,17 +191,47 @@ class TransferSummary:
     time_to_threshold_ratio: Estimate | None = None
     zero_shot: Estimate | None = None
     relatedness: Estimate | None = None
+    vs_zero_shot: Estimate | None = None
+    """Final return minus the run's own zero-shot return (t=0, the source unchanged), paired by seed."""
+    below_zero_shot: int = 0
+    """Seeds whose final return is below their zero-shot return."""
     negative_reasons: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def negative_transfer(self) -> bool:
         return bool(self.negative_reasons)
 
+    @property
+    def lost_source(self) -> bool:
+        """"Lost what the source had": the whole interval of final − zero-shot lies below 0."""
+        return self.vs_zero_shot is not None and self.vs_zero_shot.entirely_below(0.0)
+
     def to_dict(self) -> dict:
         d = {k: (v.to_dict() if isinstance(v, Estimate) else v) for k, v in self.__dict__.items()}
         d["negative_reasons"] = list(self.negative_reasons)
         d["negative_transfer"] = self.negative_transfer
+        d["lost_source"] = self.lost_source
         return d
+
+
+def final_minus_zero_shot(runs: Sequence[RunResult], *, reps: int = DEFAULT_REPS,
+                          confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> tuple[Estimate, int] | None:
+    """IQM over seeds of (final return − zero-shot return at t=0) with its bootstrap interval, and how many seeds
+    ended below their start; ``None`` for runs without curves.  Paired: each seed is compared with its own
+    start (the same source), so source-to-source spread cancels.
+
+    >>> runs = [RunResult(s, M.Curve([0, 10], [1000.0, f]), f) for s, f in enumerate([400.0, 500.0, 450.0])]
+    >>> est, below = final_minus_zero_shot(runs)
+    >>> est.value, est.entirely_below(0.0), below
+    (-550.0, True, 3)
+    """
+    if not runs or any(r.curve is None for r in runs):
+        return None
+    d = np.array([r.last_return - M.initial_return(r.curve) for r in runs], dtype=float)
+    est = bootstrap_iqm(d, reps=reps, confidence=confidence, seed=seed)
+    if len(runs) < 2:
+        est = Estimate(est.value, math.nan, math.nan, est.n)
+    return est, int(np.sum(d < 0))
 
 
 def negative_transfer_reasons(transfer_ratio: Estimate | None, jumpstart: Estimate | None) -> tuple[str, ...]:
@@ -234,8 +264,8 @@ def aggregate(target: str, method: str, runs: Sequence[RunResult], scratch: Sequ
               seed: int = 0) -> TransferSummary:
     """Aggregate one (target, method) cell over seeds against the scratch runs on the same target.
 
-    Runs with curves get every metric; curve-less runs (``zeroshot``) get zero-shot return, relatedness and
-    jumpstart. ``method == "scratch"`` reports absolute values only (no self-comparison). ``threshold=None``
+    Runs with curves get every metric, including ``vs_zero_shot`` (final − own t=0 return; ``lost_source`` when
+    its interval lies below 0); curve-less runs (``zeroshot``) get zero-shot return, relatedness and jumpstart. ``method == "scratch"`` reports absolute values only (no self-comparison). ``threshold=None``
     uses ``reference + 0.8 * (scratch final - reference)``. With a single method or scratch run the intervals
     are NaN (a bootstrap of one run is degenerate). See ``docs/metrics.md`` for every definition.
     """
@@ -297,6 +327,9 @@ def aggregate(target: str, method: str, runs: Sequence[RunResult], scratch: Sequ
         if threshold is not None:
             summary["time_to_threshold_ratio"] = est(lambda t, s, *r: np.asarray(M.time_to_threshold_ratio(
                 iqm(t[..., TTT], axis=1), iqm(s[..., TTT], axis=1))))
+    lost = final_minus_zero_shot(runs, **boot) if has_curves and not baseline else None
+    if lost is not None:
+        summary["vs_zero_shot"], summary["below_zero_shot"] = lost
     summary["negative_reasons"] = negative_transfer_reasons(summary.get("transfer_ratio"),
                                                             summary.get("jumpstart"))
     return TransferSummary(**summary)
