@@ -35,6 +35,13 @@ from simtransfer.transfer.layers import select_parameters
 PullKind = Literal["kl", "bc"]
 
 
+def has_actor(model: Any) -> bool:
+    """Whether ``model`` has an actor to keep near the source (PPO, A2C, SAC, TD3 — not DQN)."""
+    policy = model.policy
+    return (hasattr(policy, "actor") and hasattr(policy.actor, "optimizer")) or (
+        hasattr(policy, "optimizer") and hasattr(policy, "get_distribution"))
+
+
 def _actor(model: Any) -> tuple[nn.Module, torch.optim.Optimizer, list[nn.Parameter]]:
     """(module holding the actor, the optimizer that moves it, its parameters)."""
     policy = model.policy

@@ -111,3 +111,37 @@ def test_bad_keep_options_are_one_line_errors():
         with pytest.raises(SimtransferError, match="method 'finetune'"):
             get_method("finetune").parse_options(bad)
     assert np.isclose(get_method("l2sp").parse_options({"pull_coef": 0.5}).pull_coef, 0.5)
+
+
+def test_bench_default_arms_spell_out_the_code_defaults():
+    """The benchmark's ``finetune``/``freeze``/``l2sp`` arms measure the defaults: their options, spelled out so a
+    change of default cannot reuse a stale cell, must equal the code's."""
+    from simtransfer.experiments.experiment import load_experiment
+    from simtransfer.transfer.methods import get_method
+
+    root = Path(__file__).resolve().parents[2]
+    cfg = load_experiment(root / "experiments" / "configs" / "bench" / "keep_source.yaml")
+    arms = {m.label: m for m in cfg.all_methods()}
+    for name in ("finetune", "freeze", "l2sp"):
+        defaults = get_method(name).parse_options({}).model_dump()
+        assert arms[name].method == name
+        assert arms[name].options and all(defaults[k] == v for k, v in arms[name].options.items()), name
+        keep = {"freeze_obs_stats", "freeze_reward_stats", "critic_warmup", "pull_coef"}
+        assert keep <= set(arms[name].options), name
+
+
+def test_default_pull_is_skipped_without_an_actor_but_an_explicit_one_is_an_error(tmp_path):
+    from stable_baselines3 import DQN
+
+    from simtransfer.envs.errors import SimtransferError
+    from simtransfer.transfer.methods import get_method
+    from simtransfer.transfer.methods.common import attach_keep
+    from simtransfer.transfer.weights import TransferReport
+
+    model = DQN("MlpPolicy", "CartPole-v1", device="cpu", policy_kwargs={"net_arch": [8]})
+    method = get_method("finetune")
+    report = TransferReport()
+    assert attach_keep(model, method.parse_options({}), report) is None
+    assert any("has no actor" in n for n in report.notes)
+    with pytest.raises(SimtransferError, match="pull_coef need an actor-critic"):
+        attach_keep(model, method.parse_options({"pull_coef": 1.0}), TransferReport())

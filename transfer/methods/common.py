@@ -11,7 +11,7 @@ from stable_baselines3.common.running_mean_std import RunningMeanStd
 from simtransfer.agents.vecenv import find_vec_normalize
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.transfer.adapters import projection_index
-from simtransfer.transfer.keep import KeepSource, PullKind
+from simtransfer.transfer.keep import KeepSource, PullKind, has_actor
 from simtransfer.transfer.layers import select_parameters
 from simtransfer.transfer.methods import MethodOptions
 from simtransfer.transfer.source import SourceRun
@@ -23,7 +23,7 @@ class KeepOptions(MethodOptions):
 
     critic_warmup: int = Field(default=0, ge=0, description="target steps during which only the critic learns "
                                "(the actor keeps the source policy)")
-    pull_coef: float = Field(default=0.0, ge=0, description="strength of the pull toward the source policy (0: off)")
+    pull_coef: float = Field(default=10.0, ge=0, description="strength of the pull toward the source policy (0: off)")
     pull_kind: PullKind = Field(default="kl", description="kl: KL(source || current) of the action distributions; "
                                 "bc: squared distance of the deterministic actions")
     pull_decay_steps: int | None = Field(default=None, gt=0, description="the pull decays linearly to 0 over this "
@@ -33,6 +33,13 @@ class KeepOptions(MethodOptions):
 def attach_keep(model: Any, options: Any, report: TransferReport) -> KeepSource | None:
     """Critic warm-up and the pull toward the source, as asked by ``options`` (a :class:`KeepOptions`)."""
     if not options.critic_warmup and not options.pull_coef:
+        return None
+    if not has_actor(model):
+        asked = {"critic_warmup", "pull_coef"} & options.model_fields_set
+        if asked:
+            raise SimtransferError(f"{' and '.join(sorted(asked))} need an actor-critic algorithm "
+                                   f"(PPO, A2C, SAC, TD3), not {type(model).__name__}")
+        report.notes.append(f"no pull toward the source: {type(model).__name__} has no actor")
         return None
     keep = KeepSource.attach(model, warmup_steps=options.critic_warmup, coef=options.pull_coef,
                              kind=options.pull_kind, decay_steps=options.pull_decay_steps)

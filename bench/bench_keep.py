@@ -1,0 +1,117 @@
+"""Does fine-tuning keep what the source knew?  Final return against the run's own zero-shot start, per variant.
+
+One experiment YAML run by the experiment runner (resumable: finished cells are skipped):
+``experiments/configs/bench/keep_source.yaml`` — a PPO source per seed that only just learned the randomized
+pendulum (it stops at the first evaluation >= 950), then a short target budget on held-out physics (interp,
+extrap), with variants that separate the hypotheses:
+
+* ``ft-update``: the old behaviour (carried VecNormalize statistics keep updating on the target);
+* ``ft-stats-only``: statistics update, weights do not move (learning rate 1e-12): the statistics alone;
+* ``ft-frozen-obs`` / ``ft-frozen``: observation / all statistics frozen, the policy learns: the update alone;
+* ``ft-warmup``, ``ft-pull``, ``ft-keep``: frozen statistics plus critic warm-up, KL pull, or both;
+* ``finetune``, ``freeze``, ``l2sp``: the methods with their (new) defaults.
+
+Per (target, variant): IQM over seeds of final − zero-shot (paired by seed: each run against its own t=0
+evaluation, the source unchanged) with a 95% bootstrap interval, the seeds that ended below their start, and
+the "lost what the source had" flag of the report.  Writes ``bench/results/keep_source.json`` and renders it.
+
+    python bench/bench_keep.py                 # full: 5 seeds
+    python bench/bench_keep.py --quick         # smoke test: tiny budgets, 1 seed (never lands in bench/results)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("WANDB_MODE", "disabled")
+import render  # noqa: E402
+from machine import measured  # noqa: E402
+
+EXPERIMENT = ROOT / "experiments" / "configs" / "bench" / "keep_source.yaml"
+
+
+def load(quick: bool) -> Any:
+    from simtransfer.experiments.experiment import load_experiment
+
+    cfg = load_experiment(EXPERIMENT)
+    if quick:
+        cfg.seeds = [1]
+        cfg.source.timesteps = 2048
+        cfg.source.set = [*cfg.source.set, "eval.every=1024"]
+        cfg.budget.timesteps, cfg.budget.eval_every, cfg.budget.eval_episodes, cfg.budget.final_episodes = 1024, 512, 1, 1
+    return cfg
+
+
+def summarize(cfg: Any, work: Path) -> dict[str, Any]:
+    """Per target and variant: per-seed start/final and the paired final − zero-shot estimate."""
+    from simtransfer.experiments.results import load_results
+    from simtransfer.transfer.stats import bootstrap_iqm, final_minus_zero_shot
+
+    results = load_results(work)
+    options = {m.label: {"method": m.method, "options": m.options} for m in cfg.all_methods()}
+    out: dict[str, Any] = {}
+    for target, data in sorted(results.targets.items()):
+        zs = {r.seed: r.last_return for r in data.methods.get("zeroshot", [])}
+        rows: dict[str, Any] = {}
+        for label, runs in data.methods.items():
+            runs = sorted(runs, key=lambda r: r.seed)
+            finals = np.array([r.last_return for r in runs])
+            entry = {**options.get(label, {"method": label, "options": {}}),
+                     "final": bootstrap_iqm(finals).to_dict(), "seeds": [r.seed for r in runs],
+                     "per_seed_final": finals.tolist()}
+            if runs and runs[0].curve is not None:
+                entry["per_seed_start"] = [float(r.curve.mean_return[0]) for r in runs]
+                if label != "scratch":
+                    est, below = final_minus_zero_shot(runs)
+                    entry.update(vs_zero_shot=est.to_dict(), below_zero_shot=below,
+                                 lost_source=bool(est.entirely_below(0.0)))
+                    paired = [r.last_return - zs[r.seed] for r in runs if r.seed in zs]
+                    if len(paired) >= 2:  # against the zeroshot cells (final_episodes) instead of t=0
+                        entry["vs_zeroshot_cell"] = bootstrap_iqm(np.array(paired)).to_dict()
+            rows[label] = entry
+        out[target] = rows
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from simtransfer.experiments.runner import run_experiment
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed (smoke test)")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--work", default=str(ROOT / "results" / "bench" / "keep_source"), help="the experiment's output")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = p.parse_args(argv)
+    cfg = load(args.quick)
+    work = Path(args.work) / ("quick" if args.quick else "full")
+    record: dict[str, Any] = {}
+    with measured(record):
+        summary = run_experiment(cfg, work, workers=args.workers, force=True, report=False)  # redo changed cells only
+    if summary.failed:
+        raise SystemExit(f"bench_keep: jobs failed: {summary.failed[:3]}")
+    if not summary.ran:
+        del record["wall_s"]
+    b = cfg.budget
+    record.update({"experiment": str(EXPERIMENT.relative_to(ROOT)), "source_config": cfg.source.config,
+                   "source_timesteps": cfg.source.timesteps, "source_set": cfg.source.set,
+                   "seed_list": cfg.seed_list(), "target_timesteps": b.timesteps, "eval_every": b.eval_every,
+                   "eval_episodes": b.eval_episodes, "final_episodes": b.final_episodes,
+                   "targets": {t.name: t.env.id for t in cfg.targets}, "results": summarize(cfg, work)})
+    out = work if args.quick else Path(args.out)
+    (out / "keep_source.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
+    if not args.quick:
+        render.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

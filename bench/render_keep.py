@@ -1,0 +1,81 @@
+"""Markdown of ``bench/results/keep_source.json`` (``bench/bench_keep.py``): does fine-tuning keep the source?
+
+Part of the one renderer, ``bench/render.py``.
+
+>>> est = {"value": -5.0, "low": -9.0, "high": -1.0, "n": 5}
+>>> _estimate(est)
+'-5 [-9, -1]'
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from machine import machine_line
+
+WHAT = {
+    "scratch": "fresh weights (baseline)",
+    "ft-update": "old default: carried statistics keep updating",
+    "ft-stats-only": "statistics update, weights fixed (lr 1e-12)",
+    "ft-frozen-obs": "observation statistics frozen",
+    "ft-frozen": "all statistics frozen",
+    "ft-warmup": "frozen + critic warm-up",
+    "ft-pull": "frozen + KL pull",
+    "ft-keep": "frozen + critic warm-up + KL pull",
+}
+
+
+def _num(x: float | None) -> str:
+    if x is None or x != x:
+        return "n/a"
+    return f"{x:.0f}"
+
+
+def _estimate(e: dict[str, Any] | None) -> str:
+    if not e:
+        return "—"
+    if e.get("low") is None or e["low"] != e["low"]:
+        return _num(e["value"])
+    return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
+
+
+def _options(entry: dict[str, Any]) -> str:
+    opts = entry.get("options") or {}
+    return ", ".join(f"{k}={v}" for k, v in opts.items()) or "defaults"
+
+
+def keep_source(data: dict[str, Any]) -> str:
+    lines = ["# Keeping what the source knew (`bench/bench_keep.py`)", ""]
+    line = machine_line(data)
+    if line:
+        lines += [line, ""]
+    seeds = data["seed_list"]
+    lines += [
+        f"Setup: `{data['experiment']}` through the experiment runner. One PPO source per seed ({len(seeds)} seeds: "
+        f"{', '.join(map(str, seeds))}) from `{data['source_config']}`, at most {data['source_timesteps']} steps and "
+        "stopped at its first evaluation >= 950 (a source that only just learned its task); then "
+        f"{data['target_timesteps']} target steps on each held-out target ({', '.join(f'`{v}`' for v in data['targets'].values())}), "
+        f"evaluated every {data['eval_every']} steps ({data['eval_episodes']} episodes) and at the end "
+        f"({data['final_episodes']} episodes).", "",
+        "**final − zero-shot**: interquartile mean over seeds of (final return − the same run's return at t=0, "
+        "the source unchanged), paired by seed, with its 95% bootstrap interval. **lost** = the whole interval "
+        "lies below 0 (the report's *lost what the source had* flag). *below* = seeds that ended below their "
+        "start.", ""]
+    for target, rows in data["results"].items():
+        lines += [f"## {target}", "",
+                  "| variant | what changes | options | final (IQM) | final − zero-shot | below | lost |",
+                  "|---|---|---|---|---|---|---|"]
+        for label, e in rows.items():
+            if label == "zeroshot":
+                continue
+            below = f"{e['below_zero_shot']}/{len(e['seeds'])}" if "below_zero_shot" in e else "—"
+            lost = ("**yes**" if e["lost_source"] else "no") if "lost_source" in e else "—"
+            lines.append(f"| {label} | {WHAT.get(label, e.get('method', ''))} | {_options(e)} | "
+                         f"{_estimate(e['final'])} | {_estimate(e.get('vs_zero_shot'))} | {below} | {lost} |")
+        if "zeroshot" in rows:
+            z = rows["zeroshot"]
+            lines += ["", f"Zero-shot (the source, no target training): {_estimate(z['final'])}; per seed "
+                      + ", ".join(f"{s}: {_num(v)}" for s, v in zip(z["seeds"], z["per_seed_final"], strict=True))
+                      + "."]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
