@@ -5,7 +5,8 @@
   its value function adapts to the target (a source critic on new physics gives wrong advantages).
 * **pull** — ``coef(t) · D(π_src ‖ π)`` on a minibatch of the run's own buffer (rollout buffer for PPO/A2C,
   replay buffer for SAC/TD3), added to every actor update: ``kl`` is the KL divergence of the action
-  distributions, ``bc`` the squared distance of the deterministic actions (behaviour cloning).  ``coef(t)``
+  distributions, ``bc`` behaviour cloning (squared distance of the deterministic actions; for discrete
+  actions the negative log-likelihood of the source's action).  ``coef(t)``
   decays linearly to 0 over ``decay_steps`` target steps (``None``: constant).
 
 SB3's algorithms have no loss hook, so — as for :mod:`simtransfer.transfer.l2sp` — the extra term enters through
@@ -60,7 +61,7 @@ def _observations(model: Any, batch_size: int) -> Any:
     if hasattr(model, "replay_buffer") and model.replay_buffer is not None:
         if model.replay_buffer.size() == 0:
             return None
-        return model.replay_buffer.sample(batch_size, env=model._vec_normalize_env).observations
+        return model.replay_buffer.sample(batch_size, env=model.get_vec_normalize_env()).observations
     buf = getattr(model, "rollout_buffer", None)
     if buf is None or not buf.full:
         return None
@@ -72,9 +73,12 @@ def _pull_loss(kind: PullKind, source: nn.Module, current: nn.Module, obs: Any) 
         with torch.no_grad():
             src = source.get_distribution(obs)
         cur = current.get_distribution(obs)
-        if kind == "bc":
-            return ((cur.mode().float() - src.mode().float()) ** 2).sum(-1).mean() if cur.mode().dim() > 1 \
-                else ((cur.mode().float() - src.mode().float()) ** 2).mean()
+        if kind == "bc":  # continuous: squared distance of the means; discrete: NLL of the source's action
+            target = src.mode()
+            if not torch.is_floating_point(target):
+                return -cur.log_prob(target).mean()
+            diff = cur.mode() - target
+            return (diff ** 2).reshape(diff.shape[0], -1).sum(-1).mean()
         kl = torch.distributions.kl_divergence(src.distribution, cur.distribution)
         return (kl.sum(-1) if kl.dim() > 1 else kl).mean()
     if kind == "kl" and hasattr(current, "get_action_dist_params"):  # SAC: the Gaussian before the tanh squash

@@ -145,3 +145,19 @@ def test_default_pull_is_skipped_without_an_actor_but_an_explicit_one_is_an_erro
     assert any("has no actor" in n for n in report.notes)
     with pytest.raises(SimtransferError, match="pull_coef need an actor-critic"):
         attach_keep(model, method.parse_options({"pull_coef": 1.0}), TransferReport())
+
+
+@pytest.mark.parametrize("kind", ["kl", "bc"])
+def test_pull_on_discrete_actions(kind):
+    from stable_baselines3 import PPO
+
+    from simtransfer.transfer.keep import KeepSource
+
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=32, batch_size=16, n_epochs=1, seed=0, device="cpu",
+                policy_kwargs={"net_arch": [8]})
+    keep = KeepSource.attach(model, coef=1.0, kind=kind)
+    model.learn(64)
+    assert keep.stats["pull_steps"] == 4 and np.isfinite(keep.stats["last_pull"])
+    keep.detach()
+    model.learn(32)
+    assert keep.stats["pull_steps"] == 4  # detached: no more pulls
