@@ -37,6 +37,8 @@ import render  # noqa: E402
 from machine import measured  # noqa: E402
 
 EXPERIMENT = ROOT / "experiments" / "configs" / "bench" / "keep_source.yaml"
+COMPETENT = 950.0  # a source that starts at or above this on the target "had" the task there
+LOST_FRACTION = 0.95  # ... and lost it when its final return ends below this fraction of its start
 
 
 def load(quick: bool) -> Any:
@@ -82,6 +84,26 @@ def summarize(cfg: Any, work: Path) -> dict[str, Any]:
     return out
 
 
+def competent(results: dict[str, Any], bar: float = COMPETENT) -> dict[str, Any]:
+    """Per variant, pooled over targets: the (target, seed) pairs whose source started at ``bar`` or above, and
+    those of them that ended below ``LOST_FRACTION`` of their start (the drop issue 19 reported)."""
+    out: dict[str, Any] = {}
+    for target, rows in results.items():
+        for label, e in rows.items():
+            if "per_seed_start" not in e or label == "scratch":
+                continue
+            row = out.setdefault(label, {"pairs": 0, "lost": 0, "lost_pairs": [], "worst_final": None})
+            for seed, start, final in zip(e["seeds"], e["per_seed_start"], e["per_seed_final"], strict=True):
+                if start < bar:
+                    continue
+                row["pairs"] += 1
+                if final < LOST_FRACTION * start:
+                    row["lost"] += 1
+                    row["lost_pairs"].append({"target": target, "seed": seed, "start": start, "final": final})
+                row["worst_final"] = final if row["worst_final"] is None else min(row["worst_final"], final)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from simtransfer.experiments.runner import run_experiment
 
@@ -105,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
                    "source_timesteps": cfg.source.timesteps, "source_set": cfg.source.set,
                    "seed_list": cfg.seed_list(), "target_timesteps": b.timesteps, "eval_every": b.eval_every,
                    "eval_episodes": b.eval_episodes, "final_episodes": b.final_episodes,
-                   "targets": {t.name: t.env.id for t in cfg.targets}, "results": summarize(cfg, work)})
+                   "targets": {t.name: t.env.id for t in cfg.targets}, "results": summarize(cfg, work),
+                   "competent_bar": COMPETENT, "lost_fraction": LOST_FRACTION})
+    record["competent"] = competent(record["results"])
     out = work if args.quick else Path(args.out)
     (out / "keep_source.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
     if not args.quick:

@@ -21,7 +21,14 @@ WHAT = {
     "ft-frozen": "all statistics frozen",
     "ft-warmup": "frozen + critic warm-up",
     "ft-pull": "frozen + KL pull",
+    "ft-pull10": "frozen + KL pull ×10",
+    "ft-lr-low": "frozen + 10× lower learning rate",
     "ft-keep": "frozen + critic warm-up + KL pull",
+    "finetune": "new defaults",
+    "freeze": "new defaults",
+    "l2sp": "new defaults",
+    "freeze-old": "old defaults",
+    "l2sp-old": "old defaults",
 }
 
 
@@ -37,6 +44,13 @@ def _estimate(e: dict[str, Any] | None) -> str:
     if e.get("low") is None or e["low"] != e["low"]:
         return _num(e["value"])
     return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
+
+
+def _per_seed(entry: dict[str, Any]) -> str:
+    starts = entry.get("per_seed_start")
+    if not starts:
+        return "—"
+    return ", ".join(f"{_num(a)}→{_num(b)}" for a, b in zip(starts, entry["per_seed_final"], strict=True))
 
 
 def _options(entry: dict[str, Any]) -> str:
@@ -61,17 +75,31 @@ def keep_source(data: dict[str, Any]) -> str:
         "the source unchanged), paired by seed, with its 95% bootstrap interval. **lost** = the whole interval "
         "lies below 0 (the report's *lost what the source had* flag). *below* = seeds that ended below their "
         "start.", ""]
+    if data.get("competent"):
+        bar, frac = data["competent_bar"], data["lost_fraction"]
+        lines += ["## Sources that had the task", "",
+                  f"Pooled over targets: the (target, seed) pairs whose source scored >= {_num(bar)} at t=0, and how "
+                  f"many of them ended below {frac:.0%} of that start.", "",
+                  "| variant | what changes | pairs | lost | worst final | lost (target/seed: start → final) |",
+                  "|---|---|---|---|---|---|"]
+        for label, c in data["competent"].items():
+            lost = ", ".join(f"{p['target']}/{p['seed']}: {_num(p['start'])} → {_num(p['final'])}"
+                             for p in c["lost_pairs"]) or "—"
+            lines.append(f"| {label} | {WHAT.get(label, '')} | {c['pairs']} | {c['lost']} | {_num(c['worst_final'])} "
+                         f"| {lost} |")
+        lines.append("")
     for target, rows in data["results"].items():
         lines += [f"## {target}", "",
-                  "| variant | what changes | options | final (IQM) | final − zero-shot | below | lost |",
-                  "|---|---|---|---|---|---|---|"]
+                  "| variant | what changes | options | final (IQM) | final − zero-shot | below | lost | per seed: start → final |",
+                  "|---|---|---|---|---|---|---|---|"]
         for label, e in rows.items():
             if label == "zeroshot":
                 continue
             below = f"{e['below_zero_shot']}/{len(e['seeds'])}" if "below_zero_shot" in e else "—"
             lost = ("**yes**" if e["lost_source"] else "no") if "lost_source" in e else "—"
             lines.append(f"| {label} | {WHAT.get(label, e.get('method', ''))} | {_options(e)} | "
-                         f"{_estimate(e['final'])} | {_estimate(e.get('vs_zero_shot'))} | {below} | {lost} |")
+                         f"{_estimate(e['final'])} | {_estimate(e.get('vs_zero_shot'))} | {below} | {lost} | "
+                         f"{_per_seed(e)} |")
         if "zeroshot" in rows:
             z = rows["zeroshot"]
             lines += ["", f"Zero-shot (the source, no target training): {_estimate(z['final'])}; per seed "
