@@ -1,21 +1,23 @@
 """Does fine-tuning keep what the source knew?  Final return against the run's own zero-shot start, per variant.
 
-One experiment YAML run by the experiment runner (resumable: finished cells are skipped):
-``experiments/configs/bench/keep_source.yaml`` — a PPO source per seed that only just learned the randomized
-pendulum (it stops at the first evaluation >= 950), then a short target budget on held-out physics (interp,
-extrap), with variants that separate the hypotheses:
+One experiment YAML per family run by the experiment runner (resumable: finished cells are skipped):
+``experiments/configs/bench/keep_source.yaml`` (pendulum) — a PPO source per seed that only just learned the
+randomized pendulum (it stops at the first evaluation >= 950), then a short target budget on held-out physics
+(interp, extrap), with variants that separate the hypotheses:
 
 * ``ft-update``: the old behaviour (carried VecNormalize statistics keep updating on the target);
 * ``ft-stats-only``: statistics update, weights do not move (learning rate 1e-12): the statistics alone;
 * ``ft-frozen-obs`` / ``ft-frozen``: observation / all statistics frozen, the policy learns: the update alone;
 * ``ft-warmup``, ``ft-pull``, ``ft-keep``: frozen statistics plus critic warm-up, KL pull, or both;
-* ``finetune``, ``freeze``, ``l2sp``: the methods with their (new) defaults.
+* ``finetune``, ``freeze``, ``l2sp``: the methods with their (new) defaults (``*-old``: the old ones).
+
+``keep_source_double.yaml`` (double pendulum, sources stopped at >= 5000): old vs new ``finetune`` only.
 
 Per (target, variant): IQM over seeds of final − zero-shot (paired by seed: each run against its own t=0
 evaluation, the source unchanged) with a 95% bootstrap interval, the seeds that ended below their start, and
 the "lost what the source had" flag of the report.  Writes ``bench/results/keep_source.json`` and renders it.
 
-    python bench/bench_keep.py                 # full: 5 seeds
+    python bench/bench_keep.py                 # full: every family (--families pendulum double_pendulum)
     python bench/bench_keep.py --quick         # smoke test: tiny budgets, 1 seed (never lands in bench/results)
 """
 
@@ -36,15 +38,17 @@ os.environ.setdefault("WANDB_MODE", "disabled")
 import render  # noqa: E402
 from machine import measured  # noqa: E402
 
-EXPERIMENT = ROOT / "experiments" / "configs" / "bench" / "keep_source.yaml"
-COMPETENT = 950.0  # a source that starts at or above this on the target "had" the task there
+CONFIGS = ROOT / "experiments" / "configs" / "bench"
+# family -> (experiment, the return at t=0 from which a source "had" the task on the target)
+FAMILIES = {"pendulum": (CONFIGS / "keep_source.yaml", 950.0),
+            "double_pendulum": (CONFIGS / "keep_source_double.yaml", 5000.0)}
 LOST_FRACTION = 0.95  # ... and lost it when its final return ends below this fraction of its start
 
 
-def load(quick: bool) -> Any:
+def load(path: Path, quick: bool) -> Any:
     from simtransfer.experiments.experiment import load_experiment
 
-    cfg = load_experiment(EXPERIMENT)
+    cfg = load_experiment(path)
     if quick:
         cfg.seeds = [1]
         cfg.source.timesteps = 2048
@@ -84,7 +88,7 @@ def summarize(cfg: Any, work: Path) -> dict[str, Any]:
     return out
 
 
-def competent(results: dict[str, Any], bar: float = COMPETENT) -> dict[str, Any]:
+def competent(results: dict[str, Any], bar: float) -> dict[str, Any]:
     """Per variant, pooled over targets: the (target, seed) pairs whose source started at ``bar`` or above, and
     those of them that ended below ``LOST_FRACTION`` of their start (the drop issue 19 reported)."""
     out: dict[str, Any] = {}
@@ -104,33 +108,45 @@ def competent(results: dict[str, Any], bar: float = COMPETENT) -> dict[str, Any]
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_family(family: str, quick: bool, work: Path, workers: int) -> tuple[dict[str, Any], int]:
+    """Run (or continue) one family's experiment; its summary and how many jobs ran here."""
     from simtransfer.experiments.runner import run_experiment
 
+    path, bar = FAMILIES[family]
+    cfg = load(path, quick)
+    work = work / family / ("quick" if quick else "full")
+    summary = run_experiment(cfg, work, workers=workers, force=True, report=False)  # redo changed cells only
+    if summary.failed:
+        raise SystemExit(f"bench_keep: {family}: jobs failed: {summary.failed[:3]}")
+    b = cfg.budget
+    record = {"experiment": str(path.relative_to(ROOT)), "source_config": cfg.source.config,
+              "source_timesteps": cfg.source.timesteps, "source_set": cfg.source.set,
+              "seed_list": cfg.seed_list(), "target_timesteps": b.timesteps, "eval_every": b.eval_every,
+              "eval_episodes": b.eval_episodes, "final_episodes": b.final_episodes,
+              "targets": {t.name: t.env.id for t in cfg.targets}, "results": summarize(cfg, work),
+              "competent_bar": bar, "lost_fraction": LOST_FRACTION}
+    record["competent"] = competent(record["results"], bar)
+    return record, int(summary.ran)
+
+
+def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed (smoke test)")
+    p.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    p.add_argument("--work", default=str(ROOT / "results" / "bench" / "keep_source"), help="the experiment's output")
+    p.add_argument("--work", default=str(ROOT / "results" / "bench" / "keep_source"),
+                   help="the experiments' output (one folder per family)")
     p.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = p.parse_args(argv)
-    cfg = load(args.quick)
-    work = Path(args.work) / ("quick" if args.quick else "full")
-    record: dict[str, Any] = {}
+    record: dict[str, Any] = {"families": {}}
+    ran = 0
     with measured(record):
-        summary = run_experiment(cfg, work, workers=args.workers, force=True, report=False)  # redo changed cells only
-    if summary.failed:
-        raise SystemExit(f"bench_keep: jobs failed: {summary.failed[:3]}")
-    if not summary.ran:
+        for family in args.families:
+            record["families"][family], n = run_family(family, args.quick, Path(args.work), args.workers)
+            ran += n
+    if not ran:  # nothing trained here: a wall time would measure only the summary
         del record["wall_s"]
-    b = cfg.budget
-    record.update({"experiment": str(EXPERIMENT.relative_to(ROOT)), "source_config": cfg.source.config,
-                   "source_timesteps": cfg.source.timesteps, "source_set": cfg.source.set,
-                   "seed_list": cfg.seed_list(), "target_timesteps": b.timesteps, "eval_every": b.eval_every,
-                   "eval_episodes": b.eval_episodes, "final_episodes": b.final_episodes,
-                   "targets": {t.name: t.env.id for t in cfg.targets}, "results": summarize(cfg, work),
-                   "competent_bar": COMPETENT, "lost_fraction": LOST_FRACTION})
-    record["competent"] = competent(record["results"])
-    out = work if args.quick else Path(args.out)
+    out = Path(args.work) if args.quick else Path(args.out)
     (out / "keep_source.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
     if not args.quick:
         render.main([])

@@ -63,21 +63,30 @@ def keep_source(data: dict[str, Any]) -> str:
     line = machine_line(data)
     if line:
         lines += [line, ""]
-    seeds = data["seed_list"]
     lines += [
-        f"Setup: `{data['experiment']}` through the experiment runner. One PPO source per seed ({len(seeds)} seeds: "
-        f"{', '.join(map(str, seeds))}) from `{data['source_config']}`, at most {data['source_timesteps']} steps and "
-        "stopped at its first evaluation >= 950 (a source that only just learned its task); then "
-        f"{data['target_timesteps']} target steps on each held-out target ({', '.join(f'`{v}`' for v in data['targets'].values())}), "
-        f"evaluated every {data['eval_every']} steps ({data['eval_episodes']} episodes) and at the end "
-        f"({data['final_episodes']} episodes).", "",
         "**final − zero-shot**: interquartile mean over seeds of (final return − the same run's return at t=0, "
         "the source unchanged), paired by seed, with its 95% bootstrap interval. **lost** = the whole interval "
         "lies below 0 (the report's *lost what the source had* flag). *below* = seeds that ended below their "
         "start.", ""]
+    for family, fam in data["families"].items():
+        lines += _family(family, fam)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _family(family: str, data: dict[str, Any]) -> list[str]:
+    seeds = data["seed_list"]
+    lines = [
+        f"## {family}", "",
+        f"Setup: `{data['experiment']}` through the experiment runner. One PPO source per seed ({len(seeds)} seeds: "
+        f"{', '.join(map(str, seeds))}) from `{data['source_config']}`, at most {data['source_timesteps']} steps and "
+        "stopped at its first evaluation that reaches the `eval.stop_at` in `source_set` "
+        f"(`{', '.join(data['source_set'])}`): a source that only just learned its task; then "
+        f"{data['target_timesteps']} target steps on each held-out target "
+        f"({', '.join(f'`{v}`' for v in data['targets'].values())}), evaluated every {data['eval_every']} steps "
+        f"({data['eval_episodes']} episodes) and at the end ({data['final_episodes']} episodes).", ""]
     if data.get("competent"):
         bar, frac = data["competent_bar"], data["lost_fraction"]
-        lines += ["## Sources that had the task", "",
+        lines += [f"### {family}: sources that had the task", "",
                   f"Pooled over targets: the (target, seed) pairs whose source scored >= {_num(bar)} at t=0, and how "
                   f"many of them ended below {frac:.0%} of that start.", "",
                   "| variant | what changes | pairs | lost | worst final | lost (target/seed: start → final) |",
@@ -89,9 +98,9 @@ def keep_source(data: dict[str, Any]) -> str:
                          f"| {lost} |")
         lines.append("")
     for target, rows in data["results"].items():
-        lines += [f"## {target}", "",
-                  "| variant | what changes | options | final (IQM) | final − zero-shot | below | lost | per seed: start → final |",
-                  "|---|---|---|---|---|---|---|---|"]
+        lines += [f"### {family}: {target}", "",
+                  "| variant | what changes | options | final (IQM) | final − zero-shot | below | lost | "
+                  "per seed: start → final |", "|---|---|---|---|---|---|---|---|"]
         for label, e in rows.items():
             if label == "zeroshot":
                 continue
@@ -106,4 +115,4 @@ def keep_source(data: dict[str, Any]) -> str:
                       + ", ".join(f"{s}: {_num(v)}" for s, v in zip(z["seeds"], z["per_seed_final"], strict=True))
                       + "."]
         lines.append("")
-    return "\n".join(lines).rstrip() + "\n"
+    return lines
