@@ -11,10 +11,10 @@ randomized pendulum (it stops at the first evaluation >= 950), then a short targ
 * ``ft-warmup``, ``ft-pull``, ``ft-keep``: frozen statistics plus critic warm-up, KL pull, or both;
 * ``finetune``, ``freeze``, ``l2sp``: the methods with their (new) defaults (``*-old``: the old ones).
 
-``keep_source_double.yaml`` (double pendulum, sources stopped at >= 5000): old vs new ``finetune`` only.
+``keep_source_double.yaml`` (double pendulum, sources stopped at >= 5000): old vs new ``finetune`` only (5 seeds).
 
-Per (target, variant): IQM over seeds of final − zero-shot (paired by seed: each run against its own t=0
-evaluation, the source unchanged) with a 95% bootstrap interval, the seeds that ended below their start, and
+Per (target, variant): IQM over seeds of final − zero-shot (paired by seed: each run against the ``zeroshot`` cell
+of its seed, the source unchanged and evaluated like the final return) with a 95% bootstrap interval, the seeds that ended below their start, and
 the "lost what the source had" flag of the report.  Writes ``bench/results/keep_source.json`` and renders it.
 
     python bench/bench_keep.py                 # full: every family (--families pendulum double_pendulum)
@@ -75,14 +75,15 @@ def summarize(cfg: Any, work: Path) -> dict[str, Any]:
                      "final": bootstrap_iqm(finals).to_dict(), "seeds": [r.seed for r in runs],
                      "per_seed_final": finals.tolist()}
             if runs and runs[0].curve is not None:
-                entry["per_seed_start"] = [float(r.curve.mean_return[0]) for r in runs]
+                entry["per_seed_t0"] = [float(r.curve.mean_return[0]) for r in runs]
+                # the zero-shot return: the zeroshot cell of the seed (evaluated like the final return), else t=0
+                entry["per_seed_start"] = [zs.get(r.seed, float(r.curve.mean_return[0])) for r in runs]
                 if label != "scratch":
-                    est, below = final_minus_zero_shot(runs)
+                    est, below = final_minus_zero_shot(runs, zs)
                     entry.update(vs_zero_shot=est.to_dict(), below_zero_shot=below,
                                  lost_source=bool(est.entirely_below(0.0)))
-                    paired = [r.last_return - zs[r.seed] for r in runs if r.seed in zs]
-                    if len(paired) >= 2:  # against the zeroshot cells (final_episodes) instead of t=0
-                        entry["vs_zeroshot_cell"] = bootstrap_iqm(np.array(paired)).to_dict()
+                    t0, _ = final_minus_zero_shot(runs)  # against the t=0 evaluations (fewer episodes)
+                    entry["vs_t0"] = t0.to_dict()
             rows[label] = entry
         out[target] = rows
     return out

@@ -64,8 +64,9 @@ def keep_source(data: dict[str, Any]) -> str:
     if line:
         lines += [line, ""]
     lines += [
-        "**final − zero-shot**: interquartile mean over seeds of (final return − the same run's return at t=0, "
-        "the source unchanged), paired by seed, with its 95% bootstrap interval. **lost** = the whole interval "
+        "**final − zero-shot**: interquartile mean over seeds of (final return − the zero-shot return of the same "
+        "source: the `zeroshot` cell of the seed, evaluated like the final return), paired by seed, with its 95% "
+        "bootstrap interval; *vs t=0*: the same against the run's own t=0 evaluation (fewer episodes: noisier). **lost** = the whole interval "
         "lies below 0 (the report's *lost what the source had* flag). *below* = seeds that ended below their "
         "start.", ""]
     for family, fam in data["families"].items():
@@ -87,8 +88,8 @@ def _family(family: str, data: dict[str, Any]) -> list[str]:
     if data.get("competent"):
         bar, frac = data["competent_bar"], data["lost_fraction"]
         lines += [f"### {family}: sources that had the task", "",
-                  f"Pooled over targets: the (target, seed) pairs whose source scored >= {_num(bar)} at t=0, and how "
-                  f"many of them ended below {frac:.0%} of that start.", "",
+                  f"Pooled over targets: the (target, seed) pairs whose source scored >= {_num(bar)} zero-shot, and "
+                  f"how many of them ended below {frac:.0%} of that.", "",
                   "| variant | what changes | pairs | lost | worst final | lost (target/seed: start → final) |",
                   "|---|---|---|---|---|---|"]
         for label, c in data["competent"].items():
@@ -99,15 +100,16 @@ def _family(family: str, data: dict[str, Any]) -> list[str]:
         lines.append("")
     for target, rows in data["results"].items():
         lines += [f"### {family}: {target}", "",
-                  "| variant | what changes | options | final (IQM) | final − zero-shot | below | lost | "
-                  "per seed: start → final |", "|---|---|---|---|---|---|---|---|"]
+                  "| variant | what changes | options | final (IQM) | final − zero-shot | vs t=0 | below | lost | "
+                  "per seed: zero-shot → final |", "|---|---|---|---|---|---|---|---|---|"]
         for label, e in rows.items():
             if label == "zeroshot":
                 continue
             below = f"{e['below_zero_shot']}/{len(e['seeds'])}" if "below_zero_shot" in e else "—"
             lost = ("**yes**" if e["lost_source"] else "no") if "lost_source" in e else "—"
             lines.append(f"| {label} | {WHAT.get(label, e.get('method', ''))} | {_options(e)} | "
-                         f"{_estimate(e['final'])} | {_estimate(e.get('vs_zero_shot'))} | {below} | {lost} | "
+                         f"{_estimate(e['final'])} | {_estimate(e.get('vs_zero_shot'))} | {_estimate(e.get('vs_t0'))} | "
+                         f"{below} | {lost} | "
                          f"{_per_seed(e)} |")
         if "zeroshot" in rows:
             z = rows["zeroshot"]

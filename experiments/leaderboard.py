@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.experiment import load_experiment
 from simtransfer.experiments.results import Results, method_order
 from simtransfer.transfer.stats import (
     DEFAULT_CONFIDENCE,
@@ -120,17 +122,43 @@ def judge_target(target: str, scores: dict[str, tuple[np.ndarray, bool]], *, ran
     return verdict
 
 
+def other_source_labels(results: Results) -> set[str] | None:
+    """Method labels of the experiment that transfer from a named source other than the main one (their
+    zero-shot is not the ``zeroshot`` cell); ``None`` when the experiment file cannot be read (then every
+    label is taken to use the main source)."""
+    path = Path(results.root) / "experiment.yaml"
+    try:
+        cfg = load_experiment(path)
+    except (SimtransferError, OSError):
+        return None
+    return {m.label for m in cfg.all_methods() if m.source is not None}
+
+
+def zero_shot_by_seed(results: Results, target: str, method: str,
+                      others: set[str] | None = None) -> dict[int, float] | None:
+    """``{seed: final return}`` of the ``zeroshot`` cells of ``target`` — the same source's zero-shot return as
+    ``method``'s runs, evaluated like their final return — or ``None`` when ``method`` (or ``zeroshot``) uses
+    another source, or there are no such cells (then the runs' own t=0 evaluations are the zero-shot return)."""
+    others = others or set()
+    runs = results.targets[target].methods.get("zeroshot")
+    if not runs or method in others or "zeroshot" in others:
+        return None
+    return {r.seed: r.last_return for r in runs}
+
+
 def leaderboard(results: Results, *, reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
                 seed: int = 0) -> list[TargetVerdict]:
     """One :class:`TargetVerdict` per target of a loaded results directory (sorted by target name)."""
     verdicts = []
+    others = other_source_labels(results)
     for target, scores in sorted(final_scores(results).items()):
         rnd = results.targets[target].random_returns
         verdict = judge_target(target, scores, random=float(iqm(rnd)) if rnd else None,
                                reps=reps, confidence=confidence, seed=seed)
         for method in scores:
             lost = None if method == "scratch" else final_minus_zero_shot(
-                results.targets[target].methods[method], reps=reps, confidence=confidence, seed=seed)
+                results.targets[target].methods[method], zero_shot_by_seed(results, target, method, others),
+                reps=reps, confidence=confidence, seed=seed)
             if lost is not None and lost[0].entirely_below(0.0):
                 verdict.lost_source[method] = lost[0]
         verdicts.append(verdict)

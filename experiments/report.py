@@ -25,7 +25,12 @@ from rich.table import Table
 
 from simtransfer.agents.tracking import fallback_mode
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.experiments.leaderboard import leaderboard, verdict_markdown
+from simtransfer.experiments.leaderboard import (
+    leaderboard,
+    other_source_labels,
+    verdict_markdown,
+    zero_shot_by_seed,
+)
 from simtransfer.experiments.report_plots import write_plots
 from simtransfer.experiments.results import (  # noqa: F401  (importable from here as before)
     METHOD_ORDER,
@@ -65,6 +70,7 @@ def summarize(results: Results, *, reps: int = DEFAULT_REPS, confidence: float =
               seed: int = 0, k: int = DEFAULT_LAST_K) -> tuple[list[TransferSummary], list[str]]:
     """One :class:`TransferSummary` per (target, method); notes explain anything left out."""
     summaries, notes = [], []
+    others = other_source_labels(results)
     for target in sorted(results.targets):
         data = results.targets[target]
         if len(data.thresholds) > 1:
@@ -77,6 +83,7 @@ def summarize(results: Results, *, reps: int = DEFAULT_REPS, confidence: float =
         for method in method_order(data.methods):
             summaries.append(aggregate(target, method, data.methods[method], scratch,
                                        random_returns=data.random_returns or None, threshold=threshold,
+                                       zero_shot_returns=zero_shot_by_seed(results, target, method, others),
                                        k=k, reps=reps, confidence=confidence, seed=seed))
     if not summaries:
         raise SimtransferError(f"no target in {results.root} has a finished scratch baseline to compare with")
@@ -156,8 +163,9 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
            "**jumpstart** > 0 that it starts better, **relatedness** near 1 that the source policy already "
            "solves the target as well as scratch does after training. *Negative transfer* is flagged when "
            "the whole interval of the AUC ratio lies below 1 or that of the jumpstart below 0. Every trained "
-           "method is also compared with **zero-shot** (its own source, unchanged, scored at t=0): *lost what the "
-           "source had* is flagged when the whole interval of final − zero-shot (paired by seed) lies below 0.", "",
+           "method is also compared with **zero-shot** (its own source, unchanged: the `zeroshot` cell of the same "
+           "seed, else the run's t=0 evaluation): *lost what the source had* is flagged when the whole interval of "
+           "final − zero-shot (paired by seed) lies below 0.", "",
            *_winners(results, settings),
            "## Transfer ratio (area under the curve relative to scratch)", "",
            "| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]

@@ -15,7 +15,7 @@ baseline on one target, resampled independently). Everything is vectorised over 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -192,7 +192,7 @@ class TransferSummary:
     zero_shot: Estimate | None = None
     relatedness: Estimate | None = None
     vs_zero_shot: Estimate | None = None
-    """Final return minus the run's own zero-shot return (t=0, the source unchanged), paired by seed."""
+    """Final return minus the zero-shot return of the same source (the source unchanged), paired by seed."""
     below_zero_shot: int = 0
     """Seeds whose final return is below their zero-shot return."""
     negative_reasons: tuple[str, ...] = field(default_factory=tuple)
@@ -214,11 +214,14 @@ class TransferSummary:
         return d
 
 
-def final_minus_zero_shot(runs: Sequence[RunResult], *, reps: int = DEFAULT_REPS,
-                          confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> tuple[Estimate, int] | None:
-    """IQM over seeds of (final return − zero-shot return at t=0) with its bootstrap interval, and how many seeds
-    ended below their start; ``None`` for runs without curves.  Paired: each seed is compared with its own
-    start (the same source), so source-to-source spread cancels.
+def final_minus_zero_shot(runs: Sequence[RunResult], zero_shot: Mapping[int, float] | None = None, *,
+                          reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
+                          seed: int = 0) -> tuple[Estimate, int] | None:
+    """IQM over seeds of (final return − zero-shot return) with its bootstrap interval, and how many seeds ended
+    below their zero-shot return; ``None`` for runs without curves.  Paired: each seed is compared with its own
+    source.  The zero-shot return of a seed is ``zero_shot[seed]`` (the ``zeroshot`` cell of the same source
+    and seed: evaluated like the final return, same episodes and evaluation seed) where given, else the run's
+    own t=0 evaluation (which may use fewer episodes, hence be noisier).
 
     >>> runs = [RunResult(s, M.Curve([0, 10], [1000.0, f]), f) for s, f in enumerate([400.0, 500.0, 450.0])]
     >>> est, below = final_minus_zero_shot(runs)
@@ -227,7 +230,9 @@ def final_minus_zero_shot(runs: Sequence[RunResult], *, reps: int = DEFAULT_REPS
     """
     if not runs or any(r.curve is None for r in runs):
         return None
-    d = np.array([r.last_return - M.initial_return(r.curve) for r in runs], dtype=float)
+    zs = zero_shot or {}
+    d = np.array([r.last_return - (zs[r.seed] if r.seed in zs else M.initial_return(r.curve)) for r in runs],
+                 dtype=float)
     est = bootstrap_iqm(d, reps=reps, confidence=confidence, seed=seed)
     if len(runs) < 2:
         est = Estimate(est.value, math.nan, math.nan, est.n)
@@ -260,12 +265,13 @@ INIT, ASYM, AUC, TTT, LAST = range(5)
 
 def aggregate(target: str, method: str, runs: Sequence[RunResult], scratch: Sequence[RunResult], *,
               random_returns: Sequence[float] | None = None, threshold: float | None = None,
-              k: int = M.DEFAULT_LAST_K, reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
-              seed: int = 0) -> TransferSummary:
+              zero_shot_returns: Mapping[int, float] | None = None, k: int = M.DEFAULT_LAST_K, reps: int = DEFAULT_REPS,
+              confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> TransferSummary:
     """Aggregate one (target, method) cell over seeds against the scratch runs on the same target.
 
-    Runs with curves get every metric, including ``vs_zero_shot`` (final − own t=0 return; ``lost_source`` when
-    its interval lies below 0); curve-less runs (``zeroshot``) get zero-shot return, relatedness and jumpstart. ``method == "scratch"`` reports absolute values only (no self-comparison). ``threshold=None``
+    Runs with curves get every metric, including ``vs_zero_shot`` (final − zero-shot return per seed: from
+    ``zero_shot_returns`` {seed: return} where given, else the run's own t=0 point; ``lost_source`` when its interval
+    lies below 0); curve-less runs (``zeroshot``) get zero-shot return, relatedness and jumpstart. ``method == "scratch"`` reports absolute values only (no self-comparison). ``threshold=None``
     uses ``reference + 0.8 * (scratch final - reference)``. With a single method or scratch run the intervals
     are NaN (a bootstrap of one run is degenerate). See ``docs/metrics.md`` for every definition.
     """
@@ -327,7 +333,7 @@ def aggregate(target: str, method: str, runs: Sequence[RunResult], scratch: Sequ
         if threshold is not None:
             summary["time_to_threshold_ratio"] = est(lambda t, s, *r: np.asarray(M.time_to_threshold_ratio(
                 iqm(t[..., TTT], axis=1), iqm(s[..., TTT], axis=1))))
-    lost = final_minus_zero_shot(runs, **boot) if has_curves and not baseline else None
+    lost = final_minus_zero_shot(runs, zero_shot_returns, **boot) if has_curves and not baseline else None
     if lost is not None:
         summary["vs_zero_shot"], summary["below_zero_shot"] = lost
     summary["negative_reasons"] = negative_transfer_reasons(summary.get("transfer_ratio"),

@@ -77,3 +77,17 @@ def test_nothing_flagged_when_every_method_keeps_the_source(tmp_path):
                           plots=False)
     assert not any(s.lost_source for s in report.summaries)
     assert "None detected" in (root / "report" / "report.md").read_text().split("## Lost what the source had")[1]
+
+
+def test_the_zeroshot_cell_of_the_same_seed_is_the_reference_not_a_noisy_t0(tmp_path):
+    """A t=0 evaluation on fewer episodes can read higher than the source really is; the ``zeroshot`` cell
+    (evaluated like the final return) is the reference when the experiment has one."""
+    root = make_results(tmp_path / "results", {"scratch": BASE["scratch"], "finetune": [100, 70, 50, 40]})
+    for seed, off in enumerate(OFFSETS):  # the source really scores 40 (+off): finetune kept it
+        (root / "cells" / "extrap" / "zeroshot" / f"seed{seed}" / "eval.json").write_text(json.dumps(
+            {"final": {TARGET: {"episodes": 5, "mean_return": 40.0 + off}}}))
+    report = build_report(root, reps=300, plots=False)
+    ft = next(s for s in report.summaries if s.method == "finetune")
+    assert ft.vs_zero_shot.value == pytest.approx(0.0) and not ft.lost_source and ft.below_zero_shot == 0
+    (v,) = leaderboard(load_results(root), reps=300)
+    assert not v.lost_source
