@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import render_benches as rb  # noqa: E402
 from render_deploy import deploy as deploy_markdown  # noqa: E402
+from render_keep import keep_source  # noqa: E402
 from render_suite import suite_markdown, winners_table, wins_by_method  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,6 +51,8 @@ BENCHES = [
           "Benchmark suite: every family × every transfer method"),
     Bench("transfer", rb.transfer, "python bench/bench_transfer.py",
           "Weight-reuse transfer vs scratch (time to threshold, AUC)"),
+    Bench("keep_source", keep_source, "python bench/bench_keep.py",
+          "Fine-tuning that keeps what the source knew"),
     Bench("progressive", rb.progressive, "python bench/bench_progressive.py", "Progressive networks: cost, forgetting"),
     Bench("sensitivity", rb.sensitivity, "python bench/bench_sensitivity.py --task TASK",
           "Domain gap along each physics axis"),

@@ -7,7 +7,9 @@ mean (IQM) over seeds with a 95% percentile-bootstrap interval (``simtransfer.tr
 method with the highest IQM; every other method whose bootstrap interval of the IQM *difference* to the winner
 still contains 0 is reported as **tied** with it, so "wins" means the whole interval of the margin lies above 0.
 The probability of improvement ``P(winner > runner-up)`` (Agarwal et al. 2021) is the chance that a random run
-of the winner beats a random run of the runner-up.
+of the winner beats a random run of the runner-up.  A trained method whose final return ends below its own
+zero-shot start (the interval of final − zero-shot, paired by seed, entirely below 0) is listed under
+``lost_source``: it **lost what the source had**.
 
 >>> import numpy as np
 >>> probability_of_improvement(np.array([3.0, 4.0]), np.array([1.0, 4.0]))
@@ -24,12 +26,15 @@ from typing import Any
 
 import numpy as np
 
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.experiment import load_experiment
 from simtransfer.experiments.results import Results, method_order
 from simtransfer.transfer.stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_REPS,
     Estimate,
     bootstrap_iqm,
+    final_minus_zero_shot,
     iqm,
     stratified_bootstrap,
 )
@@ -64,6 +69,8 @@ class TargetVerdict:
     p_improvement: float | None = None  # P(winner run > runner-up run)
     scratch: float | None = None
     random: float | None = None
+    lost_source: dict[str, Estimate] = field(default_factory=dict)
+    """Trained methods that ended below their zero-shot start: final − zero-shot, interval entirely below 0."""
 
     @property
     def clear(self) -> bool:
@@ -115,14 +122,46 @@ def judge_target(target: str, scores: dict[str, tuple[np.ndarray, bool]], *, ran
     return verdict
 
 
+def other_source_labels(results: Results) -> set[str] | None:
+    """Method labels of the experiment that transfer from a named source other than the main one (their
+    zero-shot is not the ``zeroshot`` cell); ``None`` when the experiment file cannot be read (then every
+    label is taken to use the main source)."""
+    path = Path(results.root) / "experiment.yaml"
+    try:
+        cfg = load_experiment(path)
+    except (SimtransferError, OSError):
+        return None
+    return {m.label for m in cfg.all_methods() if m.source is not None}
+
+
+def zero_shot_by_seed(results: Results, target: str, method: str,
+                      others: set[str] | None = None) -> dict[int, float] | None:
+    """``{seed: final return}`` of the ``zeroshot`` cells of ``target`` — the same source's zero-shot return as
+    ``method``'s runs, evaluated like their final return — or ``None`` when ``method`` (or ``zeroshot``) uses
+    another source, or there are no such cells (then the runs' own t=0 evaluations are the zero-shot return)."""
+    others = others or set()
+    runs = results.targets[target].methods.get("zeroshot")
+    if not runs or method in others or "zeroshot" in others:
+        return None
+    return {r.seed: r.last_return for r in runs}
+
+
 def leaderboard(results: Results, *, reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
                 seed: int = 0) -> list[TargetVerdict]:
     """One :class:`TargetVerdict` per target of a loaded results directory (sorted by target name)."""
     verdicts = []
+    others = other_source_labels(results)
     for target, scores in sorted(final_scores(results).items()):
         rnd = results.targets[target].random_returns
-        verdicts.append(judge_target(target, scores, random=float(iqm(rnd)) if rnd else None,
-                                     reps=reps, confidence=confidence, seed=seed))
+        verdict = judge_target(target, scores, random=float(iqm(rnd)) if rnd else None,
+                               reps=reps, confidence=confidence, seed=seed)
+        for method in scores:
+            lost = None if method == "scratch" else final_minus_zero_shot(
+                results.targets[target].methods[method], zero_shot_by_seed(results, target, method, others),
+                reps=reps, confidence=confidence, seed=seed)
+            if lost is not None and lost[0].entirely_below(0.0):
+                verdict.lost_source[method] = lost[0]
+        verdicts.append(verdict)
     return verdicts
 
 
@@ -179,16 +218,19 @@ def source_robustness(root: str | Path, nominal_key: str, target_keys: list[str]
     return rows
 
 
-def verdict_markdown(verdicts: list[TargetVerdict]) -> list[str]:
-    """A markdown table: per target the winner, its final return, the margin over the runner-up, the verdict."""
+def verdict_markdown(verdicts: list[TargetVerdict], *, lost_source: bool = False) -> list[str]:
+    """A markdown table: per target the winner, its final return, the margin over the runner-up, the verdict
+    (``lost_source``: and a column naming the trained methods that lost what the source had)."""
 
-    lines = ["| target | winner | final return | runner-up | margin | P(winner > runner-up) | verdict |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| target | winner | final return | runner-up | margin | P(winner > runner-up) | verdict |"
+             + (" lost what the source had |" if lost_source else ""), "|---|---|---|---|---|---|---|"
+             + ("---|" if lost_source else "")]
     for v in verdicts:
         tied = ", ".join(v.tied[:4]) + (f" (+{len(v.tied) - 4})" if len(v.tied) > 4 else "")
         verdict = "**clear win**" if v.clear else f"tied with {tied}" if v.tied else "only method"
         p = "—" if v.p_improvement is None else f"{v.p_improvement:.2f}"
         margin = "—" if v.margin is None else v.margin.format()
+        lost = ", ".join(f"{m} ({e.format()})" for m, e in v.lost_source.items()) or "none"
         lines.append(f"| {v.target} | **{v.winner}** | {v.scores[0].score.format()} | {v.runner_up or '—'} | "
-                     f"{margin} | {p} | {verdict} |")
+                     f"{margin} | {p} | {verdict} |" + (f" {lost} |" if lost_source else ""))
     return lines

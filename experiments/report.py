@@ -25,7 +25,12 @@ from rich.table import Table
 
 from simtransfer.agents.tracking import fallback_mode
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.experiments.leaderboard import leaderboard, verdict_markdown
+from simtransfer.experiments.leaderboard import (
+    leaderboard,
+    other_source_labels,
+    verdict_markdown,
+    zero_shot_by_seed,
+)
 from simtransfer.experiments.report_plots import write_plots
 from simtransfer.experiments.results import (  # noqa: F401  (importable from here as before)
     METHOD_ORDER,
@@ -45,10 +50,11 @@ from simtransfer.transfer.stats import (
 )
 
 METRICS = ("jumpstart", "asymptotic", "asymptotic_gain", "transfer_ratio", "time_to_threshold",
-           "time_to_threshold_ratio", "zero_shot", "relatedness")
+           "time_to_threshold_ratio", "zero_shot", "relatedness", "vs_zero_shot")
 LABELS = {"jumpstart": "jumpstart", "asymptotic": "asymptotic", "asymptotic_gain": "asym. gain",
           "transfer_ratio": "AUC ratio", "time_to_threshold": "time to thr.",
-          "time_to_threshold_ratio": "TTT ratio", "zero_shot": "zero-shot", "relatedness": "relatedness"}
+          "time_to_threshold_ratio": "TTT ratio", "zero_shot": "zero-shot", "relatedness": "relatedness",
+          "vs_zero_shot": "final − zero-shot"}
 @dataclass
 class Report:
     """What :func:`build_report` produced."""
@@ -64,6 +70,7 @@ def summarize(results: Results, *, reps: int = DEFAULT_REPS, confidence: float =
               seed: int = 0, k: int = DEFAULT_LAST_K) -> tuple[list[TransferSummary], list[str]]:
     """One :class:`TransferSummary` per (target, method); notes explain anything left out."""
     summaries, notes = [], []
+    others = other_source_labels(results)
     for target in sorted(results.targets):
         data = results.targets[target]
         if len(data.thresholds) > 1:
@@ -76,6 +83,7 @@ def summarize(results: Results, *, reps: int = DEFAULT_REPS, confidence: float =
         for method in method_order(data.methods):
             summaries.append(aggregate(target, method, data.methods[method], scratch,
                                        random_returns=data.random_returns or None, threshold=threshold,
+                                       zero_shot_returns=zero_shot_by_seed(results, target, method, others),
                                        k=k, reps=reps, confidence=confidence, seed=seed))
     if not summaries:
         raise SimtransferError(f"no target in {results.root} has a finished scratch baseline to compare with")
@@ -109,6 +117,8 @@ def table_rows(summaries: list[TransferSummary]) -> list[dict[str, Any]]:
             row[m], row[f"{m}_low"], row[f"{m}_high"] = (e.value, e.low, e.high) if e else (None, None, None)
         row["negative_transfer"] = s.negative_transfer
         row["negative_reasons"] = ";".join(s.negative_reasons)
+        row["lost_source"] = s.lost_source
+        row["below_zero_shot"] = s.below_zero_shot
         rows.append(row)
     return rows
 
@@ -120,6 +130,21 @@ def _cell(s: TransferSummary, metric: str) -> str:
 
 def _negative(s: TransferSummary) -> str:
     return "**yes** (" + ", ".join(LABELS[r] for r in s.negative_reasons) + ")" if s.negative_transfer else "no"
+
+
+def _lost(s: TransferSummary) -> str:
+    if s.vs_zero_shot is None:
+        return "—"
+    below = f" ({s.below_zero_shot}/{s.n} seeds below)" if s.below_zero_shot else ""
+    return f"**yes**{below}" if s.lost_source else f"no{below}"
+
+
+def lost_source_lines(summaries: list[TransferSummary]) -> list[str]:
+    """The "lost what the source had" section: trained methods whose final return ends below zero-shot."""
+    flagged = [s for s in summaries if s.lost_source]
+    return [f"- `{s.method}` on `{s.target}`: final − zero-shot {s.vs_zero_shot.format()} "
+            f"({s.below_zero_shot}/{s.n} seeds ended below their start)" for s in flagged] or [
+        "None detected: no trained method's interval of final − zero-shot lies entirely below 0."]
 
 
 def markdown(results: Results, summaries: list[TransferSummary], notes: list[str], plots: dict[str, Path],
@@ -137,7 +162,10 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
            "Read it as: **AUC ratio** > 1 and **TTT ratio** > 1 mean the method learns faster than scratch, "
            "**jumpstart** > 0 that it starts better, **relatedness** near 1 that the source policy already "
            "solves the target as well as scratch does after training. *Negative transfer* is flagged when "
-           "the whole interval of the AUC ratio lies below 1 or that of the jumpstart below 0.", "",
+           "the whole interval of the AUC ratio lies below 1 or that of the jumpstart below 0. Every trained "
+           "method is also compared with **zero-shot** (its own source, unchanged: the `zeroshot` cell of the same "
+           "seed, else the run's t=0 evaluation): *lost what the source had* is flagged when the whole interval of "
+           "final − zero-shot (paired by seed) lies below 0.", "",
            *_winners(results, settings),
            "## Transfer ratio (area under the curve relative to scratch)", "",
            "| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
@@ -150,10 +178,11 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
     out += ["", "## Negative transfer", ""]
     out += [f"- `{s.method}` on `{s.target}`: interval of the "
             f"{' and of the '.join(LABELS[r] for r in s.negative_reasons)} below the baseline" for s in flagged] or ["None detected: no interval lies entirely on the wrong side of scratch."]
+    out += ["", "## Lost what the source had (final below zero-shot)", "", *lost_source_lines(summaries)]
     for name, title in (("ratios", "Transfer ratios"), ("heatmap", "Zero-shot return before target training")):
         if name in plots:
             out += ["", f"## {title}", "", f"![{title}]({plots[name].name})"]
-    cols = ["n", *METRICS, "negative"]
+    cols = ["n", *METRICS, "negative", "lost source"]
     for t in targets:
         s0 = by[(t, "scratch")]
         thr = "none (no threshold, scratch never rose above the reference)" if s0.threshold is None else \
@@ -165,7 +194,7 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
         for m in methods:
             if (t, m) in by:
                 s = by[(t, m)]
-                out.append(f"| {m} | {s.n} | " + " | ".join(_cell(s, c) for c in METRICS) + f" | {_negative(s)} |")
+                out.append(f"| {m} | {s.n} | " + " | ".join(_cell(s, c) for c in METRICS) + f" | {_negative(s)} | {_lost(s)} |")
         if f"curves:{t}" in plots:
             out += ["", f"![learning curves on {t}]({plots[f'curves:{t}'].name})"]
     if results.sources:
@@ -182,18 +211,22 @@ def _winners(results: Results, settings: dict[str, Any]) -> list[str]:
     return ["## Which method wins (final return on the target, IQM over seeds)", "",
             "Winner: highest IQM of the final return (zero-shot methods: without target training). A *clear win* "
             "needs the whole interval of its margin over every other method above 0; else the methods it cannot be "
-            "told apart from are listed as tied.", "", *verdict_markdown(verdicts), ""]
+            "told apart from are listed as tied. *Lost what the source had*: trained methods whose final return "
+            "ends below their zero-shot start (interval of the paired difference below 0).", "",
+            *verdict_markdown(verdicts, lost_source=True), ""]
 
 
 def print_table(summaries: list[TransferSummary], file=None) -> None:
     """The main table, with rich, on stderr (human output)."""
     table = Table(title="Transfer metrics (IQM [95% CI] over seeds)", show_lines=False)
-    cols = ("jumpstart", "transfer_ratio", "time_to_threshold_ratio", "asymptotic_gain", "zero_shot", "relatedness")
-    for c in ("target", "method", "n", *(LABELS[c] for c in cols), "negative"):
+    cols = ("jumpstart", "transfer_ratio", "time_to_threshold_ratio", "asymptotic_gain", "zero_shot", "relatedness",
+            "vs_zero_shot")
+    for c in ("target", "method", "n", *(LABELS[c] for c in cols), "negative", "lost source"):
         table.add_column(c, no_wrap=c in ("target", "method"), overflow="fold")
     for s in summaries:
         neg = f"[bold red]yes[/] ({', '.join(LABELS[r] for r in s.negative_reasons)})" if s.negative_transfer else "no"
-        table.add_row(s.target, s.method, str(s.n), *(_cell(s, c) for c in cols), neg)
+        lost = ("[bold red]yes[/]" if s.lost_source else "no") if s.vs_zero_shot is not None else "—"
+        table.add_row(s.target, s.method, str(s.n), *(_cell(s, c) for c in cols), neg, lost)
     stream = file or sys.stderr
     Console(file=stream, width=None if stream.isatty() else 180).print(table)
 

@@ -15,7 +15,7 @@ baseline on one target, resampled independently). Everything is vectorised over 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -191,17 +191,52 @@ class TransferSummary:
     time_to_threshold_ratio: Estimate | None = None
     zero_shot: Estimate | None = None
     relatedness: Estimate | None = None
+    vs_zero_shot: Estimate | None = None
+    """Final return minus the zero-shot return of the same source (the source unchanged), paired by seed."""
+    below_zero_shot: int = 0
+    """Seeds whose final return is below their zero-shot return."""
     negative_reasons: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def negative_transfer(self) -> bool:
         return bool(self.negative_reasons)
 
+    @property
+    def lost_source(self) -> bool:
+        """"Lost what the source had": the whole interval of final − zero-shot lies below 0."""
+        return self.vs_zero_shot is not None and self.vs_zero_shot.entirely_below(0.0)
+
     def to_dict(self) -> dict:
         d = {k: (v.to_dict() if isinstance(v, Estimate) else v) for k, v in self.__dict__.items()}
         d["negative_reasons"] = list(self.negative_reasons)
         d["negative_transfer"] = self.negative_transfer
+        d["lost_source"] = self.lost_source
         return d
+
+
+def final_minus_zero_shot(runs: Sequence[RunResult], zero_shot: Mapping[int, float] | None = None, *,
+                          reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
+                          seed: int = 0) -> tuple[Estimate, int] | None:
+    """IQM over seeds of (final return − zero-shot return) with its bootstrap interval, and how many seeds ended
+    below their zero-shot return; ``None`` for runs without curves.  Paired: each seed is compared with its own
+    source.  The zero-shot return of a seed is ``zero_shot[seed]`` (the ``zeroshot`` cell of the same source
+    and seed: evaluated like the final return, same episodes and evaluation seed) where given, else the run's
+    own t=0 evaluation (which may use fewer episodes, hence be noisier).
+
+    >>> runs = [RunResult(s, M.Curve([0, 10], [1000.0, f]), f) for s, f in enumerate([400.0, 500.0, 450.0])]
+    >>> est, below = final_minus_zero_shot(runs)
+    >>> est.value, est.entirely_below(0.0), below
+    (-550.0, True, 3)
+    """
+    if not runs or any(r.curve is None for r in runs):
+        return None
+    zs = zero_shot or {}
+    d = np.array([r.last_return - (zs[r.seed] if r.seed in zs else M.initial_return(r.curve)) for r in runs],
+                 dtype=float)
+    est = bootstrap_iqm(d, reps=reps, confidence=confidence, seed=seed)
+    if len(runs) < 2:
+        est = Estimate(est.value, math.nan, math.nan, est.n)
+    return est, int(np.sum(d < 0))
 
 
 def negative_transfer_reasons(transfer_ratio: Estimate | None, jumpstart: Estimate | None) -> tuple[str, ...]:
@@ -230,12 +265,13 @@ INIT, ASYM, AUC, TTT, LAST = range(5)
 
 def aggregate(target: str, method: str, runs: Sequence[RunResult], scratch: Sequence[RunResult], *,
               random_returns: Sequence[float] | None = None, threshold: float | None = None,
-              k: int = M.DEFAULT_LAST_K, reps: int = DEFAULT_REPS, confidence: float = DEFAULT_CONFIDENCE,
-              seed: int = 0) -> TransferSummary:
+              zero_shot_returns: Mapping[int, float] | None = None, k: int = M.DEFAULT_LAST_K, reps: int = DEFAULT_REPS,
+              confidence: float = DEFAULT_CONFIDENCE, seed: int = 0) -> TransferSummary:
     """Aggregate one (target, method) cell over seeds against the scratch runs on the same target.
 
-    Runs with curves get every metric; curve-less runs (``zeroshot``) get zero-shot return, relatedness and
-    jumpstart. ``method == "scratch"`` reports absolute values only (no self-comparison). ``threshold=None``
+    Runs with curves get every metric, including ``vs_zero_shot`` (final − zero-shot return per seed: from
+    ``zero_shot_returns`` {seed: return} where given, else the run's own t=0 point; ``lost_source`` when its interval
+    lies below 0); curve-less runs (``zeroshot``) get zero-shot return, relatedness and jumpstart. ``method == "scratch"`` reports absolute values only (no self-comparison). ``threshold=None``
     uses ``reference + 0.8 * (scratch final - reference)``. With a single method or scratch run the intervals
     are NaN (a bootstrap of one run is degenerate). See ``docs/metrics.md`` for every definition.
     """
@@ -297,6 +333,9 @@ def aggregate(target: str, method: str, runs: Sequence[RunResult], scratch: Sequ
         if threshold is not None:
             summary["time_to_threshold_ratio"] = est(lambda t, s, *r: np.asarray(M.time_to_threshold_ratio(
                 iqm(t[..., TTT], axis=1), iqm(s[..., TTT], axis=1))))
+    lost = final_minus_zero_shot(runs, zero_shot_returns, **boot) if has_curves and not baseline else None
+    if lost is not None:
+        summary["vs_zero_shot"], summary["below_zero_shot"] = lost
     summary["negative_reasons"] = negative_transfer_reasons(summary.get("transfer_ratio"),
                                                             summary.get("jumpstart"))
     return TransferSummary(**summary)

@@ -63,8 +63,9 @@ def test_option_errors_are_one_line_and_name_the_method():
         m.parse_options({"bogus": 1})
     msg = str(exc.value)
     assert msg.startswith("method 'freeze': option bogus: ") and "\n" not in msg
-    assert msg.endswith("(options: normalization, reinit_head, learning_rate, key_map, adapter, adapter_mode, "
-                        "layers, depth)")
+    assert msg.endswith("(options: normalization, freeze_obs_stats, freeze_reward_stats, reinit_head, learning_rate, "
+                        "key_map, adapter, adapter_mode, critic_warmup, pull_coef, pull_kind, pull_decay_steps, layers, "
+                        "depth)")
     with pytest.raises(SimtransferError, match=r"^method 'l2sp': option alpha: "):
         get_method("l2sp").parse_options({"alpha": -1})
     with pytest.raises(SimtransferError, match=r"^method 'freeze': option depth: "):

@@ -71,6 +71,10 @@ class MethodOptions(BaseModel):
     normalization: Literal["carry", "reestimate"] = Field(
         default="carry", description="carry the source's VecNormalize statistics, or re-estimate them on the target"
     )
+    freeze_obs_stats: bool = Field(
+        default=True, description="keep the carried observation statistics fixed on the target (no running update)")
+    freeze_reward_stats: bool = Field(
+        default=True, description="keep the carried return statistics (reward scale) fixed on the target")
     reinit_head: bool = Field(default=False, description="re-initialise the action/value heads instead of loading them")
     learning_rate: float | None = Field(default=None, gt=0, description="learning rate for the target run (None: source's)")
     key_map: dict[str, str] | list[tuple[str, str]] | None = Field(

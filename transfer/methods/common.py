@@ -5,14 +5,50 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from pydantic import Field
+from stable_baselines3.common.running_mean_std import RunningMeanStd
 
 from simtransfer.agents.vecenv import find_vec_normalize
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.transfer.adapters import projection_index
+from simtransfer.transfer.keep import KeepSource, PullKind, has_actor
 from simtransfer.transfer.layers import select_parameters
 from simtransfer.transfer.methods import MethodOptions
 from simtransfer.transfer.source import SourceRun
 from simtransfer.transfer.weights import TransferReport, load_weights, sync_targets
+
+
+class KeepOptions(MethodOptions):
+    """Options of the methods that train the loaded source policy itself (finetune, freeze, l2sp)."""
+
+    critic_warmup: int = Field(default=0, ge=0, description="target steps during which only the critic learns "
+                               "(the actor keeps the source policy)")
+    pull_coef: float = Field(default=10.0, ge=0, description="strength of the pull toward the source policy (0: off)")
+    pull_kind: PullKind = Field(default="kl", description="kl: KL(source || current) of the action distributions; "
+                                "bc: squared distance of the deterministic actions")
+    pull_decay_steps: int | None = Field(default=None, gt=0, description="the pull decays linearly to 0 over this "
+                                         "many target steps (None: constant)")
+
+
+def attach_keep(model: Any, options: Any, report: TransferReport) -> KeepSource | None:
+    """Critic warm-up and the pull toward the source, as asked by ``options`` (a :class:`KeepOptions`)."""
+    if not options.critic_warmup and not options.pull_coef:
+        return None
+    if not has_actor(model):
+        asked = {"critic_warmup", "pull_coef"} & options.model_fields_set
+        if asked:
+            raise SimtransferError(f"{' and '.join(sorted(asked))} need an actor-critic algorithm "
+                                   f"(PPO, A2C, SAC, TD3), not {type(model).__name__}")
+        report.notes.append(f"no pull toward the source: {type(model).__name__} has no actor")
+        return None
+    keep = KeepSource.attach(model, warmup_steps=options.critic_warmup, coef=options.pull_coef,
+                             kind=options.pull_kind, decay_steps=options.pull_decay_steps)
+    if options.critic_warmup:
+        report.notes.append(f"critic warm-up: only the critic learns for the first {options.critic_warmup} steps")
+    if options.pull_coef:
+        decay = f", decaying to 0 over {options.pull_decay_steps} steps" if options.pull_decay_steps else ""
+        report.notes.append(f"pull toward the source policy: {options.pull_kind} x {options.pull_coef}{decay}")
+    return keep
 
 
 def head_names(model: Any) -> list[str]:
@@ -74,6 +110,40 @@ def carry_normalization(model: Any, vec_env: Any, source: SourceRun, options: Me
         vn.ret_rms.var = np.asarray(var, dtype=np.float64).reshape(np.shape(vn.ret_rms.var))
         vn.ret_rms.count = float(count)
     report.normalization = "carry"
+    frozen = freeze_statistics(vn, obs=options.freeze_obs_stats, reward=options.freeze_reward_stats)
+    if frozen:
+        report.notes.append(f"carried normalisation statistics frozen on the target: {', '.join(frozen)}")
+
+
+class FrozenRunningMeanStd(RunningMeanStd):
+    """A ``RunningMeanStd`` whose ``update`` does nothing: the carried statistics stay what the source saw."""
+
+    @classmethod
+    def of(cls, rms: RunningMeanStd) -> FrozenRunningMeanStd:
+        out = cls(shape=np.shape(rms.mean))
+        out.mean, out.var, out.count = np.copy(rms.mean), np.copy(rms.var), rms.count
+        return out
+
+    def update(self, arr: np.ndarray) -> None:  # noqa: ARG002 - frozen on purpose
+        return None
+
+
+def freeze_statistics(vn: Any, *, obs: bool, reward: bool) -> list[str]:
+    """Replace the VecNormalize running statistics chosen by ``obs`` / ``reward`` with frozen copies.
+
+    Normalisation still applies (same mean/std as the source); only the running update stops.  Returns what
+    was frozen (``["obs", "reward"]`` or a part of it).
+    """
+    frozen = []
+    if obs and vn.norm_obs:
+        rms = vn.obs_rms
+        vn.obs_rms = {k: FrozenRunningMeanStd.of(r) for k, r in rms.items()} if isinstance(rms, dict) \
+            else FrozenRunningMeanStd.of(rms)
+        frozen.append("obs")
+    if reward and vn.norm_reward:
+        vn.ret_rms = FrozenRunningMeanStd.of(vn.ret_rms)
+        frozen.append("reward")
+    return frozen
 
 
 def normalization_arrays(source: SourceRun) -> dict[str, tuple[np.ndarray, np.ndarray, float]]:

@@ -12,12 +12,12 @@ from typing import Any
 from pydantic import Field
 
 from simtransfer.transfer.layers import select_parameters
-from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
-from simtransfer.transfer.methods.common import carry_normalization, load_source
+from simtransfer.transfer.methods import SourceRun, TransferMethod, register
+from simtransfer.transfer.methods.common import KeepOptions, attach_keep, carry_normalization, load_source
 from simtransfer.transfer.weights import TransferReport, layerwise_scales, rebuild_optimizers
 
 
-class FinetuneOptions(MethodOptions):
+class FinetuneOptions(KeepOptions):
     lr_decay: float | None = Field(default=None, gt=0, le=1, description="layer-wise learning-rate decay per block of depth")
     lr_scales: dict[str, float] = Field(default_factory=dict, description="layer selector -> learning-rate factor")
 
@@ -46,4 +46,5 @@ class Finetune(TransferMethod):
         load_source(model, sources[0], options, report)
         carry_normalization(model, vec_env, sources[0], options, report)
         apply_lr_scales(model, options, report)
+        attach_keep(model, options, report)  # after apply_lr_scales: it hooks the optimizer that will step
         return report

@@ -13,12 +13,12 @@ from pydantic import Field
 
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.transfer.layers import block_map, chains, select_parameters
-from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
-from simtransfer.transfer.methods.common import carry_normalization, load_source
+from simtransfer.transfer.methods import SourceRun, TransferMethod, register
+from simtransfer.transfer.methods.common import KeepOptions, attach_keep, carry_normalization, load_source
 from simtransfer.transfer.weights import TransferReport, freeze_names
 
 
-class FreezeOptions(MethodOptions):
+class FreezeOptions(KeepOptions):
     layers: list[str] = Field(default_factory=list, description="layers to freeze: block names, groups, globs")
     depth: int | None = Field(default=None, ge=1, description="freeze the first K blocks of every chain")
 
@@ -34,6 +34,7 @@ class Freeze(TransferMethod):
         load_source(model, sources[0], options, report)
         carry_normalization(model, vec_env, sources[0], options, report)
         report.frozen = freeze_names(model, frozen_names(model, options, set(report.loaded)))
+        attach_keep(model, options, report)
         return report
 
 

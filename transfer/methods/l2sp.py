@@ -13,7 +13,7 @@ from pydantic import Field
 
 from simtransfer.transfer.l2sp import L2SP
 from simtransfer.transfer.methods import SourceRun, TransferMethod, register
-from simtransfer.transfer.methods.common import carry_normalization, load_source
+from simtransfer.transfer.methods.common import attach_keep, carry_normalization, load_source
 from simtransfer.transfer.methods.finetune import FinetuneOptions, apply_lr_scales
 from simtransfer.transfer.weights import TransferReport
 
@@ -37,4 +37,5 @@ class L2SPMethod(TransferMethod):
         reg = L2SP.attach(model.policy, anchors=set(report.loaded), alpha=options.alpha, beta=options.beta)
         report.notes.append(f"L2-SP alpha={options.alpha} on {len(reg.anchored)} tensors, beta={options.beta} on "
                             f"{len(reg.new)} new tensors")
+        attach_keep(model, options, report)
         return report

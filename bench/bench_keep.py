@@ -1,0 +1,158 @@
+"""Does fine-tuning keep what the source knew?  Final return against the run's own zero-shot start, per variant.
+
+One experiment YAML per family run by the experiment runner (resumable: finished cells are skipped):
+``experiments/configs/bench/keep_source.yaml`` (pendulum) — a PPO source per seed that only just learned the
+randomized pendulum (it stops at the first evaluation >= 950), then a short target budget on held-out physics
+(interp, extrap), with variants that separate the hypotheses:
+
+* ``ft-update``: the old behaviour (carried VecNormalize statistics keep updating on the target);
+* ``ft-stats-only``: statistics update, weights do not move (learning rate 1e-12): the statistics alone;
+* ``ft-frozen-obs`` / ``ft-frozen``: observation / all statistics frozen, the policy learns: the update alone;
+* ``ft-warmup``, ``ft-pull``, ``ft-keep``: frozen statistics plus critic warm-up, KL pull, or both;
+* ``finetune``, ``freeze``, ``l2sp``: the methods with their (new) defaults (``*-old``: the old ones).
+
+``keep_source_double.yaml`` (double pendulum, sources stopped at >= 5000): old vs new ``finetune`` only (5 seeds).
+
+Per (target, variant): IQM over seeds of final − zero-shot (paired by seed: each run against the ``zeroshot`` cell
+of its seed, the source unchanged and evaluated like the final return) with a 95% bootstrap interval, the seeds that ended below their start, and
+the "lost what the source had" flag of the report.  Writes ``bench/results/keep_source.json`` and renders it.
+
+    python bench/bench_keep.py                 # full: every family (--families pendulum double_pendulum)
+    python bench/bench_keep.py --quick         # smoke test: tiny budgets, 1 seed (never lands in bench/results)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("WANDB_MODE", "disabled")
+import render  # noqa: E402
+from machine import measured  # noqa: E402
+
+CONFIGS = ROOT / "experiments" / "configs" / "bench"
+# family -> (experiment, the return at t=0 from which a source "had" the task on the target)
+FAMILIES = {"pendulum": (CONFIGS / "keep_source.yaml", 950.0),
+            "double_pendulum": (CONFIGS / "keep_source_double.yaml", 5000.0)}
+LOST_FRACTION = 0.95  # ... and lost it when its final return ends below this fraction of its start
+
+
+def load(path: Path, quick: bool) -> Any:
+    from simtransfer.experiments.experiment import load_experiment
+
+    cfg = load_experiment(path)
+    if quick:
+        cfg.seeds = [1]
+        cfg.source.timesteps = 2048
+        cfg.source.set = [*cfg.source.set, "eval.every=1024"]
+        cfg.budget.timesteps, cfg.budget.eval_every, cfg.budget.eval_episodes, cfg.budget.final_episodes = 1024, 512, 1, 1
+    return cfg
+
+
+def summarize(cfg: Any, work: Path) -> dict[str, Any]:
+    """Per target and variant: per-seed start/final and the paired final − zero-shot estimate."""
+    from simtransfer.experiments.results import load_results
+    from simtransfer.transfer.stats import bootstrap_iqm, final_minus_zero_shot
+
+    results = load_results(work)
+    options = {m.label: {"method": m.method, "options": m.options} for m in cfg.all_methods()}
+    out: dict[str, Any] = {}
+    for target, data in sorted(results.targets.items()):
+        zs = {r.seed: r.last_return for r in data.methods.get("zeroshot", [])}
+        rows: dict[str, Any] = {}
+        for label, runs in data.methods.items():
+            runs = sorted(runs, key=lambda r: r.seed)
+            finals = np.array([r.last_return for r in runs])
+            entry = {**options.get(label, {"method": label, "options": {}}),
+                     "final": bootstrap_iqm(finals).to_dict(), "seeds": [r.seed for r in runs],
+                     "per_seed_final": finals.tolist()}
+            if runs and runs[0].curve is not None:
+                entry["per_seed_t0"] = [float(r.curve.mean_return[0]) for r in runs]
+                # the zero-shot return: the zeroshot cell of the seed (evaluated like the final return), else t=0
+                entry["per_seed_start"] = [zs.get(r.seed, float(r.curve.mean_return[0])) for r in runs]
+                if label != "scratch":
+                    est, below = final_minus_zero_shot(runs, zs)
+                    entry.update(vs_zero_shot=est.to_dict(), below_zero_shot=below,
+                                 lost_source=bool(est.entirely_below(0.0)))
+                    t0, _ = final_minus_zero_shot(runs)  # against the t=0 evaluations (fewer episodes)
+                    entry["vs_t0"] = t0.to_dict()
+            rows[label] = entry
+        out[target] = rows
+    return out
+
+
+def competent(results: dict[str, Any], bar: float) -> dict[str, Any]:
+    """Per variant, pooled over targets: the (target, seed) pairs whose source started at ``bar`` or above, and
+    those of them that ended below ``LOST_FRACTION`` of their start (the drop issue 19 reported)."""
+    out: dict[str, Any] = {}
+    for target, rows in results.items():
+        for label, e in rows.items():
+            if "per_seed_start" not in e or label == "scratch":
+                continue
+            row = out.setdefault(label, {"pairs": 0, "lost": 0, "lost_pairs": [], "worst_final": None})
+            for seed, start, final in zip(e["seeds"], e["per_seed_start"], e["per_seed_final"], strict=True):
+                if start < bar:
+                    continue
+                row["pairs"] += 1
+                if final < LOST_FRACTION * start:
+                    row["lost"] += 1
+                    row["lost_pairs"].append({"target": target, "seed": seed, "start": start, "final": final})
+                row["worst_final"] = final if row["worst_final"] is None else min(row["worst_final"], final)
+    return out
+
+
+def run_family(family: str, quick: bool, work: Path, workers: int) -> tuple[dict[str, Any], int]:
+    """Run (or continue) one family's experiment; its summary and how many jobs ran here."""
+    from simtransfer.experiments.runner import run_experiment
+
+    path, bar = FAMILIES[family]
+    cfg = load(path, quick)
+    work = work / family / ("quick" if quick else "full")
+    summary = run_experiment(cfg, work, workers=workers, force=True, report=False)  # redo changed cells only
+    if summary.failed:
+        raise SystemExit(f"bench_keep: {family}: jobs failed: {summary.failed[:3]}")
+    b = cfg.budget
+    record = {"experiment": str(path.relative_to(ROOT)), "source_config": cfg.source.config,
+              "source_timesteps": cfg.source.timesteps, "source_set": cfg.source.set,
+              "seed_list": cfg.seed_list(), "target_timesteps": b.timesteps, "eval_every": b.eval_every,
+              "eval_episodes": b.eval_episodes, "final_episodes": b.final_episodes,
+              "targets": {t.name: t.env.id for t in cfg.targets}, "results": summarize(cfg, work),
+              "competent_bar": bar, "lost_fraction": LOST_FRACTION}
+    record["competent"] = competent(record["results"], bar)
+    return record, int(summary.ran)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed (smoke test)")
+    p.add_argument("--families", nargs="*", default=list(FAMILIES), choices=list(FAMILIES))
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--work", default=str(ROOT / "results" / "bench" / "keep_source"),
+                   help="the experiments' output (one folder per family)")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = p.parse_args(argv)
+    record: dict[str, Any] = {"families": {}}
+    ran = 0
+    with measured(record):
+        for family in args.families:
+            record["families"][family], n = run_family(family, args.quick, Path(args.work), args.workers)
+            ran += n
+    if not ran:  # nothing trained here: a wall time would measure only the summary
+        del record["wall_s"]
+    out = Path(args.work) if args.quick else Path(args.out)
+    (out / "keep_source.json").write_text(json.dumps(record, indent=2, default=float) + "\n")
+    if not args.quick:
+        render.main([])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
