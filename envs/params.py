@@ -39,7 +39,8 @@ class Kind:
     """What a parameter kind changes, where, and which values are physically valid."""
 
     description: str
-    target: Literal["link", "joint", "world", "motor", "game"]  # game: a Box2D game's own setting
+    # game: a Box2D game's own setting; signal: an actuator/sensor effect applied by envs.signals.SignalModel
+    target: Literal["link", "joint", "world", "motor", "game", "signal"]
     relative_default: bool
     valid_relative: tuple[float, float] | None  # None: relative mode not allowed
     valid_absolute: tuple[float, float] | None  # None: absolute mode not allowed
@@ -60,6 +61,18 @@ KINDS: dict[str, Kind] = {
     "gravity": Kind("gravity magnitude (acts along -z)", "world", False, (0.0, 5.0), (0.0, 50.0), 9.8, "m/s^2"),
     "motor_gain": Kind("motor strength: torque multiplier at every actuated joint", "motor", True,
                        (0.0, 10.0), None, None, "x"),
+    # actuators and sensors (envs/signals.py): drawn per episode like the physics; latencies and the control
+    # period are whole control steps (a drawn value is rounded)
+    "action_latency": Kind("actuation delay in control steps", "signal", False, None, (0.0, 20.0), 0.0, "steps"),
+    "obs_latency": Kind("sensor delay in control steps", "signal", False, None, (0.0, 20.0), 0.0, "steps"),
+    "action_noise": Kind("Gaussian noise on every action (std, action units)", "signal", False, None,
+                         (0.0, 10.0), 0.0, "action"),
+    "obs_noise": Kind("Gaussian noise on every observation (std, observation units)", "signal", False, None,
+                      (0.0, 10.0), 0.0, "obs"),
+    "obs_bias": Kind("sensor offset drawn once per episode from N(0, value) per dimension", "signal", False,
+                     None, (0.0, 10.0), 0.0, "obs"),
+    "control_period": Kind("control period in simulator control steps (action repeat)", "signal", False, None,
+                           (1.0, 20.0), 1.0, "steps"),
     "wind_power": Kind("LunarLander wind strength (0: no wind)", "game", False, None, (0.0, 40.0), 0.0, ""),
     "turbulence_power": Kind("LunarLander rotational turbulence (with wind)", "game", False, None, (0.0, 5.0),
                              0.0, ""),
