@@ -26,6 +26,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "transfer": ("simtransfer.experiments.commands.transfer_cmd", "transfer a trained policy to a target env"),
     "run": ("simtransfer.experiments.commands.run_cmd", "run a whole experiment: source -> targets x methods x seeds"),
     "report": ("simtransfer.experiments.commands.report_cmd", "tables and plots from a finished experiment"),
+    "collect": ("simtransfer.experiments.commands.collect_cmd", "log trajectories of a run or exploration on a target"),
+    "calibrate": ("simtransfer.experiments.commands.calibrate_cmd", "fit simulator parameters to logged trajectories"),
 }
 
 
