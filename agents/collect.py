@@ -100,6 +100,7 @@ def collect(policy: str | Path, target: str | dict, out: str | Path, *, episodes
     else:
         loaded = load_policy(policy)
         model, adapters, source = loaded, list(loaded.config.adapters), f"run {policy}"
+    base.reset(seed=seed)  # PyBullet scenes (and their time step) exist after the first reset
     dt = control_period(base)
     meta = {"source": source, "target": spec.id, "env_class": env_class(base), "seed": seed,
             "collected": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())}

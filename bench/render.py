@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import render_benches as rb  # noqa: E402
+from render_calibration import calibration  # noqa: E402
 from render_suite import suite_markdown, winners_table, wins_by_method  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,6 +59,8 @@ BENCHES = [
     Bench("sim2sim", rb.sim2sim, "python bench/bench_sim2sim.py", "Sim-to-sim targets"),
     Bench("runner", rb.runner, "python bench/bench_runner.py", "Experiment scale-out (process pool)"),
     Bench("faults", rb.faults, "python bench/bench_faults.py", "Fault injection"),
+    Bench("calibration", calibration, "python bench/bench_calibration.py --task TASK",
+          "Real-to-sim calibration on the reality stand-ins"),
 ]
 
 

@@ -107,22 +107,13 @@ def _cma(obj: _Objective, delay: int, x0: np.ndarray, sigma: float, maxfevals: i
         return x0, obj.cost(x0, delay)
     import cma
 
-    bound = [[-2.5] * len(x0), [2.5] * len(x0)]
-    if len(x0) == 1:  # cma needs >= 2 dimensions: a dummy coordinate that the cost ignores
-        x1, f1 = _cma_1d(obj, delay, float(x0[0]), sigma, maxfevals)
-        return np.array([x1]), f1
-    es = cma.CMAEvolutionStrategy(list(x0), sigma, {"seed": seed + 1, "maxfevals": maxfevals, "bounds": bound,
-                                                    "verbose": -9, "tolfun": 1e-7, "tolx": 1e-4})
-    es.optimize(lambda z: obj.cost(np.asarray(z), delay))
-    return np.asarray(es.result.xbest), float(es.result.fbest)
-
-
-def _cma_1d(obj: _Objective, delay: int, x0: float, sigma: float, maxfevals: int) -> tuple[float, float]:
-    from scipy.optimize import minimize_scalar
-
-    res = minimize_scalar(lambda x: obj.cost(np.array([x]), delay), bounds=(-2.5, 2.5), method="bounded",
-                          options={"maxiter": maxfevals, "xatol": 1e-4})
-    return float(res.x), float(res.fun)
+    n = len(x0)
+    start = list(x0) + [0.0] * (n == 1)  # cma needs >= 2 dimensions: a dummy coordinate the cost ignores
+    es = cma.CMAEvolutionStrategy(start, sigma, {"seed": seed + 1, "maxfevals": maxfevals, "verbose": -9,
+                                                 "bounds": [[-2.5] * len(start), [2.5] * len(start)],
+                                                 "tolfun": 1e-7, "tolx": 1e-4})
+    es.optimize(lambda z: obj.cost(np.asarray(z[:n]), delay))
+    return np.asarray(es.result.xbest[:n]), float(es.result.fbest)
 
 
 def _covariance(obj: _Objective, z: np.ndarray, delay: int) -> np.ndarray:
@@ -142,7 +133,11 @@ def _covariance(obj: _Objective, z: np.ndarray, delay: int) -> np.ndarray:
         g = np.einsum("wnp,wn->p", J[episodes == e], r0[episodes == e])
         meat += np.outer(g, g)
     inv = np.linalg.pinv(JtJ)
-    return inv @ meat @ inv
+    cov = inv @ meat @ inv
+    diag = np.diag(JtJ)
+    for i in np.flatnonzero(diag <= 1e-8 * max(float(diag.max()), 1e-300)):  # the data do not see it at all
+        cov[i, i] = np.inf
+    return cov
 
 
 def _noise(sim: Simulator, values: dict[str, float], delay: int, windows, n: int = 120) -> float:
@@ -179,7 +174,7 @@ def fit(sim: Simulator, data: Trajectories, params: list[str], *, horizon: int =
     delays = range(max_delay + 1) if fit_delay else [0]
     delay_costs, starts = {}, {}
     for d in delays:
-        z, c = _cma(quick, d, x0, 0.5, max(30, budget // 6), seed)
+        z, c = _cma(quick, d, x0, 0.5, max(12, budget // 6), seed)
         delay_costs[d], starts[d] = c, z
     best = min(delay_costs, key=delay_costs.get)
     z, cost = _cma(obj, best, starts[best], 0.2, budget, seed)
@@ -189,7 +184,8 @@ def fit(sim: Simulator, data: Trajectories, params: list[str], *, horizon: int =
     if p:
         cov = _covariance(obj, z, best)
         sd = np.sqrt(np.clip(np.diag(cov), 0, None))
-        corr = cov / np.maximum(np.outer(sd, sd), 1e-300)
+        with np.errstate(invalid="ignore"):
+            corr = np.nan_to_num(cov / np.maximum(np.outer(sd, sd), 1e-300))
         for i, name in enumerate(physics):
             rel, nom = obj.rel[i], obj.nominal[i]
             half = min(1.96 * float(sd[i]), 20.0)  # a flat direction: an enormous interval, not an overflow
@@ -201,7 +197,8 @@ def fit(sim: Simulator, data: Trajectories, params: list[str], *, horizon: int =
             width = (hi - lo) / 2 / max(abs(values[name]), 1e-9)
             partners = [physics[j] for j in range(p) if j != i and abs(corr[i, j]) > 0.95]
             ok = width <= 0.5 and not partners
-            note = ("" if ok else f"95% interval +-{100 * width:.0f}%" if not partners else
+            note = ("" if ok else "no effect on the logged data" if not math.isfinite(sd[i]) else
+                    f"95% interval +-{100 * width:.0f}%" if not partners else
                     f"confounded with {', '.join(partners)} (|corr| > 0.95)")
             estimates[name] = Estimate(name, values[name], lo, hi, ok, note)
     sorted_costs = sorted(delay_costs.values())
