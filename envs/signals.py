@@ -97,7 +97,7 @@ class SignalModel(gym.Wrapper):
     def _sense(self, obs: Any) -> Any:
         noise = self.values["obs_noise"]
         if noise <= 0 and isinstance(self._bias, float):
-            return obs
+            return np.array(obs) if self.values["obs_latency"] > 0 else obs  # queued arrays are never handed out
         noisy = obs + self._bias + (self._rng.normal(0.0, noise, np.shape(obs)) if noise > 0 else 0.0)
         return np.asarray(noisy, dtype=np.asarray(obs).dtype)
 
