@@ -9,6 +9,7 @@ import pytest
 import simtransfer.envs  # noqa: F401  (registers the ids)
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.params import ParameterSpace, make_targets
+from simtransfer.envs.signals import SignalModel
 
 ID = "simtransfer/InvertedPendulum-v0"
 
@@ -93,3 +94,18 @@ def test_signal_parameters_are_validated():
         _env({"obs_noise@slider": _fixed(0.1)})
     with pytest.raises(SimtransferError, match="outside the valid bounds"):
         ParameterSpace.from_mapping({"control_period": {"low": 0, "high": 2}})
+
+
+def test_adr_pins_a_signal_parameter_and_the_signal_model_applies_it():
+    env = gym.make(ID, randomization={"params": {"obs_noise": {"low": 0.0, "high": 0.05}},
+                                      "adr": {"params": ["obs_noise"], "init": "range", "boundary_prob": 1.0,
+                                              "threshold_low": 0, "threshold_high": 2000}})
+    model = env
+    while not isinstance(model, SignalModel):  # the signal model in the wrapper stack
+        model = model.env
+    seen = set()
+    for s in range(6):
+        value = env.reset(seed=s)[1]["params"]["obs_noise"]
+        assert model.values["obs_noise"] == value
+        seen.add(round(value, 6))
+    assert seen == {0.0, 0.05}
