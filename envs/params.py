@@ -344,12 +344,20 @@ def make_targets(space: ParameterSpace, split: str, seed: int, n: int) -> list[d
     if n < 1:
         raise SimtransferError(f"n_targets must be at least 1, got {n}")
     rng = np.random.default_rng([int(seed), _SPLIT_STREAM[split], 0x51D])
+    # actuator/sensor parameters draw from their own stream: adding them leaves the physics of a set unchanged
+    physics = ParameterSpace([p for p in space.params if KINDS[p.kind].target != "signal"])
+    signals = [p for p in space.params if KINDS[p.kind].target == "signal"]
+    srng = np.random.default_rng([int(seed), _SPLIT_STREAM[split], 0x5167])
     if split == "interp":
-        return [space.sample(rng) for _ in range(n)]
-    if space.params and not any(p.extrap_sides() or p.extrap_choices for p in space.params):
-        raise SimtransferError("no parameter has room for extrapolation: every training range fills its "
-                               "valid bounds (narrow a range or set extrap_low/extrap_high)")
-    return [{p.name: p.sample_extrap(rng) for p in space.params} for _ in range(n)]
+        rows = [physics.sample(rng) for _ in range(n)]
+        extra = [{p.name: p.sample(srng) for p in signals} for _ in range(n)]
+    else:
+        if space.params and not any(p.extrap_sides() or p.extrap_choices for p in space.params):
+            raise SimtransferError("no parameter has room for extrapolation: every training range fills its "
+                                   "valid bounds (narrow a range or set extrap_low/extrap_high)")
+        rows = [{p.name: p.sample_extrap(rng) for p in physics.params} for _ in range(n)]
+        extra = [{p.name: p.sample_extrap(srng) for p in signals} for _ in range(n)]
+    return [{p.name: {**row, **more}[p.name] for p in space.params} for row, more in zip(rows, extra)]
 
 
 class Selector:

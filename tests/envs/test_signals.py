@@ -109,3 +109,12 @@ def test_adr_pins_a_signal_parameter_and_the_signal_model_applies_it():
         assert model.values["obs_noise"] == value
         seen.add(round(value, 6))
     assert seen == {0.0, 0.05}
+
+
+def test_adding_signal_parameters_leaves_the_physics_of_held_out_sets_unchanged():
+    physics = {"mass": {"low": 0.7, "high": 1.3}, "motor_gain": {"dist": "loguniform", "low": 0.5, "high": 2.0}}
+    both = {**physics, "obs_noise": {"low": 0.0, "high": 0.01}, "action_latency": {"low": 0, "high": 1}}
+    for split in ("interp", "extrap"):
+        before = make_targets(ParameterSpace.from_mapping(physics), split, seed=3, n=4)
+        after = make_targets(ParameterSpace.from_mapping(both), split, seed=3, n=4)
+        assert [{k: t[k] for k in physics} for t in after] == before
