@@ -38,10 +38,23 @@ ARMS = ("nominal", "dr", "calibrated", "oracle")
 CONFIGS = {"InvertedPendulum": "inverted_pendulum", "InvertedDoublePendulum": "inverted_double_pendulum"}
 
 
-def save(data: dict[str, Any], path: Path) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+def update(path: Path, task: str, keys: tuple[str, ...], value: Any, header: dict[str, Any]) -> dict[str, Any]:
+    """Set ``data[task][keys...] = value`` under a file lock (several bench processes may share the file)."""
+    from filelock import FileLock
+
+    with FileLock(str(path) + ".lock"):
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        entry = data.setdefault(task, {"recovery": {}, "policies": {}})
+        entry.update(header)
+        node = entry
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        if keys:
+            node[keys[-1]] = value
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    return entry
 
 
 def recovery(task: str, seed: int, episodes: int, budget: int) -> dict[str, Any]:
@@ -109,33 +122,29 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)
     path = args.results / "calibration.json"
-    data = json.loads(path.read_text()) if path.is_file() else {}
     from simtransfer.envs.reality import true_params
 
-    entry = data.setdefault(args.task, {"recovery": {}, "policies": {}})
-    entry.update(truth=true_params(args.task), episodes=args.episodes, budget=args.budget,
-                 timesteps=args.timesteps, eval_episodes=args.eval_episodes, machine=machine())
+    header = {"truth": true_params(args.task), "episodes": args.episodes, "budget": args.budget,
+              "timesteps": args.timesteps, "eval_episodes": args.eval_episodes, "machine": machine()}
+    entry = update(path, args.task, (), None, header)
     for seed in range(args.seeds):
         if args.phase in ("all", "recovery") and str(seed) not in entry["recovery"]:
-            entry["recovery"][str(seed)] = rec = recovery(args.task, seed, args.episodes, args.budget)
+            rec = recovery(args.task, seed, args.episodes, args.budget)
+            entry = update(path, args.task, ("recovery", str(seed)), rec, {**header, "load_after": load()})
             print(f"{args.task} seed {seed}: recovery in {rec['wall_s']:.0f} s: "
                   + ", ".join(f"{k}={v['value']:.3g}" for k, v in rec["estimates"].items()), flush=True)
-            entry["load_after"] = load()
-            save(data, path)
     if args.phase in ("all", "policies"):
         for seed in range(args.seeds):
             for arm in args.arms.split(","):
-                cell = entry["policies"].setdefault(arm, {})
-                if str(seed) in cell or (arm == "calibrated" and str(seed) not in entry["recovery"]):
+                if str(seed) in entry["policies"].get(arm, {}) or (
+                        arm == "calibrated" and str(seed) not in entry["recovery"]):
                     continue
                 t0 = time.perf_counter()
                 run = train_arm(args.task, arm, seed, args.timesteps)
                 returns = score(run, args.task, args.eval_episodes)
-                cell[str(seed)] = {"returns": returns, "mean": sum(returns) / len(returns),
-                                   "train_s": time.perf_counter() - t0}
-                print(f"{args.task} seed {seed} {arm}: {cell[str(seed)]['mean']:.1f}", flush=True)
-                entry["load_after"] = load()
-                save(data, path)
+                cell = {"returns": returns, "mean": sum(returns) / len(returns), "train_s": time.perf_counter() - t0}
+                entry = update(path, args.task, ("policies", arm, str(seed)), cell, {**header, "load_after": load()})
+                print(f"{args.task} seed {seed} {arm}: {cell['mean']:.1f}", flush=True)
     import render
 
     render.main([])
