@@ -128,3 +128,17 @@ def test_collect_cli_converts_plain_arrays_and_refuses_to_overwrite(logged, tmp_
     assert "already exists" in _cli_error(capsys, ["collect", "random", "--target", SIM, "--out",
                                                    str(tmp_path / "conv"), "--episodes", "1"])
     assert len(read_trajectories(tmp_path / "conv").episodes) == 1
+
+
+def test_collect_from_a_run_logs_below_its_adapters(tmp_path):
+    from simtransfer.agents.train import train
+    from tests.agents.runs import tiny_config
+
+    cfg = tiny_config(env="simtransfer/InvertedPendulumNominal-v0", total_timesteps=64,
+                      adapters=[{"type": "history", "kwargs": {"k": 3}}], eval={"every": 0, "episodes": 1},
+                      checkpoint_every=0)
+    run = train(cfg, tmp_path / "run", force=True).run_dir
+    data = collect(run, "simtransfer/InvertedPendulumNominal-v0", tmp_path / "data", episodes=2, seed=1,
+                   max_steps=20)
+    assert data.observation_space.shape == (5,) and data.metadata["source"] == f"run {run}"
+    assert all(len(e) <= 20 for e in data.episodes) and len(data.episodes) == 2
