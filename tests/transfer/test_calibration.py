@@ -53,6 +53,7 @@ def test_calibrate_recovers_latency_and_gain_and_writes_a_usable_preset(logged, 
     env = gym.make(SIM, randomization=str(tmp_path / "cal" / "preset.yaml"))
     params = env.reset(seed=0)[1]["params"]
     assert params["action_latency"] == 2 and abs(params["motor_gain"] - 0.5) < 0.05
+    assert params["obs_latency"] == 0  # the fitted delay is the whole loop's: no sensor delay on top
     env.close()
 
 

@@ -27,6 +27,8 @@ def make_preset(base: dict[str, Any], result: Fit) -> dict[str, Any]:
         k = KINDS[kind]
         if kind == "action_latency":
             params[name] = {"dist": "categorical", "choices": [int(round(est.value))]}
+            for other in [n for n in params if parse_name(n)[0] == "obs_latency"]:
+                params[other] = {"dist": "categorical", "choices": [0]}  # the fitted delay is the total one
             continue
         valid = k.valid_relative if k.relative_default else k.valid_absolute
         lo = min(est.low if est.low is not None else est.value, est.value * (1 - MIN_SPREAD))
