@@ -53,3 +53,14 @@ def test_calibration_must_name_a_defined_source():
     exp["calibration"]["sources"] = ["nope"]
     with pytest.raises(Exception, match="calibration: unknown source 'nope'"):
         parse_experiment(exp)
+
+
+def test_the_shipped_loop_experiment_loads_and_plans(tmp_path):
+    from simtransfer.experiments.experiment import load_experiment
+    from simtransfer.experiments.jobs import plan
+
+    cfg = load_experiment(REPO / "experiments/configs/calibration_inverted_pendulum.yaml")
+    assert cfg.calibration is not None and cfg.calibration.sources == ["calibrated"]
+    sources, cells = plan(cfg, tmp_path)
+    assert {j.source for j in sources} == {None, "dr", "calibrated"}
+    assert {j.method for j in cells if j.kind == "cell"} == {"scratch", "nominal", "dr", "calibrated"}
