@@ -42,7 +42,8 @@ def update(path: Path, task: str, keys: tuple[str, ...], value: Any, header: dic
     """Set ``data[task][keys...] = value`` under a file lock (several bench processes may share the file)."""
     from filelock import FileLock
 
-    with FileLock(str(path) + ".lock"):
+    WORK.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(WORK / "calibration.json.lock")):
         data = json.loads(path.read_text()) if path.is_file() else {}
         entry = data.setdefault(task, {"recovery": {}, "policies": {}})
         entry.update(header)
