@@ -13,8 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from simtransfer.transfer.stats import bootstrap_iqm  # noqa: E402
 
 RELATIVE = ("mass", "motor_gain", "lateral_friction")
-ARMS = ("nominal", "dr", "calibrated", "oracle")
-LABELS = {"nominal": "nominal", "dr": "uncalibrated DR (shipped preset)", "calibrated": "calibrated DR",
+ARMS = ("nominal", "dr_physics", "dr", "calibrated", "oracle")
+LABELS = {"nominal": "nominal", "dr_physics": "uncalibrated DR, physics ranges only (no actuator/sensor kinds)",
+          "dr": "uncalibrated DR (shipped preset)", "calibrated": "calibrated DR",
           "oracle": "oracle (trained on the stand-in)"}
 
 
