@@ -110,8 +110,7 @@ class TrajectoryWriter:
         self.close()
 
     def start_episode(self, observation, t: float = 0.0) -> None:
-        if self._episode is not None:
-            self.end_episode()
+        self._finish_open()
         self._episode = {"observations": [self._obs(observation)], "actions": [], "rewards": [],
                          "terminations": [], "truncations": [], "t": [float(t)]}
 
@@ -139,10 +138,14 @@ class TrajectoryWriter:
         self._count += 1
 
     def close(self) -> None:
-        if self._episode is not None:
-            if self._episode["truncations"] and not (self._episode["terminations"][-1]
-                                                     or self._episode["truncations"][-1]):
-                self._episode["truncations"][-1] = True
+        self._finish_open()
+
+    def _finish_open(self) -> None:
+        """Write an episode left open (marked truncated: it did not end by itself)."""
+        ep = self._episode
+        if ep is not None:
+            if ep["truncations"] and not (ep["terminations"][-1] or ep["truncations"][-1]):
+                ep["truncations"][-1] = True
             self.end_episode()
 
     def _obs(self, observation) -> np.ndarray:

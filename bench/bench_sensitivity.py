@@ -12,6 +12,7 @@ policy (``--tag dr``): then the sweep shows how far its training ranges carry it
     python bench/bench_sensitivity.py --task InvertedPendulum --timesteps 30000
     python bench/bench_sensitivity.py --task Reacher --run runs/reacher_nominal --params motor_gain,joint_damping
     python bench/bench_sensitivity.py --task InvertedPendulum --run RUN --grid motor_gain=0.1,0.2,0.3
+    python bench/bench_sensitivity.py --task InvertedPendulum --params signals --tag signals   # actuators/sensors
 """
 
 from __future__ import annotations
@@ -43,7 +44,15 @@ GRIDS: dict[str, list[float]] = {
     "joint_damping": [0.0, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0],
     "lateral_friction": [0.1, 0.5, 1.0, 2.0, 5.0],
     "restitution": [0.0, 0.5, 1.0],
+    # actuators and sensors (envs/signals.py; absolute: steps, action units, observation units)
+    "action_latency": [0, 1, 2, 3, 4],
+    "obs_latency": [0, 1, 2, 3],
+    "action_noise": [0.0, 0.05, 0.1, 0.2, 0.4],
+    "obs_noise": [0.0, 0.005, 0.01, 0.02, 0.05, 0.1],
+    "obs_bias": [0.0, 0.01, 0.02, 0.05, 0.1],
+    "control_period": [1, 2, 3],
 }
+SIGNALS = "action_latency,obs_latency,action_noise,obs_noise,obs_bias,control_period"
 
 
 def snake(task: str) -> str:
@@ -165,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
             raise SimtransferError(f"unknown task '{args.task}' (known: {', '.join(TASKS)})")
         grids = parse_grids(args.grid)
         available = list(preset(args.task)["params"])
-        params = args.params.split(",") if args.params else [p for p in available if p.partition("@")[0] in grids]
+        params = (SIGNALS if args.params == "signals" else args.params).split(",") if args.params else [p for p in available if p.partition("@")[0] in grids]
         for name in params:
             if name.partition("@")[0] not in grids:
                 raise SimtransferError(f"parameter '{name}' has no grid (give one with --grid kind=v1,v2,...)")

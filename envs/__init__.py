@@ -6,7 +6,7 @@ Importing the package registers every ``simtransfer/*`` id with gymnasium:
 >>> env = gym.make("simtransfer/InvertedPendulum-v0")
 >>> obs, info = env.reset(seed=0)
 >>> sorted(info["params"])[:3]
-['gravity', 'joint_damping', 'lateral_friction']
+['action_latency', 'action_noise', 'control_period']
 >>> env.close()
 """
 

@@ -132,6 +132,8 @@ class BulletBinding:
             if target == "game":
                 raise SimtransferError(f"parameter '{prm.name}': {prm.kind} is a Box2D game setting "
                                        f"({KINDS[prm.kind].description}), not a PyBullet one")
+            if target == "signal":  # actuator/sensor effects: envs.signals.SignalModel applies them
+                continue
             if target == "world":
                 self.gravity_param = prm.name
             elif target == "motor":

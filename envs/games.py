@@ -147,6 +147,8 @@ class LunarLanderBinding:
         self.game = env.unwrapped
         self._by_kind: dict[str, Any] = {}
         for prm in space.params:
+            if KINDS[prm.kind].target == "signal":  # actuators/sensors: envs.signals.SignalModel
+                continue
             if prm.kind not in LUNAR_KINDS or prm.links is not None:
                 raise SimtransferError(f"parameter '{prm.name}': LunarLander randomization supports "
                                        f"{', '.join(LUNAR_KINDS)} (global), not {KINDS[prm.kind].description}")

@@ -39,7 +39,8 @@ class Kind:
     """What a parameter kind changes, where, and which values are physically valid."""
 
     description: str
-    target: Literal["link", "joint", "world", "motor", "game"]  # game: a Box2D game's own setting
+    # game: a Box2D game's own setting; signal: an actuator/sensor effect applied by envs.signals.SignalModel
+    target: Literal["link", "joint", "world", "motor", "game", "signal"]
     relative_default: bool
     valid_relative: tuple[float, float] | None  # None: relative mode not allowed
     valid_absolute: tuple[float, float] | None  # None: absolute mode not allowed
@@ -60,6 +61,18 @@ KINDS: dict[str, Kind] = {
     "gravity": Kind("gravity magnitude (acts along -z)", "world", False, (0.0, 5.0), (0.0, 50.0), 9.8, "m/s^2"),
     "motor_gain": Kind("motor strength: torque multiplier at every actuated joint", "motor", True,
                        (0.0, 10.0), None, None, "x"),
+    # actuators and sensors (envs/signals.py): drawn per episode like the physics; latencies and the control
+    # period are whole control steps (a drawn value is rounded)
+    "action_latency": Kind("actuation delay in control steps", "signal", False, None, (0.0, 20.0), 0.0, "steps"),
+    "obs_latency": Kind("sensor delay in control steps", "signal", False, None, (0.0, 20.0), 0.0, "steps"),
+    "action_noise": Kind("Gaussian noise on every action (std, action units)", "signal", False, None,
+                         (0.0, 10.0), 0.0, "action"),
+    "obs_noise": Kind("Gaussian noise on every observation (std, observation units)", "signal", False, None,
+                      (0.0, 10.0), 0.0, "obs"),
+    "obs_bias": Kind("sensor offset drawn once per episode from N(0, value) per dimension", "signal", False,
+                     None, (0.0, 10.0), 0.0, "obs"),
+    "control_period": Kind("control period in simulator control steps (action repeat)", "signal", False, None,
+                           (1.0, 20.0), 1.0, "steps"),
     "wind_power": Kind("LunarLander wind strength (0: no wind)", "game", False, None, (0.0, 40.0), 0.0, ""),
     "turbulence_power": Kind("LunarLander rotational turbulence (with wind)", "game", False, None, (0.0, 5.0),
                              0.0, ""),
@@ -331,12 +344,20 @@ def make_targets(space: ParameterSpace, split: str, seed: int, n: int) -> list[d
     if n < 1:
         raise SimtransferError(f"n_targets must be at least 1, got {n}")
     rng = np.random.default_rng([int(seed), _SPLIT_STREAM[split], 0x51D])
+    # actuator/sensor parameters draw from their own stream: adding them leaves the physics of a set unchanged
+    physics = ParameterSpace([p for p in space.params if KINDS[p.kind].target != "signal"])
+    signals = [p for p in space.params if KINDS[p.kind].target == "signal"]
+    srng = np.random.default_rng([int(seed), _SPLIT_STREAM[split], 0x5167])
     if split == "interp":
-        return [space.sample(rng) for _ in range(n)]
-    if space.params and not any(p.extrap_sides() or p.extrap_choices for p in space.params):
-        raise SimtransferError("no parameter has room for extrapolation: every training range fills its "
-                               "valid bounds (narrow a range or set extrap_low/extrap_high)")
-    return [{p.name: p.sample_extrap(rng) for p in space.params} for _ in range(n)]
+        rows = [physics.sample(rng) for _ in range(n)]
+        extra = [{p.name: p.sample(srng) for p in signals} for _ in range(n)]
+    else:
+        if space.params and not any(p.extrap_sides() or p.extrap_choices for p in space.params):
+            raise SimtransferError("no parameter has room for extrapolation: every training range fills its "
+                                   "valid bounds (narrow a range or set extrap_low/extrap_high)")
+        rows = [{p.name: p.sample_extrap(rng) for p in physics.params} for _ in range(n)]
+        extra = [{p.name: p.sample_extrap(srng) for p in signals} for _ in range(n)]
+    return [{p.name: {**row, **more}[p.name] for p in space.params} for row, more in zip(rows, extra)]
 
 
 class Selector:

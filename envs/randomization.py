@@ -8,6 +8,8 @@ A randomization spec is a mapping (usually YAML)::
       lateral_friction: {low: 0.7, high: 1.3, links: [floor]}
       gravity: {low: 9.0, high: 10.6}                       # absolute, m/s^2
       motor_gain: {dist: loguniform, low: 0.8, high: 1.25}
+      action_latency: {dist: categorical, choices: [0, 1, 2]}  # actuators and sensors: envs/signals.py
+      obs_noise: {low: 0.0, high: 0.02}
     resample_every: null            # also resample every N steps (null: only at reset)
     split: train                    # train | interp | extrap | nominal
     split_seed: 0                   # seed of the held-out target sets
@@ -32,6 +34,7 @@ from simtransfer.envs.adr import ADRRandomization
 from simtransfer.envs.curriculum import CurriculumRandomization
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.randomizer import PhysicsRandomizer, RandomizationSpec, parse_randomization
+from simtransfer.envs.signals import SignalModel, signal_params
 from simtransfer.envs.tasks import TASKS, preset
 from simtransfer.envs.trust import import_object
 from simtransfer.envs.wrappers import ContextObservation
@@ -44,7 +47,8 @@ def apply_randomization(env: gym.Env, mapping: RandomizationSpec | dict[str, Any
     """Wrap ``env`` with a :class:`PhysicsRandomizer` configured by ``mapping`` (plus a context observation
     if the spec asks for it). The entry point used by :func:`simtransfer.envs.spec.make_env`."""
     spec = parse_randomization(mapping)
-    wrapped: gym.Env = PhysicsRandomizer(env, spec)
+    randomizer = PhysicsRandomizer(env, spec)
+    wrapped: gym.Env = SignalModel(randomizer) if signal_params(randomizer) else randomizer
     if spec.adr is not None and spec.curriculum is not None:
         raise SimtransferError("randomization: 'adr' and 'curriculum' both drive the ranges; pick one")
     if spec.split == "train" and spec.adr is not None:

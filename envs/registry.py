@@ -24,6 +24,7 @@ from simtransfer.envs.tasks import (  # the catalog, importable from here as bef
     NAMESPACE,
     PIXEL_IDS,
     PRESETS,
+    REALITY_TASKS,
     SIM2SIM_TASKS,
     TASKS,
     VARIANTS,
@@ -35,7 +36,8 @@ from simtransfer.envs.tasks import (  # the catalog, importable from here as bef
 )
 
 __all__ = ["ENTRY_POINT", "NAMESPACE", "PRESETS", "TASKS", "VARIANTS", "Task", "env_id", "game_ids", "preset",
-           "register_all", "register_game_envs", "register_pixel_envs", "register_sim2sim_envs", "registered_ids"]
+           "register_all", "register_game_envs", "register_pixel_envs", "register_reality_envs",
+           "register_sim2sim_envs", "registered_ids"]
 
 
 def register_all() -> None:
@@ -97,6 +99,18 @@ def register_game_envs() -> list[str]:
     return game_ids()
 
 
+def register_reality_envs() -> list[str]:
+    """Register the reality stand-ins ``simtransfer/<Task>Real-v0`` (idempotent); returns the ids."""
+    ids = []
+    for task in REALITY_TASKS:
+        eid = env_id(task, "Real")
+        ids.append(eid)
+        if eid not in gym.registry:
+            gym.register(id=eid, entry_point="simtransfer.envs.reality:make_reality_env",
+                         max_episode_steps=TASKS[task].max_episode_steps, kwargs={"task": task})
+    return ids
+
+
 def register_pixel_envs() -> None:
     """Register the pixel envs (``gymnasium.register``); already-registered ids are left alone."""
     for eid, kwargs in PIXEL_IDS.items():
@@ -110,3 +124,4 @@ register_all()
 register_sim2sim_envs()
 register_game_envs()
 register_pixel_envs()
+register_reality_envs()

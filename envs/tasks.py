@@ -47,6 +47,10 @@ TASKS: dict[str, Task] = {t.name: t for t in [
 ]}
 
 
+#: Tasks with a reality stand-in ``simtransfer/<Task>Real-v0`` (envs/reality.py, envs/presets/reality.yaml).
+REALITY_TASKS: tuple[str, ...] = ("InvertedPendulum", "InvertedDoublePendulum", "Hopper")
+
+
 def env_id(task: str, variant: str = "") -> str:
     """``env_id("Hopper", "Interp")`` -> ``"simtransfer/HopperInterp-v0"``."""
     return f"{NAMESPACE}/{task}{variant}-v0"

@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("simtransfer.experiments.commands.report_cmd", "tables and plots from a finished experiment"),
     "export": ("simtransfer.experiments.commands.export_cmd", "export a run to one ONNX/TorchScript policy file"),
     "deploy": ("simtransfer.experiments.commands.deploy_cmd", "run an exported policy on a robot at a fixed rate"),
+    "collect": ("simtransfer.experiments.commands.collect_cmd", "log trajectories of a run or exploration on a target"),
+    "calibrate": ("simtransfer.experiments.commands.calibrate_cmd", "fit simulator parameters to logged trajectories"),
 }
 
 

@@ -90,6 +90,24 @@ class MethodConfig(BaseModel):
         return self
 
 
+class CalibrationConfig(BaseModel):
+    """Real-to-sim calibration before the sources: collect on ``target``, calibrate ``sim``, and train the named
+    ``sources`` on the calibrated preset (docs/calibration.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(description="env the data is collected on (the robot, or a reality stand-in)")
+    sim: str = Field(description="simulator to calibrate, e.g. simtransfer/InvertedPendulum-v0")
+    policy: str = Field(default="scripted", description="random | scripted | a run directory")
+    episodes: int = Field(default=10, ge=1, description="logged episodes")
+    seed: int = Field(default=0, description="collection and calibration seed")
+    params: list[str] | None = Field(default=None, description="parameters to fit (default: calibrate's)")
+    budget: int = Field(default=400, ge=10, description="CMA-ES evaluations of the final fit")
+    max_windows: int = Field(default=300, ge=10, description="prediction windows used")
+    max_delay: int = Field(default=4, ge=0, description="largest delay tried, in steps")
+    sources: list[str] = Field(min_length=1, description="named sources trained on the calibrated preset")
+
+
 class BudgetConfig(BaseModel):
     """Per-cell training and evaluation budget."""
 
@@ -117,6 +135,8 @@ class ExperimentConfig(BaseModel):
                                         description="transfer methods (scratch is always added)")
     seeds: int | list[int] = Field(default=5, description="number of seeds (0..n-1) or an explicit list")
     budget: BudgetConfig = Field(default_factory=BudgetConfig, description="per-cell budget")
+    calibration: CalibrationConfig | None = Field(
+        default=None, description="collect -> calibrate before the sources; the listed sources train on the result")
     threshold: float | None = Field(default=None, description="success threshold for time-to-threshold")
     tracking: Literal["offline", "online", "disabled"] = Field(
         default="offline", description="W&B mode for every run (WANDB_MODE takes precedence)")
@@ -145,6 +165,9 @@ class ExperimentConfig(BaseModel):
         for name in self.sources:
             if not _LABEL.match(name) or name.startswith("seed"):
                 raise ValueError(f"source name '{name}' must be letters, digits and _.+- and not start with 'seed'")
+        for name in (self.calibration.sources if self.calibration else []):
+            if name not in self.sources:
+                raise ValueError(f"calibration: unknown source '{name}' (sources: {', '.join(sorted(self.sources))})")
         for m in self.methods:
             if m.source is not None and m.source not in self.sources:
                 known = ", ".join(sorted(self.sources)) or "none defined"

@@ -38,6 +38,7 @@ from simtransfer.agents.train import config_changes, train
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import make_env
 from simtransfer.envs.yaml_io import load_yaml
+from simtransfer.experiments.calibration_stage import calibrated_config, run_calibration
 from simtransfer.experiments.executors import Backend, InProcess, Pool, RayTasks, start_ray, stop_ray
 from simtransfer.experiments.experiment import ExperimentConfig, load_experiment, parse_experiment
 from simtransfer.experiments.fingerprints import fingerprint, prune_unplanned, reset_stale
@@ -58,7 +59,8 @@ from simtransfer.transfer.methods import get_method
 
 def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     run_dir = Path(job.out_dir)
-    config = source_config(cfg, job.seed, job.source)
+    out = run_dir.parents[1 if job.source is None else 2]  # OUT/sources[/<name>]/seed<k>
+    config = calibrated_config(cfg, source_config(cfg, job.seed, job.source), job.source, out)
     resumable = (run_dir / "config.yaml").is_file() and any((run_dir / "checkpoints").glob("*"))
     if resumable:  # a killed source continues, unless its config changed since (then it starts over)
         old = load_train_config(run_dir / "config.yaml", use_defaults=False)
@@ -192,7 +194,7 @@ def _write_experiment_yaml(cfg: ExperimentConfig, out: Path, force: bool) -> boo
             old = parse_experiment(load_yaml(path) or {}, source=str(path)).model_dump(mode="json")
         except SimtransferError:  # unreadable, alias-bombed or invalid: a different experiment
             old = {}
-        keep = ("name", "source", "sources", "targets", "methods", "budget", "threshold")
+        keep = ("name", "source", "sources", "targets", "methods", "budget", "threshold", "calibration")
         changed = {k: old.get(k) for k in keep} != {k: new.get(k) for k in keep}
         if changed and not force:
             raise SimtransferError(f"{out} holds results of a different experiment config (compare "
@@ -231,6 +233,7 @@ def _run_locked(cfg: ExperimentConfig, out: Path, workers: int, ray_address: str
     prune_unplanned(out, source_jobs + cell_jobs, say)
     reset_stale(source_jobs + cell_jobs, fps, legacy_ok=not changed, say=say)
     t0 = time.perf_counter()
+    run_calibration(cfg, out, say)  # collect -> calibrate (once; skipped when done) before any source trains
     todo_src = [j for j in source_jobs if not is_done(j, fps[j])]
     todo_cells = [j for j in cell_jobs if not is_done(j, fps[j])]
     total = len(todo_src) + len(todo_cells)

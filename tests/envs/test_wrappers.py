@@ -9,6 +9,7 @@ import pytest
 from simtransfer import envs  # noqa: F401
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import make_env
+from simtransfer.envs.tasks import preset
 from simtransfer.envs.wrappers import (
     WRAPPERS,
     ActionLatency,
@@ -109,7 +110,8 @@ def test_wrappers_compose_through_make_env() -> None:
     ]}
     a, b = make_env(spec, seed=0), make_env(spec, seed=0)
     ra, rb = rollout(a, 3, ZEROS), rollout(b, 3, ZEROS)
-    assert ra.shape == (11, 5 + 8) and np.array_equal(ra, rb)
+    n_params = len(preset("InvertedPendulum")["params"])  # physics, actuators and sensors
+    assert ra.shape == (11, 5 + n_params) and np.array_equal(ra, rb)
     check_env_strict(a, allow=["wrapped", "unbounded_obs"], sb3=False)
 
 

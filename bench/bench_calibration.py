@@ -1,0 +1,165 @@
+"""Real-to-sim calibration on the reality stand-ins: parameter recovery, the policies it buys, and its cost.
+
+Per task and seed ``s`` (resumable: finished cells are kept in ``bench/results/calibration.json``):
+
+* **recovery**: ``collect scripted`` (smooth random excitation) logs ``--episodes`` episodes on
+  ``simtransfer/<Task>Real-v0`` (reset seeds ``1000 s + i``), ``calibrate`` fits the default parameters on the
+  task's simulator; relative error of each continuous estimate vs the stand-in's true value (envs/presets/
+  reality.yaml, read here only), latency exact or not, calibration wall time;
+* **policies**: PPO (the task's config, ``--timesteps``) trained with seed ``s`` on nominal physics, on the
+  shipped preset (uncalibrated DR), on the calibrated preset of seed ``s``, and on the stand-in itself (oracle),
+  each scored on the stand-in (``--eval-episodes`` episodes, seeds ``10000 + i``).
+
+    python bench/bench_calibration.py --task InvertedPendulum --seeds 5
+    python bench/bench_calibration.py --task InvertedPendulum --phase recovery --seeds 5
+
+``bench/render.py`` renders ``calibration.md`` (IQM over seeds with bootstrap intervals).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import load, machine  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parents[1]
+WORK = ROOT / "runs" / "bench_calibration"
+ARMS = ("nominal", "dr", "calibrated", "oracle")  # also: dr_physics (the shipped preset without actuator/sensor kinds)
+CONFIGS = {"InvertedPendulum": "inverted_pendulum", "InvertedDoublePendulum": "inverted_double_pendulum"}
+
+
+def update(path: Path, task: str, keys: tuple[str, ...], value: Any, header: dict[str, Any]) -> dict[str, Any]:
+    """Set ``data[task][keys...] = value`` under a file lock (several bench processes may share the file)."""
+    from filelock import FileLock
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(WORK / "calibration.json.lock")):
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        entry = data.setdefault(task, {"recovery": {}, "policies": {}})
+        entry.update(header)
+        node = entry
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        if keys:
+            node[keys[-1]] = value
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        os.replace(tmp, path)
+    return entry
+
+
+def recovery(task: str, seed: int, episodes: int, budget: int) -> dict[str, Any]:
+    from simtransfer.agents.collect import collect
+    from simtransfer.envs.reality import true_params
+    from simtransfer.envs.tasks import env_id
+    from simtransfer.transfer.calibration import calibrate
+
+    work = WORK / task / f"s{seed}"
+    shutil.rmtree(work, ignore_errors=True)
+    data = collect("scripted", env_id(task, "Real"), work / "data", episodes=episodes, seed=1000 * seed)
+    t0 = time.perf_counter()
+    cpu0 = time.process_time()
+    report = calibrate(work / "data", env_id(task), work / "calib", budget=budget, seed=seed)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    truth = true_params(task)
+    rows = {}
+    for e in report["estimates"]:
+        true = truth.get(e["name"])
+        rows[e["name"]] = {**e, "true": true,
+                           "rel_error": None if true in (None, 0) else (e["value"] - true) / abs(true)}
+    return {"steps": data.total_steps, "episodes": len(data.episodes), "wall_s": wall, "cpu_s": cpu,
+            "evaluations": report["evaluations"], "estimates": rows, "load": os.getloadavg()[0]}
+
+
+def train_arm(task: str, arm: str, seed: int, timesteps: int) -> Path:
+    from simtransfer.agents.config import load_train_config, update_config
+    from simtransfer.envs.reality import reality_spec
+    from simtransfer.envs.tasks import env_id
+    from simtransfer.experiments.train import train
+
+    name = CONFIGS[task] + ("_nominal" if arm == "nominal" else "")
+    cfg = load_train_config(ROOT / "experiments" / "configs" / f"{name}.yaml",
+                            [f"total_timesteps={timesteps}", "eval.every=0", "eval.targets=[]", "checkpoint_every=0",
+                             "tracking.mode=disabled", "progress=false"], seed=seed)
+    if arm == "calibrated":
+        preset = WORK / task / f"s{seed}" / "calib" / "preset.yaml"
+        cfg = update_config(cfg, {"env.id": env_id(task), "env.kwargs": {"randomization": str(preset)}})
+    elif arm == "dr_physics":
+        from simtransfer.envs.params import KINDS, parse_name
+        from simtransfer.envs.tasks import preset
+
+        spec = preset(task)
+        spec["params"] = {k: v for k, v in spec["params"].items() if KINDS[parse_name(k)[0]].target != "signal"}
+        cfg = update_config(cfg, {"env.id": env_id(task), "env.kwargs": {"randomization": spec}})
+    elif arm == "oracle":
+        cfg = update_config(cfg, {"env.id": env_id(task), "env.kwargs": {"randomization": reality_spec(task)}})
+    out = WORK / task / f"s{seed}" / arm
+    return train(cfg, out, force=True).run_dir
+
+
+def score(run_dir: Path, task: str, episodes: int) -> list[float]:
+    from simtransfer.envs.tasks import env_id
+    from simtransfer.experiments.evaluate import evaluate_run
+
+    return evaluate_run(run_dir, env_id(task, "Real"), episodes=episodes, seed=10_000).returns
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--task", default="InvertedPendulum", choices=list(CONFIGS))
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. seeds-1 (split across processes)")
+    ap.add_argument("--episodes", type=int, default=10, help="logged episodes per calibration (<= 10)")
+    ap.add_argument("--budget", type=int, default=400, help="CMA-ES evaluations of the final fit")
+    ap.add_argument("--timesteps", type=int, default=60_000, help="PPO steps per policy")
+    ap.add_argument("--eval-episodes", type=int, default=10)
+    ap.add_argument("--phase", choices=["all", "recovery", "policies"], default="all")
+    ap.add_argument("--arms", default=",".join(ARMS))
+    ap.add_argument("--results", type=Path, default=RESULTS)
+    args = ap.parse_args(argv)
+    import torch
+
+    torch.set_num_threads(1)
+    path = args.results / "calibration.json"
+    from simtransfer.envs.reality import true_params
+
+    header = {"truth": true_params(args.task), "episodes": args.episodes, "budget": args.budget,
+              "timesteps": args.timesteps, "eval_episodes": args.eval_episodes, "machine": machine()}
+    entry = update(path, args.task, (), None, header)
+    for seed in range(args.seeds):
+        if args.phase in ("all", "recovery") and str(seed) not in entry["recovery"]:
+            rec = recovery(args.task, seed, args.episodes, args.budget)
+            entry = update(path, args.task, ("recovery", str(seed)), rec, {**header, "load_after": load()})
+            print(f"{args.task} seed {seed}: recovery in {rec['wall_s']:.0f} s: "
+                  + ", ".join(f"{k}={v['value']:.3g}" for k, v in rec["estimates"].items()), flush=True)
+    if args.phase in ("all", "policies"):
+        for seed in range(args.first_seed, args.seeds):
+            for arm in args.arms.split(","):
+                if str(seed) in entry["policies"].get(arm, {}) or (
+                        arm == "calibrated" and str(seed) not in entry["recovery"]):
+                    continue
+                t0 = time.perf_counter()
+                run = train_arm(args.task, arm, seed, args.timesteps)
+                returns = score(run, args.task, args.eval_episodes)
+                cell = {"returns": returns, "mean": sum(returns) / len(returns), "train_s": time.perf_counter() - t0}
+                entry = update(path, args.task, ("policies", arm, str(seed)), cell, {**header, "load_after": load()})
+                print(f"{args.task} seed {seed} {arm}: {cell['mean']:.1f}", flush=True)
+    import render
+
+    render.main([])
+    print(f"wrote {path} and {args.results / 'calibration.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

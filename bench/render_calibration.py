@@ -1,0 +1,83 @@
+"""Markdown for ``bench/results/calibration.json`` (bench/bench_calibration.py): recovery, policies, cost."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from simtransfer.transfer.stats import bootstrap_iqm  # noqa: E402
+
+RELATIVE = ("mass", "motor_gain", "lateral_friction")
+ARMS = ("nominal", "dr_physics", "dr", "calibrated", "oracle")
+LABELS = {"nominal": "nominal", "dr_physics": "uncalibrated DR, physics ranges only (no actuator/sensor kinds)",
+          "dr": "uncalibrated DR (shipped preset)", "calibrated": "calibrated DR",
+          "oracle": "oracle (trained on the stand-in)"}
+
+
+def _recovery(task: str, e: dict[str, Any]) -> list[str]:
+    rec = e.get("recovery", {})
+    if not rec:
+        return []
+    seeds = sorted(rec, key=int)
+    names = list(rec[seeds[0]]["estimates"])
+    lines = [f"### Parameter recovery ({len(seeds)} seeds, {e['episodes']} logged episodes each, scripted excitation)",
+             "", "| parameter | true | estimates (per seed) | median relative error | identified |",
+             "|---|---|---|---|---|"]
+    for n in names:
+        rows = [rec[s]["estimates"][n] for s in seeds]
+        vals = ", ".join(f"{r['value']:.3g}" for r in rows)
+        true = rows[0].get("true")
+        if true is None and n.partition("@")[0] in RELATIVE:  # a relative parameter the stand-in leaves nominal
+            true = 1.0
+        errs = [] if true in (None, 0) else [abs(r["value"] - true) / abs(true) for r in rows]
+        med = "" if not errs else ("exact " + f"{sum(x == 0 for x in errs)}/{len(errs)}" if n.endswith("latency")
+                                  else f"{100 * float(np.median(errs)):.1f}%")
+        ident = f"{sum(r['identified'] for r in rows)}/{len(rows)}"
+        lines.append(f"| {n} | {'' if true is None else f'{true:g}'} | {vals} | {med} | {ident} |")
+    walls = [rec[s]["wall_s"] for s in seeds]
+    cpus = [rec[s]["cpu_s"] for s in seeds]
+    steps = [rec[s]["steps"] for s in seeds]
+    loads = [rec[s]["load"] for s in seeds]
+    lines += ["", f"Calibration time per seed: wall {min(walls):.0f}-{max(walls):.0f} s (median "
+              f"{float(np.median(walls)):.0f} s), CPU {float(np.median(cpus)):.0f} s (one process); logged steps "
+              f"{min(steps)}-{max(steps)}; machine load (1-min average) {min(loads):.1f}-{max(loads):.1f}.", ""]
+    return lines
+
+
+def _policies(e: dict[str, Any]) -> list[str]:
+    pol = e.get("policies", {})
+    if not any(pol.get(a) for a in ARMS):
+        return []
+    lines = [f"### Policies on the stand-in (PPO {e['timesteps']} steps, {e['eval_episodes']} evaluation episodes; "
+             "IQM over seeds of the mean return, 95% bootstrap interval)", "",
+             "| training | seeds | IQM return | 95% interval | per seed | / oracle IQM |", "|---|---|---|---|---|---|"]
+    oracle = pol.get("oracle", {})
+    o_iqm = bootstrap_iqm([v["mean"] for v in oracle.values()]).value if oracle else None
+    for arm in ARMS:
+        cells = pol.get(arm, {})
+        if not cells:
+            continue
+        means = [cells[s]["mean"] for s in sorted(cells, key=int)]
+        est = bootstrap_iqm(means)
+        ratio = "" if not o_iqm else f"{est.value / o_iqm:.2f}"
+        lines.append(f"| {LABELS[arm]} | {len(means)} | {est.value:.1f} | [{est.low:.1f}, {est.high:.1f}] | "
+                     f"{', '.join(f'{m:.0f}' for m in means)} | {ratio} |")
+    return [*lines, ""]
+
+
+def calibration(data: dict[str, Any]) -> str:
+    lines = ["# Real-to-sim calibration on the reality stand-ins (bench/bench_calibration.py)", "",
+             "`simtransfer collect scripted` logs the stand-in `simtransfer/<Task>Real-v0` (true parameters in "
+             "envs/presets/reality.yaml, outside the shipped training ranges); `simtransfer calibrate` fits the "
+             "task's simulator; policies trained four ways are scored on the stand-in.", ""]
+    for task, e in data.items():
+        truth = ", ".join(f"{k}={v:g}" for k, v in e.get("truth", {}).items())
+        lines += [f"## {task}", "", f"Stand-in: {truth}. Machine: {e.get('machine', {}).get('cpus', '?')} CPUs "
+                  f"({e.get('machine', {}).get('cpu', '')}).", ""]
+        lines += _recovery(task, e) + _policies(e)
+    return "\n".join(lines).rstrip() + "\n"
