@@ -314,3 +314,9 @@ def suggest_preset(source_id: str, target_id: str) -> str | None:
         if task(p.source) == task(source_id) and task(p.target) == task(target_id):
             return p.name
     return None
+
+
+def adapter_hint(source_id: str, target_id: str, fallback: str = "an adapter (see docs/transfer.md)") -> str:
+    """What a spaces-differ error tells the user to add: ``--adapter <preset>`` when one fits, else ``fallback``."""
+    hint = suggest_preset(source_id, target_id)
+    return f"--adapter {hint}" if hint else fallback

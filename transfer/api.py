@@ -28,7 +28,7 @@ from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import EnvSpec, parse_env_spec
 from simtransfer.envs.yaml_io import parse_yaml
-from simtransfer.transfer.adapters import get_preset, suggest_preset
+from simtransfer.transfer.adapters import adapter_hint, get_preset
 from simtransfer.transfer.methods import MethodOptions, TransferMethod, TransferResult, get_method
 from simtransfer.transfer.source import SourceRun
 from simtransfer.transfer.weights import TransferReport
@@ -98,8 +98,7 @@ def check_spaces(sources: list[SourceRun], config: TrainConfig) -> None:
             obs_ok = len(index) == int(s_obs.shape[0])
         if obs_ok and spaces_compatible(s_act, act_space, bounds=True):
             continue
-        hint = suggest_preset(src.env_id, config.env.id)
-        hint_text = f"--adapter {hint}" if hint else "an adapter (see docs/transfer.md)"
+        hint_text = adapter_hint(src.env_id, config.env.id)
         raise SimtransferError(
             f"spaces differ: source {src.env_id} has observation {describe_space(s_obs)} / action "
             f"{describe_space(s_act, True)}, target {config.env.id} has observation {describe_space(obs_space)} / "

@@ -23,7 +23,7 @@ from pydantic import Field, model_validator
 from simtransfer.agents.policy_io import describe_space, spaces_compatible
 from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.transfer.adapters import get_preset, suggest_preset
+from simtransfer.transfer.adapters import adapter_hint, get_preset
 from simtransfer.transfer.api import _source_spaces, update_config
 from simtransfer.transfer.methods import MethodOptions, SourceRun, TransferMethod, register
 from simtransfer.transfer.methods.common import carry_normalization
@@ -83,8 +83,7 @@ def _check_spaces(sources: list[SourceRun], config: Any, options: Any, obs_space
             what, option, got, want = "action", "action_index_maps", s_act, act_space
         else:
             continue
-        hint = suggest_preset(src.env_id, config.env.id)
-        fix = f"--adapter {hint}" if hint else "an adapter preset (see docs/transfer.md)"
+        fix = adapter_hint(src.env_id, config.env.id, fallback="an adapter preset (see docs/transfer.md)")
         raise SimtransferError(
             f"spaces differ: source {src.env_id} has {what} {describe_space(got)}, target {config.env.id} has "
             f"{what} {describe_space(want)} after adapters; use {fix} (progressive turns it into index maps) "
