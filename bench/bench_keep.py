@@ -36,25 +36,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("WANDB_MODE", "disabled")
 import render  # noqa: E402
-from machine import measured  # noqa: E402
+from machine import load_bench_experiment, measured  # noqa: E402
 
 CONFIGS = ROOT / "experiments" / "configs" / "bench"
 # family -> (experiment, the return at t=0 from which a source "had" the task on the target)
 FAMILIES = {"pendulum": (CONFIGS / "keep_source.yaml", 950.0),
             "double_pendulum": (CONFIGS / "keep_source_double.yaml", 5000.0)}
 LOST_FRACTION = 0.95  # ... and lost it when its final return ends below this fraction of its start
-
-
-def load(path: Path, quick: bool) -> Any:
-    from simtransfer.experiments.experiment import load_experiment
-
-    cfg = load_experiment(path)
-    if quick:
-        cfg.seeds = [1]
-        cfg.source.timesteps = 2048
-        cfg.source.set = [*cfg.source.set, "eval.every=1024"]
-        cfg.budget.timesteps, cfg.budget.eval_every, cfg.budget.eval_episodes, cfg.budget.final_episodes = 1024, 512, 1, 1
-    return cfg
 
 
 def summarize(cfg: Any, work: Path) -> dict[str, Any]:
@@ -114,7 +102,7 @@ def run_family(family: str, quick: bool, work: Path, workers: int) -> tuple[dict
     from simtransfer.experiments.runner import run_experiment
 
     path, bar = FAMILIES[family]
-    cfg = load(path, quick)
+    cfg = load_bench_experiment(path, quick=quick, quick_target_steps=1024)
     work = work / family / ("quick" if quick else "full")
     summary = run_experiment(cfg, work, workers=workers, force=True, report=False)  # redo changed cells only
     if summary.failed:

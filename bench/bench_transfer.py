@@ -29,23 +29,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("WANDB_MODE", "disabled")
 import render  # noqa: E402
-from machine import measured  # noqa: E402
+from machine import load_bench_experiment, measured  # noqa: E402
 
 PAIRS = {"physics": ROOT / "experiments" / "configs" / "bench" / "transfer_physics.yaml",
          "task": ROOT / "experiments" / "configs" / "bench" / "transfer_task.yaml"}
-
-
-def load_pair(pair: str, quick: bool) -> Any:
-    """The pair's experiment; ``quick``: one seed, tiny budgets (a smoke test of the pipeline)."""
-    from simtransfer.experiments.experiment import load_experiment
-
-    cfg = load_experiment(PAIRS[pair])
-    if quick:
-        cfg.seeds = [1]
-        cfg.source.timesteps = 2048
-        cfg.source.set = [*cfg.source.set, "eval.every=1024"]
-        cfg.budget.timesteps, cfg.budget.eval_every, cfg.budget.eval_episodes, cfg.budget.final_episodes = 2048, 512, 1, 1
-    return cfg
 
 
 def run_pair(pair: str, cfg: Any, work: Path, workers: int) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
@@ -146,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ran = 0
     with measured(results):  # machine, load and wall time of this invocation (finished cells are skipped)
         for pair in args.pairs:
-            cfg = load_pair(pair, args.quick)
+            cfg = load_bench_experiment(PAIRS[pair], quick=args.quick, quick_target_steps=2048)
             spec, runs = run_pair(pair, cfg, work, args.workers)
             ran += spec.pop("jobs_run")
             results["pairs"][pair] = summarize_pair(pair, spec, runs)

@@ -88,3 +88,17 @@ def machine_line(record: dict[str, Any]) -> str | None:
                      f"{fmt(f'{x:.2f}' for x in record['load_after'])}")
         text += "."
     return text
+
+
+def load_bench_experiment(path: Path | str, *, quick: bool, quick_target_steps: int) -> Any:
+    """A bench's experiment YAML; ``quick``: one seed and tiny budgets (a smoke test of the pipeline)."""
+    from simtransfer.experiments.experiment import load_experiment
+
+    cfg = load_experiment(path)
+    if quick:
+        cfg.seeds = [1]
+        cfg.source.timesteps = 2048
+        cfg.source.set = [*cfg.source.set, "eval.every=1024"]
+        cfg.budget.timesteps, cfg.budget.eval_every = quick_target_steps, 512
+        cfg.budget.eval_episodes, cfg.budget.final_episodes = 1, 1
+    return cfg
