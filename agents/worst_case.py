@@ -64,6 +64,17 @@ class WorstCaseResult:
         return {**asdict(self), "worst_cvar_10": self.worst_cvar_10}
 
 
+def check_spaces(policy: LoadedPolicy, env: Any, spec: EnvSpec) -> None:
+    """One-line error when ``env``'s spaces differ from the ones ``policy`` was trained on."""
+    for what, expected, got in (("observation", policy.observation_space, env.observation_space),
+                                ("action", policy.action_space, env.action_space)):
+        bounds = what == "action"
+        if not spaces_compatible(expected, got, bounds=bounds):
+            raise SimtransferError(f"target '{spec.id}' has {what} space {describe_space(got, bounds)} but the "
+                                   f"policy in {policy.run_dir} expects {describe_space(expected, bounds)} "
+                                   "(configure an adapter)")
+
+
 def find_physics_randomizer(env: Any, target: str) -> PhysicsRandomizer:
     """The :class:`PhysicsRandomizer` inside ``env`` (one-line error if the target has none)."""
     found = unwrap_wrapper(env, PhysicsRandomizer)
@@ -223,11 +234,7 @@ def search_worst_case(run: str | Path | LoadedPolicy, target: str | dict[str, An
     name = spec.name or spec.id
     env = make_single_env(spec, policy.config.adapters, seed=seed)
     try:
-        for what, expected, got in (("observation", policy.observation_space, env.observation_space),
-                                    ("action", policy.action_space, env.action_space)):
-            if not spaces_compatible(expected, got, bounds=what == "action"):
-                raise SimtransferError(f"target '{spec.id}' has {what} space {describe_space(got)} but the policy "
-                                       f"in {policy.run_dir} expects {describe_space(expected)}")
+        check_spaces(policy, env, spec)
         randomizer = find_physics_randomizer(env, name)
         box_ranges = resolve_ranges(randomizer.space, ranges)
         box = _Box(randomizer.space, box_ranges)
