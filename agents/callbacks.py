@@ -65,6 +65,7 @@ class TargetEvalCallback(BaseCallback):
                 curve["std_return"].append(res.std_return)
             self.logger.record(f"eval/{name}/mean_return", res.mean_return)
             self.logger.record(f"eval/{name}/std_return", res.std_return)
+            self.logger.record(f"eval/{name}/cvar_10", res.cvar_10)
         self.latest = results
         self.eval_time += time.perf_counter() - t0
         if self.on_result is not None:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from simtransfer.envs.errors import SimtransferError, validation_error
 from simtransfer.envs.spec import EnvSpec, load_yaml
+from simtransfer.experiments.worst_case_stage import WorstCaseConfig
 
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -141,6 +142,8 @@ class ExperimentConfig(BaseModel):
     tracking: Literal["offline", "online", "disabled"] = Field(
         default="offline", description="W&B mode for every run (WANDB_MODE takes precedence)")
     base_dir: str | None = Field(default=None, description="directory relative paths resolve against (set on load)")
+    worst_case: WorstCaseConfig | None = Field(
+        default=None, description="also search each cell's target parameters for its worst case (off unless set)")
 
     @field_validator("seeds")
     @classmethod

@@ -45,7 +45,9 @@ def fingerprint(cfg: ExperimentConfig, job: Job) -> str:
     budget = cfg.budget.model_dump(mode="json", exclude={"random_episodes"})
     return _digest({"source": _digest(source_inputs(cfg, job.source, job.seed)), "target": tgt, "budget": budget,
                     "timesteps": target.timesteps or cfg.budget.timesteps, "method": method.name,
-                    "options": options, "seed": job.seed})
+                    "options": options, "seed": job.seed,
+                    # set only when asked for, so the fingerprints of experiments without it stay as they were
+                    **({"worst_case": cfg.worst_case.model_dump(mode="json")} if cfg.worst_case else {})})
 
 
 def read_marker(job: Job) -> dict[str, Any] | None:

@@ -40,6 +40,7 @@ from simtransfer.experiments.results import (  # noqa: F401  (importable from he
     method_order,
     read_eval,
 )
+from simtransfer.experiments.worst_case_stage import risk_markdown, risk_rows
 from simtransfer.transfer.metrics import DEFAULT_LAST_K
 from simtransfer.transfer.stats import (
     DEFAULT_CONFIDENCE,
@@ -167,6 +168,7 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
            "seed, else the run's t=0 evaluation): *lost what the source had* is flagged when the whole interval of "
            "final − zero-shot (paired by seed) lies below 0.", "",
            *_winners(results, settings),
+           *risk_markdown(risk_rows(results.root)),
            "## Transfer ratio (area under the curve relative to scratch)", "",
            "| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
     for m in methods:
@@ -252,6 +254,7 @@ def build_report(results_dir: str | Path, *, reps: int = DEFAULT_REPS, confidenc
     files["json"] = out / "summary.json"
     payload = {"experiment": results.name, "results_dir": str(results.root), "settings": settings,
                "summaries": [s.to_dict() for s in summaries], "sources": results.sources,
+               "risk": risk_rows(results.root),
                "notes": notes, "skipped": results.skipped}
     files["json"].write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
     files["markdown"] = out / "report.md"

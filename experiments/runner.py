@@ -53,6 +53,7 @@ from simtransfer.experiments.jobs import (  # noqa: F401  (Job, plan, is_done, s
     tracking_overrides,
 )
 from simtransfer.experiments.report import build_report, log_report_to_wandb, print_table
+from simtransfer.experiments.worst_case_stage import run_cell_worst_case
 from simtransfer.transfer.api import transfer
 from simtransfer.transfer.methods import get_method
 
@@ -104,6 +105,8 @@ def _run_cell(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
                       timesteps=target.timesteps or b.timesteps, seed=job.seed, options=options,
                       overrides=overrides, force=True, quiet=True)
     final = {k: v.get("mean_return") for k, v in (result.final or {}).items()}
+    if cfg.worst_case is not None:  # optional: a small CMA-ES search of the target's parameters (docs/worst_case.md)
+        return {"final": final, "worst_case": run_cell_worst_case(cfg.worst_case, job.out_dir, target.env, job.seed)}
     return {"final": final}
 
 
