@@ -1,0 +1,101 @@
+"""Markdown of ``bench/results/worst_case.json`` (``bench/bench_worst_case.py``): searched worst-case physics
+against random draws, and FGSM/PGD observation attacks against uniform noise. Part of ``bench/render.py``.
+
+>>> _est({"value": -5.0, "low": -9.0, "high": -1.0, "n": 5})
+'-5 [-9, -1]'
+>>> _est({"value": 12.25, "low": float("nan"), "high": float("nan"), "n": 1})
+'12.2'
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from machine import machine_line
+
+
+def _num(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"
+
+
+def _est(e: dict[str, Any] | None) -> str:
+    if not e:
+        return "—"
+    if e.get("low") is None or e["low"] != e["low"]:
+        return _num(e["value"])
+    return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
+
+
+def _search_table(tasks: dict[str, Any]) -> list[str]:
+    lines = ["| task | nominal return | worst of random draws | CMA-ES worst | CMA − random | CMA at least as bad "
+             "| CMA evaluations to match random |", "|---|---|---|---|---|---|---|"]
+    for name, t in tasks.items():
+        s = t["search"]
+        summ, seeds = s["summary"], s["seeds"]
+        n_rnd = seeds[0]["random"]["evaluations"] if seeds else 0
+        n_cma = max((r["cma"]["evaluations"] for r in seeds), default=0)
+        match = ", ".join("never" if r["cma"]["evals_to_match_random"] is None else str(r["cma"]["evals_to_match_random"])
+                          for r in seeds)
+        lines.append(f"| {name} | {_num(s['nominal_return'])} | {_est(summ['random_worst'])} ({n_rnd} draws) | "
+                     f"{_est(summ['cma_worst'])} (≤ {n_cma} evaluations) | {_est(summ['cma_minus_random'])} | "
+                     f"{summ['cma_at_least_as_bad']}/{summ['n']} seeds | {match} |")
+    return lines
+
+
+def _curve_table(tasks: dict[str, Any]) -> list[str]:
+    lines = ["| task | search | after 10 | after 25 | after 50 | after 100 |", "|---|---|---|---|---|---|"]
+    for name, t in tasks.items():
+        for method in ("random", "cma"):
+            per_seed = [r[method]["curve"] for r in t["search"]["seeds"]]
+            cells = []
+            for k in ("10", "25", "50", "100"):
+                vals = [c[k] for c in per_seed if k in c]
+                cells.append(", ".join(_num(v) for v in vals) if vals else "—")
+            lines.append(f"| {name} | {method} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def _attack_table(name: str, a: dict[str, Any]) -> list[str]:
+    lines = [f"**{name}** (clean: mean {_num(a['clean']['mean'])}, CVaR-10% {_num(a['clean']['cvar_10'])}; "
+             f"{a['episodes']} episodes per point, PGD {a['pgd_steps']} steps)", "",
+             "| epsilon | uniform noise | FGSM | PGD |", "|---|---|---|---|"]
+    for i, eps in enumerate(a["epsilons"]):
+        cells = []
+        for attack in ("uniform", "fgsm", "pgd"):
+            row = a["curves"][attack][i]
+            cells.append(f"{_num(row['mean'])} (CVaR {_num(row['cvar_10'])})")
+        lines.append(f"| {eps:g} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
+def worst_case(data: dict[str, Any]) -> str:
+    s = data["settings"]
+    horizon = f"episodes cut at {s['horizon']} steps" if s.get("horizon") else "the tasks' own episode lengths"
+    lines = ["# Worst-case physics and observation attacks (`bench/bench_worst_case.py`)", ""]
+    line = machine_line(data)
+    if line:
+        lines += [line, ""]
+    lines += [
+        f"Setting `{data['setting']}`: {s['seeds']} search seed(s); every parameter vector is scored on the same "
+        f"{s['episodes']} seeded episode(s) (common random numbers), {horizon}. Each source is a short PPO run "
+        "of the task's shipped config, trained with the project's own `train` (steps per task below). The "
+        "search box is the task's training ranges (`--ranges train`, every randomizable parameter, log scale for "
+        "log-uniform ones).", "",
+        "## Does CMA-ES find physics at least as bad as the worst of 100 random draws?", "",
+        "Returns are mean episode returns at the worst vector found (lower is worse for the policy); IQM over "
+        "search seeds with a 95% bootstrap interval (one seed: the value alone). *CMA − random* ≤ 0 means the "
+        "search found worse physics; *evaluations to match*: per seed, how many CMA evaluations it took to get "
+        "at or below the random draws' worst (never: it did not within its budget).", "",
+        *_search_table(data["tasks"]), "",
+        "Best (lowest) return found so far, per search seed:", "",
+        *_curve_table(data["tasks"]), "",
+        "Source steps: " + ", ".join(f"{k} {t['source_timesteps']}" for k, t in data["tasks"].items()) + ".", "",
+        "## Return vs epsilon: FGSM/PGD against uniform noise of the same L∞ bound", "",
+        "Epsilon is in running standard deviations of each observation dimension (after the run's "
+        "VecNormalize: what the network sees). Mean return over the episodes, CVaR-10% in brackets.", ""]
+    for name, t in data["tasks"].items():
+        lines += _attack_table(name, t["attack"])
+    return "\n".join(lines).rstrip() + "\n"
