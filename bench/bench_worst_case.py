@@ -38,14 +38,18 @@ CONFIGS = REPO / "experiments" / "configs"
 RESULTS = REPO / "bench" / "results"
 
 TASKS: dict[str, dict[str, Any]] = {
-    "pendulum": {"config": "inverted_pendulum.yaml", "target": "simtransfer/InvertedPendulum-v0", "timesteps": 30000},
-    "reacher": {"config": "reacher.yaml", "target": "simtransfer/Reacher-v0", "timesteps": 60000},
+    # the preset's notes (envs/presets/InvertedPendulum.yaml, from bench_sensitivity) find balancing insensitive
+    # to the physics inside the training ranges and losses only at a stronger motor: the pendulum's search box is
+    # the preset's extrapolation region (motor 2-4x), where there is something to find
+    "pendulum": {"config": "inverted_pendulum.yaml", "target": "simtransfer/InvertedPendulum-v0", "timesteps": 30000,
+                 "ranges": "extrap"},
+    "reacher": {"config": "reacher.yaml", "target": "simtransfer/Reacher-v0", "timesteps": 60000, "ranges": "train"},
     "double": {"config": "inverted_double_pendulum.yaml", "target": "simtransfer/InvertedDoublePendulum-v0",
-               "timesteps": 60000},
+               "timesteps": 60000, "ranges": "train"},
 }
 SETTINGS: dict[str, dict[str, Any]] = {
     "default": {"seeds": 2, "budget": 100, "random": 100, "episodes": 1, "horizon": 200,
-                "epsilons": [0.05, 0.1, 0.2, 0.5], "attack_episodes": 2, "attack_steps": 5},
+                "epsilons": [0.05, 0.2, 0.5], "attack_episodes": 2, "attack_steps": 5},
     "full": {"seeds": 5, "budget": 100, "random": 100, "episodes": 3, "horizon": None,
              "epsilons": [0.02, 0.05, 0.1, 0.2, 0.5, 1.0], "attack_episodes": 5, "attack_steps": 10},
     "quick": {"seeds": 1, "budget": 6, "random": 6, "episodes": 1, "horizon": 50,
@@ -102,10 +106,11 @@ def search_task(policy: Any, task: str, s: dict[str, Any], log: Any) -> dict[str
                                      s["episodes"], 0)
     seeds = []
     for seed in range(s["seeds"]):
-        rnd = search_worst_case(policy, spec, budget=s["random"], episodes=s["episodes"], search_seed=seed,
-                                method="random")
-        cma = search_worst_case(policy, spec, budget=s["budget"], episodes=s["episodes"], search_seed=seed,
-                                method="cma")
+        ranges = TASKS[task]["ranges"]
+        rnd = search_worst_case(policy, spec, ranges=ranges, budget=s["random"], episodes=s["episodes"],
+                                search_seed=seed, method="random")
+        cma = search_worst_case(policy, spec, ranges=ranges, budget=s["budget"], episodes=s["episodes"],
+                                search_seed=seed, method="cma")
         row = {"search_seed": seed,
                "random": {"worst_return": rnd.worst_return, "evaluations": rnd.evaluations, "curve": curve(rnd.trace),
                           "worst_params": rnd.worst_params, "wall_s": round(rnd.wall_time_s, 1)},
@@ -117,7 +122,7 @@ def search_task(policy: Any, task: str, s: dict[str, Any], log: Any) -> dict[str
             f"{cma.worst_return:.1f} in {cma.evaluations} (matched at {row['cma']['evals_to_match_random']})")
     cma_w = [r["cma"]["worst_return"] for r in seeds]
     rnd_w = [r["random"]["worst_return"] for r in seeds]
-    return {"ranges": "train", "nominal_return": nominal.mean_return, "seeds": seeds,
+    return {"ranges": TASKS[task]["ranges"], "nominal_return": nominal.mean_return, "seeds": seeds,
             "summary": {"cma_worst": estimate(cma_w), "random_worst": estimate(rnd_w),
                         "cma_minus_random": estimate([c - r for c, r in zip(cma_w, rnd_w)]),
                         "cma_at_least_as_bad": sum(c <= r for c, r in zip(cma_w, rnd_w)), "n": len(seeds)}}

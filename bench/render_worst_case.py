@@ -30,8 +30,8 @@ def _est(e: dict[str, Any] | None) -> str:
 
 
 def _search_table(tasks: dict[str, Any]) -> list[str]:
-    lines = ["| task | nominal return | worst of random draws | CMA-ES worst | CMA − random | CMA at least as bad "
-             "| CMA evaluations to match random |", "|---|---|---|---|---|---|---|"]
+    lines = ["| task | ranges | nominal return | worst of random draws | CMA-ES worst | CMA − random | CMA at least as bad "
+             "| CMA evaluations to match random |", "|---|---|---|---|---|---|---|---|"]
     for name, t in tasks.items():
         s = t["search"]
         summ, seeds = s["summary"], s["seeds"]
@@ -39,7 +39,7 @@ def _search_table(tasks: dict[str, Any]) -> list[str]:
         n_cma = max((r["cma"]["evaluations"] for r in seeds), default=0)
         match = ", ".join("never" if r["cma"]["evals_to_match_random"] is None else str(r["cma"]["evals_to_match_random"])
                           for r in seeds)
-        lines.append(f"| {name} | {_num(s['nominal_return'])} | {_est(summ['random_worst'])} ({n_rnd} draws) | "
+        lines.append(f"| {name} | {s['ranges']} | {_num(s['nominal_return'])} | {_est(summ['random_worst'])} ({n_rnd} draws) | "
                      f"{_est(summ['cma_worst'])} (≤ {n_cma} evaluations) | {_est(summ['cma_minus_random'])} | "
                      f"{summ['cma_at_least_as_bad']}/{summ['n']} seeds | {match} |")
     return lines
@@ -66,7 +66,7 @@ def _attack_table(name: str, a: dict[str, Any]) -> list[str]:
         cells = []
         for attack in ("uniform", "fgsm", "pgd"):
             row = a["curves"][attack][i]
-            cells.append(f"{_num(row['mean'])} (CVaR {_num(row['cvar_10'])})")
+            cells.append(f"{_num(row['mean'])} (CVaR {_num(row['cvar_10'])}; {row['wall_s']:.0f} s)")
         lines.append(f"| {eps:g} | " + " | ".join(cells) + " |")
     return lines + [""]
 
@@ -82,8 +82,8 @@ def worst_case(data: dict[str, Any]) -> str:
         f"Setting `{data['setting']}`: {s['seeds']} search seed(s); every parameter vector is scored on the same "
         f"{s['episodes']} seeded episode(s) (common random numbers), {horizon}. Each source is a short PPO run "
         "of the task's shipped config, trained with the project's own `train` (steps per task below). The "
-        "search box is the task's training ranges (`--ranges train`, every randomizable parameter, log scale for "
-        "log-uniform ones).", "",
+        "search box (every randomizable parameter, log scale for log-uniform ones) is the task's preset split "
+        "named in the table: `train` = the training ranges, `extrap` = the extrapolation region.", "",
         "## Does CMA-ES find physics at least as bad as the worst of 100 random draws?", "",
         "Returns are mean episode returns at the worst vector found (lower is worse for the policy); IQM over "
         "search seeds with a 95% bootstrap interval (one seed: the value alone). *CMA − random* ≤ 0 means the "
@@ -92,10 +92,14 @@ def worst_case(data: dict[str, Any]) -> str:
         *_search_table(data["tasks"]), "",
         "Best (lowest) return found so far, per search seed:", "",
         *_curve_table(data["tasks"]), "",
-        "Source steps: " + ", ".join(f"{k} {t['source_timesteps']}" for k, t in data["tasks"].items()) + ".", "",
+        "Source steps: " + ", ".join(f"{k} {t['source_timesteps']}" for k, t in data["tasks"].items()) + ". "
+        "Wall time per search in seconds (random draws / CMA-ES, per seed): " + "; ".join(
+            f"{k} " + ", ".join(f"{r['random']['wall_s']:.0f}/{r['cma']['wall_s']:.0f}" for r in t["search"]["seeds"])
+            for k, t in data["tasks"].items()) + ".", "",
         "## Return vs epsilon: FGSM/PGD against uniform noise of the same L∞ bound", "",
         "Epsilon is in running standard deviations of each observation dimension (after the run's "
-        "VecNormalize: what the network sees). Mean return over the episodes, CVaR-10% in brackets.", ""]
+        "VecNormalize: what the network sees). Mean return over the episodes, in brackets its CVaR-10% and the "
+        "wall time of the point.", ""]
     for name, t in data["tasks"].items():
         lines += _attack_table(name, t["attack"])
     return "\n".join(lines).rstrip() + "\n"
