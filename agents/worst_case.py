@@ -64,6 +64,10 @@ class WorstCaseResult:
         return {**asdict(self), "worst_cvar_10": self.worst_cvar_10}
 
 
+class NoRandomizablePhysics(SimtransferError):
+    """The target has no physics randomizer to pin (e.g. a MuJoCo twin): there is nothing to search."""
+
+
 def check_spaces(policy: LoadedPolicy, env: Any, spec: EnvSpec) -> None:
     """One-line error when ``env``'s spaces differ from the ones ``policy`` was trained on."""
     for what, expected, got in (("observation", policy.observation_space, env.observation_space),
@@ -79,7 +83,7 @@ def find_physics_randomizer(env: Any, target: str) -> PhysicsRandomizer:
     """The :class:`PhysicsRandomizer` inside ``env`` (one-line error if the target has none)."""
     found = unwrap_wrapper(env, PhysicsRandomizer)
     if found is None:
-        raise SimtransferError(f"target '{target}' has no randomizable physics (use a simtransfer/<Task>*-v0 id "
+        raise NoRandomizablePhysics(f"target '{target}' has no randomizable physics (use a simtransfer/<Task>*-v0 id "
                                "or an env spec with a 'randomization' mapping)")
     return found
 

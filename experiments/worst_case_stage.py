@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from simtransfer.agents.evaluation import cvar
 from simtransfer.agents.policy_io import atomic_write_json
-from simtransfer.agents.worst_case import search_worst_case
+from simtransfer.agents.worst_case import NoRandomizablePhysics, search_worst_case
 from simtransfer.envs.spec import EnvSpec
 from simtransfer.transfer.stats import bootstrap_iqm
 
@@ -43,11 +43,15 @@ class WorstCaseConfig(BaseModel):
     seed: int = Field(default=0, description="episode i of every evaluation resets with seed + i")
 
 
-def run_cell_worst_case(wc: WorstCaseConfig, run_dir: str | Path, target: EnvSpec, seed: int) -> dict[str, Any]:
+def run_cell_worst_case(wc: WorstCaseConfig, run_dir: str | Path, target: EnvSpec | str, seed: int) -> dict[str, Any]:
     """Search the finished cell ``run_dir`` on ``target`` (search seed = the cell's seed); write and return
-    the summary (``worst_return``, ``worst_params``, ``evaluations``)."""
-    res = search_worst_case(run_dir, target, ranges=wc.ranges, budget=wc.budget, episodes=wc.episodes, seed=wc.seed,
-                            search_seed=seed)
+    the summary (``worst_return``, ``worst_params``, ``evaluations``). A target without randomizable physics
+    (a MuJoCo twin, a plain gymnasium id) is recorded as skipped instead of failing the trained cell."""
+    try:
+        res = search_worst_case(run_dir, target, ranges=wc.ranges, budget=wc.budget, episodes=wc.episodes,
+                                seed=wc.seed, search_seed=seed)
+    except NoRandomizablePhysics as exc:
+        return {"worst_return": None, "skipped": str(exc)}
     full = res.to_dict()
     atomic_write_json(Path(run_dir) / WORST_CASE_FILE, full)
     return {k: full[k] for k in ("worst_return", "worst_cvar_10", "worst_params", "evaluations")}

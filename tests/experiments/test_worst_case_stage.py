@@ -48,3 +48,14 @@ def test_off_by_default_and_fingerprints_unchanged_without_it(tmp_path):
 def test_bad_worst_case_config_is_one_line(wc, needle):
     with pytest.raises(SimtransferError, match=needle):
         parse_experiment(tiny_experiment(worst_case=wc))
+
+
+def test_target_without_physics_is_recorded_as_skipped(tmp_path):
+    from simtransfer.experiments.train import train
+    from simtransfer.experiments.worst_case_stage import WorstCaseConfig, run_cell_worst_case
+    from tests.agents.runs import tiny_config
+
+    run = train(tiny_config("ppo"), tmp_path / "run").run_dir
+    out = run_cell_worst_case(WorstCaseConfig(budget=2), run, "CartPole-v1", 0)
+    assert out["worst_return"] is None and "no randomizable physics" in out["skipped"]
+    assert not (run / "worst_case.json").exists()
