@@ -99,8 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- packing
-SHIPPED = ("config.yaml", "metadata.json", "policy.safetensors", "eval.json")  # never model.zip (a pickle)
-CHECK_EPISODES = 2
+CHECK_EPISODES = 1
 CHECK_SEED = 0
 
 
@@ -109,60 +108,49 @@ def nominal_target(config: dict[str, Any]) -> str:
     return config["eval"]["targets"][0]["id"]
 
 
-def pack_one(key: str, run: Path, dest: Path, timing: dict[str, Any]) -> dict[str, Any]:
-    """Copy a finished run into the zoo and write its ``zoo.json`` (with the recorded nominal check return)."""
-    import shutil
-
+def zoo_info(key: str, run: Path, timing: dict[str, Any]) -> dict[str, Any]:
+    """``zoo.json`` of a finished run: config, commit, seed, learning curve, evaluation, training time and the
+    nominal-physics check return that ``tests/agents/test_zoo.py`` reproduces."""
     import yaml
 
     from simtransfer.experiments.evaluate import evaluate_run
 
     family, kind, seed = key.split("/")
-    dest.mkdir(parents=True, exist_ok=True)
-    for name in SHIPPED:
-        shutil.copyfile(run / name, dest / name)
     config = yaml.safe_load((run / "config.yaml").read_text())
     metadata = json.loads((run / "metadata.json").read_text())
     evals = json.loads((run / "eval.json").read_text())
     target = nominal_target(config)
-    check = evaluate_run(dest, target, episodes=CHECK_EPISODES, seed=CHECK_SEED)
-    short = target.split("/")[-1]
-    info = {
+    check = evaluate_run(run, target, episodes=CHECK_EPISODES, seed=CHECK_SEED)
+    git = metadata.get("git") or {}
+    return {
         "family": family, "kind": kind, "seed": int(seed),
         "config": timing.get("config", f"experiments/configs/zoo/{family}_{kind}.yaml"),
-        "commit": (metadata.get("git") or {}).get("commit"), "git_dirty": (metadata.get("git") or {}).get("dirty"),
+        "commit": git.get("commit"), "git_dirty": git.get("dirty"),
         "env": config["env"]["id"], "nominal_target": target,
         "timesteps": metadata.get("num_timesteps"), "stopped_early": bool(metadata.get("stopped_early")),
         "train_wall_s": timing.get("wall_s"), "train_cpu_s": timing.get("cpu_s"),
-        "train_time_s": metadata.get("train_time_s"),
         "learning_curve": evals["curves"].get("train"),
-        "final": {"train": evals["final"].get("train"), "nominal": evals["final"].get(short)},
+        "final": {"train": evals["final"].get("train"), "nominal": evals["final"].get(target.split("/")[-1])},
         "check": {"target": target, "episodes": CHECK_EPISODES, "seed": CHECK_SEED,
                   "returns": [float(r) for r in check.returns], "mean_return": float(check.mean_return)},
     }
-    (dest / "zoo.json").write_text(json.dumps(info, indent=1, sort_keys=True) + "\n")
-    return info
 
 
 def cmd_pack(args: argparse.Namespace) -> int:
-    from simtransfer.agents.zoo import FORMAT, MANIFEST, entry_files, read_manifest
+    from simtransfer.agents.zoo import MANIFEST, add_entry, read_manifest
 
     timing = json.loads((RUNS / "timing.json").read_text()) if (RUNS / "timing.json").is_file() else {}
     zoo = Path(args.zoo)
-    manifest = read_manifest(zoo) if (zoo / MANIFEST).is_file() else {"format": FORMAT, "entries": {}}
+    known = read_manifest(zoo)["entries"] if (zoo / MANIFEST).is_file() else {}
     for run in sorted(RUNS.glob("*/*/*")):
         key = "/".join(run.relative_to(RUNS).parts)
         if not (run / "policy.safetensors").is_file() or key.split("/")[0] not in args.families:
             continue
-        dest = zoo / key
-        if key in manifest["entries"] and not args.force:
+        if key in known and not args.force:
             continue
-        info = pack_one(key, run, dest, timing.get(key, {}))
-        manifest["entries"][key] = {"files": entry_files(dest), "env": info["env"],
-                                    "nominal_target": info["nominal_target"]}
+        info = zoo_info(key, run, timing.get(key, {}))
+        add_entry(zoo, key, run, info)
         print(f"packed {key}: check return {info['check']['mean_return']:.1f}", flush=True)
-    manifest["entries"] = dict(sorted(manifest["entries"].items()))
-    (zoo / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return 0
 
 
