@@ -27,6 +27,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from simtransfer.agents.algos import build_model
 from simtransfer.agents.config import TrainConfig, load_train_config
 from simtransfer.agents.vecenv import ObsNormalizer
+from simtransfer.agents.zoo import resolve_run_dir
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.yaml_io import load_json
 
@@ -334,8 +335,10 @@ class LoadedPolicy:
 
 
 def load_policy(run_dir: str | Path) -> LoadedPolicy:
-    """Rebuild the SB3 model of a run from ``config.yaml`` + ``metadata.json``, then load safetensors weights."""
-    run_dir = Path(run_dir)
+    """Rebuild the SB3 model of a run from ``config.yaml`` + ``metadata.json``, then load safetensors weights.
+
+    ``run_dir`` may also be a zoo source, ``zoo:FAMILY/KIND/SEED`` (:mod:`simtransfer.agents.zoo`)."""
+    run_dir = resolve_run_dir(run_dir)
     if not run_dir.is_dir():
         raise SimtransferError(f"run directory not found: {run_dir}")
     for name in (CONFIG, METADATA, WEIGHTS):

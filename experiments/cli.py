@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "deploy": ("simtransfer.experiments.commands.deploy_cmd", "run an exported policy on a robot at a fixed rate"),
     "collect": ("simtransfer.experiments.commands.collect_cmd", "log trajectories of a run or exploration on a target"),
     "calibrate": ("simtransfer.experiments.commands.calibrate_cmd", "fit simulator parameters to logged trajectories"),
+    "tune": ("simtransfer.experiments.commands.tune_cmd", "tune a transfer method's options with Optuna (TPE)"),
 }
 
 

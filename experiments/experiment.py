@@ -34,10 +34,30 @@ class SourceConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    config: str | dict[str, Any] = Field(
-        description="training config: a YAML path (relative to the experiment file) or an inline mapping")
+    config: str | dict[str, Any] | None = Field(
+        default=None, description="training config: a YAML path (relative to the experiment file) or an inline mapping")
     set: list[str] = Field(default_factory=list, description="overrides 'key=value' applied to the source config")
     timesteps: int | None = Field(default=None, gt=0, description="source training budget (None: the config's)")
+    zoo: str | None = Field(
+        default=None, description="a shipped source instead of training one: FAMILY/KIND (seed k of the experiment "
+        "uses zoo:FAMILY/KIND/k; docs/zoo.md); written `source: zoo:FAMILY/KIND` for short")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _zoo_shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.startswith("zoo:"):
+            return {"zoo": value[len("zoo:"):]}
+        return value
+
+    @model_validator(mode="after")
+    def _config_or_zoo(self) -> SourceConfig:
+        if (self.config is None) == (self.zoo is None):
+            raise ValueError("give a source either 'config' (trained here) or 'zoo' (a shipped source), not both")
+        if self.zoo is not None and (self.set or self.timesteps is not None):
+            raise ValueError("a zoo source is used as shipped: 'set' and 'timesteps' do not apply")
+        if self.zoo is not None and (len(self.zoo.strip("/").split("/")) != 2):
+            raise ValueError(f"zoo source {self.zoo!r}: expected FAMILY/KIND, e.g. zoo:pendulum/nominal")
+        return self
 
 
 class TargetConfig(BaseModel):

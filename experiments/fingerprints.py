@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from simtransfer.agents.rundirs import check_clearable, clear_run_dir
+from simtransfer.agents.zoo import zoo_files, zoo_spec
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.experiments.experiment import ExperimentConfig
 from simtransfer.experiments.jobs import Job, method_options, source_config
@@ -30,7 +31,11 @@ def _digest(obj: Any) -> str:
 
 def source_inputs(cfg: ExperimentConfig, name: str | None, seed: int) -> dict[str, Any]:
     raw = source_config(cfg, seed, name).model_dump(mode="json")
-    return {k: v for k, v in raw.items() if k not in _UNTRACKED}
+    inputs = {k: v for k, v in raw.items() if k not in _UNTRACKED}
+    zoo = cfg.source_config(name).zoo
+    if zoo is not None:  # a shipped source: its weights too (a re-packed zoo redoes what used it)
+        inputs["zoo_files"] = zoo_files(zoo_spec(zoo, seed))
+    return inputs
 
 
 def fingerprint(cfg: ExperimentConfig, job: Job) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from simtransfer.agents.config import TrainConfig, load_train_config, resolve_train_config
+from simtransfer.agents.zoo import resolve_zoo, zoo_spec
 from simtransfer.experiments.experiment import ExperimentConfig
 from simtransfer.transfer.methods import TransferMethod, get_method
 
@@ -83,6 +84,8 @@ def tracking_overrides(cfg: ExperimentConfig) -> list[str]:
 def source_config(cfg: ExperimentConfig, seed: int, name: str | None = None) -> TrainConfig:
     """The resolved training config of the main source (``name=None``) or a named one, for one seed."""
     source = cfg.source_config(name)
+    if source.zoo is not None:  # a shipped source: its own config, read from the checked zoo entry
+        return load_train_config(resolve_zoo(zoo_spec(source.zoo, seed)) / "config.yaml", use_defaults=False)
     overrides = list(source.set) + tracking_overrides(cfg)
     if source.timesteps is not None:
         overrides.append(f"total_timesteps={source.timesteps}")

@@ -35,6 +35,7 @@ from simtransfer.agents.policy_io import atomic_write_bytes, atomic_write_json
 from simtransfer.agents.rundirs import disk_errors, locked
 from simtransfer.agents.tracking import share_offline_fallback
 from simtransfer.agents.train import config_changes, train
+from simtransfer.agents.zoo import zoo_source
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import make_env
 from simtransfer.envs.yaml_io import load_yaml
@@ -61,6 +62,8 @@ from simtransfer.transfer.methods import get_method
 def _run_source(cfg: ExperimentConfig, job: Job) -> dict[str, Any]:
     run_dir = Path(job.out_dir)
     out = run_dir.parents[1 if job.source is None else 2]  # OUT/sources[/<name>]/seed<k>
+    if cfg.source_config(job.source).zoo is not None:  # a shipped source: copied (sha256-checked), not trained
+        return zoo_source(cfg.source_config(job.source).zoo, job.seed, run_dir)
     config = calibrated_config(cfg, source_config(cfg, job.seed, job.source), job.source, out)
     resumable = (run_dir / "config.yaml").is_file() and any((run_dir / "checkpoints").glob("*"))
     if resumable:  # a killed source continues, unless its config changed since (then it starts over)

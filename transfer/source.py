@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from simtransfer.agents.config import TrainConfig
 from simtransfer.agents.policy_io import read_run_metadata
+from simtransfer.agents.zoo import resolve_run_dir
 from simtransfer.envs.errors import SimtransferError, validation_error
 from simtransfer.envs.yaml_io import load_yaml
 from simtransfer.transfer.weights import sha256_file
@@ -37,7 +38,7 @@ class SourceRun:
 
     @classmethod
     def load(cls, run_dir: str | Path) -> SourceRun:
-        path = Path(run_dir)
+        path = resolve_run_dir(run_dir)  # a run directory, or a checked zoo entry for zoo:FAMILY/KIND/SEED
         if not path.is_dir():
             raise SimtransferError(f"source run not found: {path}")
         weights = path / "policy.safetensors"
