@@ -36,21 +36,25 @@ SCRATCH = REPO / "bench" / ".mutation_runs"
 FOLDERS = ("envs", "agents", "transfer", "experiments")
 U, C, M = ("tests/transfer/test_method_units.py", "tests/transfer/test_method_contracts.py",
            "tests/transfer/test_methods.py")
+N = "tests/transfer/test_carried_normalization.py"
+MU, MR = "tests/transfer/test_method_mutation_units.py", "tests/transfer/test_method_mutation_runs.py"
 # target -> groups of (files to mutate, tests, pytest -k expression): each file runs only the tests that can
-# see it, so one mutant takes seconds.  progressive.py is left out of "methods": its code is being moved into a
-# subpackage and has its own tests.
+# see it, so one mutant takes seconds.  The -k expressions also match module names: "units" and "mutation" keep
+# every test of the unit files and of the tests written against this run's survivors in each group (the filter
+# used to drop the option tests that pin defaults and bounds).  progressive.py is left out of "methods": its code
+# lives in a subpackage and has its own tests.
 TARGETS: dict[str, list[tuple[list[str], list[str], str]]] = {
     "methods": [
-        (["transfer/methods/__init__.py"], [U, C], ""),
-        (["transfer/methods/common.py"], [U, C, M], "normalization or contract or finetune or freeze or features "
-                                                     "or partial or adapter"),
-        (["transfer/methods/scratch.py"], [C], "scratch or contract"),
-        (["transfer/methods/zeroshot.py"], [U, C], "zeroshot or contract or finetune"),
-        (["transfer/methods/finetune.py"], [U, C], "finetune or option or l2sp or contract"),
-        (["transfer/methods/freeze.py"], [U, C, M], "freeze or depth or contract"),
-        (["transfer/methods/features.py"], [U, C, M], "features or depth or contract"),
-        (["transfer/methods/partial.py"], [U, C, M], "partial or contract"),
-        (["transfer/methods/l2sp.py"], [U, C], "l2sp or contract"),
+        (["transfer/methods/__init__.py"], [U, MU, C], ""),
+        (["transfer/methods/common.py"], [U, MU, N, C, M], "units or mutation or normalization or contract or finetune "
+                                                            "or freeze or features or partial or adapter"),
+        (["transfer/methods/scratch.py"], [U, MU, C], "units or mutation or scratch or contract"),
+        (["transfer/methods/zeroshot.py"], [U, MU, MR, C], "units or mutation or zeroshot or contract or finetune"),
+        (["transfer/methods/finetune.py"], [U, MU, C], "units or mutation or finetune or option or l2sp or contract"),
+        (["transfer/methods/freeze.py"], [U, MU, C, M], "units or mutation or freeze or depth or contract"),
+        (["transfer/methods/features.py"], [U, MU, C, M], "units or mutation or features or depth or contract"),
+        (["transfer/methods/partial.py"], [U, MU, C, M], "units or mutation or partial or contract"),
+        (["transfer/methods/l2sp.py"], [U, MU, C], "units or mutation or l2sp or contract"),
     ],
     "security": [
         (["envs/trust.py", "envs/yaml_io.py"], ["tests/envs/test_trust.py", "tests/security/test_hostile_runs.py"],
@@ -97,7 +101,7 @@ def run_target(name: str, fresh: bool = False, collect_only: bool = False) -> di
     """Run mutmut on one target's scratch copy; return its counts and survivors."""
     work = SCRATCH / name
     env = {**os.environ, "PYTHONPATH": str(work / "site"), "WANDB_MODE": "disabled", "WANDB_SILENT": "true"}
-    mutmut = str(Path(sys.executable).with_name("mutmut"))
+    mutmut = [sys.executable, "-m", "mutmut"]  # not bin/mutmut: a worktree venv gets mutmut through a .pth
     groups = [{"paths": p, "tests": t, "select": k} for p, t, k in TARGETS[name]]
     info = {"paths": [p for g in groups for p in g["paths"]], "groups": groups,
             "disabled_mutation_types": DISABLED.split(",")}
@@ -111,14 +115,14 @@ def run_target(name: str, fresh: bool = False, collect_only: bool = False) -> di
     for paths, tests, select in TARGETS[name]:
         runner = (f"{sys.executable} -m pytest -x -q -p no:warnings -p no:cacheprovider -o addopts='' "
                   f"-m 'not slow' {f'-k {select!r} ' if select else ''}{' '.join(tests)}")
-        rc |= subprocess.call([mutmut, "run", "--paths-to-mutate", ",".join(paths), "--tests-dir", "tests",
+        rc |= subprocess.call([*mutmut, "run", "--paths-to-mutate", ",".join(paths), "--tests-dir", "tests",
                                "--runner", runner, "--disable-mutation-types", DISABLED, "--no-progress", "--CI"],
                               cwd=work, env=env, stdout=subprocess.DEVNULL)
     wall = time.perf_counter() - t0
     return {**collect(work, mutmut, env), **info, "mutmut_exit": rc, "wall_time_s": round(wall, 1)}
 
 
-def collect(work: Path, mutmut: str, env: dict) -> dict:
+def collect(work: Path, mutmut: list[str], env: dict) -> dict:
     """Counts per status and the surviving mutants (file, line, diff) from mutmut's cache."""
     with sqlite3.connect(work / ".mutmut-cache") as db:
         rows = db.execute("SELECT m.id, m.status, l.line_number, l.line, s.filename FROM Mutant m "
@@ -132,7 +136,7 @@ def collect(work: Path, mutmut: str, env: dict) -> dict:
         counts[label] = counts.get(label, 0) + 1
         per_file.setdefault(filename, {k: 0 for k in STATUS.values()})[label] += 1
         if label in ("survived", "timeout", "suspicious"):
-            diff = subprocess.run([mutmut, "show", str(mid)], cwd=work, env=env, capture_output=True,
+            diff = subprocess.run([*mutmut, "show", str(mid)], cwd=work, env=env, capture_output=True,
                                   text=True).stdout
             changed = [d for d in diff.splitlines() if d.startswith(("-", "+")) and not d.startswith(("---", "+++"))]
             survivors.append({"id": mid, "status": label, "file": filename, "line": lineno + 1,

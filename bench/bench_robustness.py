@@ -1,12 +1,17 @@
 """Zero-shot robustness of nominal / uniform-DR / ADR / DR+history policies, and what ADR and pixels cost.
 
-Parts (``--parts``, default ``cost robustness``); results in ``bench/results/robustness.json``, rendered by
-``bench/render.py``:
+Parts (``--parts``, default ``cost robustness``), rendered by ``bench/render.py``:
 
-* ``robustness`` — the experiment ``experiments/configs/bench/robustness.yaml`` (nominal, uniform-DR, ADR and
-  DR+history InvertedPendulum sources from the shipped configs, 5 seeds) run by the experiment runner
-  (resumable: ``--runs`` is its cache); each source's final return on the held-out ``Extrap`` split as a
-  fraction of its return on nominal physics.
+* ``robustness`` → ``bench/results/robustness_zero_shot.json`` — no measurement code: the experiment
+  ``experiments/configs/bench/robustness.yaml`` (nominal, uniform-DR, ADR and DR+history InvertedPendulum sources
+  from the shipped configs) run by the experiment runner (resumable: ``--runs`` is its cache; ``--seeds K`` runs
+  its first K seeds, default 2 — the YAML's 5 with ``--seeds 5``); the bench only reads the runner's ``job.json``
+  files: each source's final return on the held-out ``Extrap`` split as a fraction of its return on nominal
+  physics, IQM over seeds with a bootstrap interval.
+
+The other parts are measurement code (they time env loops, ``learn()`` and DAgger, which the runner does not
+do) → ``bench/results/robustness.json``:
+
 * ``cost`` — ADR's cost over uniform DR as interleaved rounds (alternating order), median of the per-round
   ADR/DR ratios with quartiles, a bootstrap interval and the load: env steps/s with random actions (2
   DummyVecEnv envs, the main process's ADR controller reading every info) and PPO ``learn()`` steps/s (ADR
@@ -16,8 +21,9 @@ Parts (``--parts``, default ``cost robustness``); results in ``bench/results/rob
   PD teacher (``--pixel-seeds``) and PPO (``--pixel-ppo-seeds``), with learning curves, scored on training and
   held-out visuals against a random policy. ``--pixel-section`` keeps a second budget next to the first.
 
-    python bench/bench_robustness.py                               # writes bench/results/robustness.json
-    python bench/bench_robustness.py --parts cost pixels            # merges into the same files
+    python bench/bench_robustness.py                               # cost + robustness (2 seeds)
+    python bench/bench_robustness.py --parts robustness --seeds 5  # the YAML's full setting
+    python bench/bench_robustness.py --parts cost pixels            # merges into robustness.json
 """
 
 from __future__ import annotations
@@ -120,21 +126,45 @@ def _ppo_model(task: str, method: str, episode_steps: int, adr: dict[str, Any], 
                        policy=cfg.policy.model_dump(), seed=seed)
 
 
+def robustness_experiment(seeds: int | None) -> Any:
+    """``ROBUSTNESS_EXPERIMENT`` as the runner reads it; ``seeds``: only its first ``seeds`` seeds."""
+    from simtransfer.experiments.experiment import load_experiment
+
+    cfg = load_experiment(ROBUSTNESS_EXPERIMENT)
+    if seeds is not None:
+        cfg.seeds = cfg.seed_list()[:seeds]
+    return cfg
+
+
 def part_robustness(args: argparse.Namespace) -> dict[str, Any]:
     """Train and score the sources of ``ROBUSTNESS_EXPERIMENT`` with the experiment runner (resumable: its
-    output directory is the cache), then relate each source's held-out return to its nominal return."""
+    output directory is the cache), then relate each source's held-out return to its nominal return (read from
+    the runner's ``job.json`` files): per-seed ratios and their IQM with a bootstrap interval."""
     from machine import measured
 
     from simtransfer.experiments.leaderboard import source_robustness
     from simtransfer.experiments.runner import run_experiment
+    from simtransfer.transfer.stats import bootstrap_iqm
 
+    cfg = robustness_experiment(args.seeds)
     keys = {"nominal": "InvertedPendulumNominal-v0", "heldout": ["InvertedPendulumExtrap-v0"]}
-    record: dict[str, Any] = {"experiment": str(ROBUSTNESS_EXPERIMENT.relative_to(ROOT)), "keys": keys}
+    record: dict[str, Any] = {"experiment": str(ROBUSTNESS_EXPERIMENT.relative_to(ROOT)), "keys": keys,
+                              "seeds": cfg.seed_list(), "seeds_in_yaml": load_yaml_seeds(),
+                              "command": "python bench/bench_robustness.py --parts robustness"
+                                         + (f" --seeds {args.seeds}" if args.seeds is not None else "")}
     with measured(record):
-        summary = run_experiment(ROBUSTNESS_EXPERIMENT, args.runs, workers=args.workers)
+        summary = run_experiment(cfg, args.runs, workers=args.workers)
     record["failed"] = list(summary.failed)
-    record["rows"] = [vars(r) for r in source_robustness(args.runs, keys["nominal"], keys["heldout"])]
+    rows = source_robustness(args.runs, keys["nominal"], keys["heldout"])
+    record["rows"] = [vars(r) for r in rows]
+    record["iqm"] = {r.source: {k: bootstrap_iqm(np.asarray(r.ratios[k], dtype=float)[~np.isnan(r.ratios[k])])
+                                .to_dict() if r.defined(k) else None for k in keys["heldout"]} for r in rows}
     return record
+
+
+def load_yaml_seeds() -> int:
+    """How many seeds the experiment YAML itself asks for (the full setting)."""
+    return len(robustness_experiment(None).seed_list())
 
 
 def part_cost(args: argparse.Namespace) -> dict[str, Any]:
@@ -470,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=Path, default=ROOT / "results" / "bench" / "robustness",
                     help="the robustness experiment's output directory (resumable)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="parallel jobs of the robustness part")
+    ap.add_argument("--seeds", type=int, default=2, help="first K seeds of the robustness experiment (its YAML: 5)")
     args = ap.parse_args(argv)
 
     from simtransfer import envs  # noqa: F401  (registers simtransfer/* ids)
@@ -487,11 +518,11 @@ def main(argv: list[str] | None = None) -> int:
         _atomic_json(out_json, data)
         return data
 
-    data = save({})
+    data = json.loads(out_json.read_text()) if out_json.is_file() else {}
     if "cost" in args.parts:  # merged per task (and threshold mode) into the earlier cost results
         data = save({"cost": {**(data.get("cost") or {}), **part_cost(args)}})
     if "robustness" in args.parts:
-        data = save({"zero_shot": part_robustness(args)})
+        _atomic_json(results / "robustness_zero_shot.json", part_robustness(args))
     if "pixels" in args.parts:
         data = save({args.pixel_section: part_pixels(args)})
     render.main([])

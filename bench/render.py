@@ -28,7 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import render_benches as rb  # noqa: E402
 from render_calibration import calibration  # noqa: E402
 from render_deploy import deploy as deploy_markdown  # noqa: E402
+from render_docs import render_docs  # noqa: E402
 from render_keep import keep_source  # noqa: E402
+from render_robustness import zero_shot  # noqa: E402
 from render_suite import suite_markdown, winners_table, wins_by_method  # noqa: E402
 from render_worst_case import worst_case  # noqa: E402
 
@@ -59,6 +61,8 @@ BENCHES = [
     Bench("sensitivity", rb.sensitivity, "python bench/bench_sensitivity.py --task TASK",
           "Domain gap along each physics axis"),
     Bench("robustness", rb.robustness, "python bench/bench_robustness.py", "ADR cost, pixel students"),
+    Bench("robustness_zero_shot", zero_shot, "python bench/bench_robustness.py --parts robustness",
+          "Zero-shot robustness of randomized training (runner)"),
     Bench("envs", rb.envs, "python bench/bench_envs.py", "Randomizer throughput cost"),
     Bench("train", rb.train, "python bench/bench_train.py", "Training pipeline: throughput, overhead, learning, resume"),
     Bench("sim2sim", rb.sim2sim, "python bench/bench_sim2sim.py", "Sim-to-sim targets"),
@@ -134,6 +138,7 @@ def render_all(results: Path = RESULTS, repo: Path = REPO) -> dict[Path, str]:
         block = readme_block(load("suite", results))
         text = README_BLOCK.sub(lambda m: m.group(1) + block + m.group(3), text)
     out[readme] = text
+    out.update(render_docs(results, repo))  # generated blocks in docs/randomization.md, docs/progressive.md
     return out
 
 

@@ -56,3 +56,27 @@ def test_a_results_file_without_a_renderer_is_an_error(tmp_path):
         assert "no renderer for bench/results/unknown_bench.json" in str(exc)
     else:
         raise AssertionError("an unregistered results file must not be skipped silently")
+
+
+def test_check_catches_a_hand_edit_of_a_generated_doc_block(tmp_path):
+    """docs/randomization.md and docs/progressive.md carry their numbers in ``<!-- render:NAME -->`` blocks."""
+    results, repo = _copy(tmp_path)
+    for doc in ("randomization.md", "progressive.md"):
+        shutil.copy(REPO / "docs" / doc, repo / "docs" / doc)
+    for path, text in render.render_all(results, repo).items():
+        path.write_text(text)
+    doc = repo / "docs" / "progressive.md"
+    text = doc.read_text()
+    start, end = text.index("<!-- render:progressive_forgetting -->"), text.index("<!-- /render:progressive_forgetting -->")
+    assert "| source task, fine-tuned |" in text[start:end]
+    doc.write_text(text[:start] + text[start:end].replace("| source task, fine-tuned |", "| fine-tuned (edited) |")
+                   + text[end:])
+    assert render.stale(render.render_all(results, repo)) == [doc]
+    doc.write_text(text.replace("<!-- render:progressive_cost -->", "<!-- render:nope -->")
+                   .replace("<!-- /render:progressive_cost -->", "<!-- /render:nope -->"))
+    try:
+        render.render_all(results, repo)
+    except SystemExit as exc:
+        assert "no renderer for the doc block 'nope'" in str(exc)
+    else:
+        raise AssertionError("an unknown doc block must not be left as it is")
