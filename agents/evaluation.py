@@ -6,12 +6,36 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from simtransfer.agents.vecenv import ObsNormalizer
+from simtransfer.envs.errors import SimtransferError
+
+CVAR_ALPHA = 0.1  # every evaluation reports CVaR-10% next to the mean
+
+
+def cvar(returns: Any, alpha: float = CVAR_ALPHA) -> float:
+    """Conditional value at risk of episode returns: the mean of the worst ``ceil(alpha * n)`` episodes.
+
+    Lower tail (returns are rewards): with 10 episodes, CVaR-10% is the single worst return; with 25, the
+    mean of the worst 3. ``alpha=1`` is the mean.
+
+    >>> cvar([10.0, 1.0, 7.0, 3.0, 9.0, 8.0, 6.0, 5.0, 4.0, 2.0])
+    1.0
+    >>> cvar([10.0, 1.0, 7.0, 3.0], alpha=0.5)
+    2.0
+    """
+    arr = np.sort(np.asarray(returns, dtype=np.float64).ravel())
+    if arr.size == 0:
+        raise SimtransferError("CVaR needs at least one episode return")
+    if not 0.0 < alpha <= 1.0:
+        raise SimtransferError(f"CVaR alpha must be in (0, 1], got {alpha:g}")
+    k = max(1, math.ceil(alpha * arr.size - 1e-9))
+    return float(arr[:k].mean())
 
 
 class RandomPolicy:
@@ -43,6 +67,11 @@ class EvalResult:
     std_return: float
     returns: list[float] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
+    cvar_10: float | None = None  # mean of the worst ceil(10%) of ``returns`` (filled in from them)
+
+    def __post_init__(self) -> None:
+        if self.cvar_10 is None and self.returns:
+            self.cvar_10 = cvar(self.returns, CVAR_ALPHA)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -92,6 +92,8 @@ class PhysicsRandomizer(gym.Wrapper):
         self.current_params: dict[str, float] = self.space.nominal()
         self._nominal = self.config.split == "nominal"
         self.context_id = 0 if self._nominal else -1
+        self._pinned: dict[str, float] | None = None
+        self._restore = False
         if not self.config.resample_every or self.config.split == "nominal":
             self.step = self.env.step  # nothing to do per step: skip this layer entirely (no per-step cost)
 
@@ -104,30 +106,57 @@ class PhysicsRandomizer(gym.Wrapper):
         """Physics handles, available after the first reset."""
         return self._binding
 
+    def pin(self, values: dict[str, float] | None) -> None:
+        """From the next reset on, apply exactly ``values`` every episode (names left out: nominal), whatever
+        the split; ``None`` hands the choice back to the split's selector. The seam for evaluating a policy at
+        chosen physics (worst-case search, sweeps). Unknown names or values outside the valid bounds: one-line
+        error."""
+        if values is None:
+            self._restore = self._pinned is not None  # a nominal env writes its native values back once
+            self._pinned = None
+            return
+        unknown = sorted(set(values) - set(self.space.names))
+        if unknown:
+            raise SimtransferError(f"unknown parameter '{unknown[0]}' for this env (its parameters: "
+                                   f"{', '.join(self.space.names) or 'none'})")
+        for name, v in values.items():
+            lo, hi = self.space.by_name[name].valid
+            if not lo <= float(v) <= hi:
+                raise SimtransferError(f"parameter '{name}': {float(v):g} is outside its valid bounds [{lo:g}, {hi:g}]")
+        self._pinned = {**self.space.nominal(), **{k: float(v) for k, v in values.items()}}
+
     def _choose(self, restart: bool) -> None:
-        if self._nominal:
+        if self._pinned is not None:
+            self.current_params, self.context_id = dict(self._pinned), 0
+        elif self._nominal:
             self.current_params, self.context_id = self.space.nominal(), 0
         else:
             self.context_id, self.current_params = self.selector.select(self._rng, restart=restart)
 
+    @property
+    def _native(self) -> bool:
+        """The simulator keeps its native values (nominal split, nothing pinned): nothing to write."""
+        return self._nominal and self._pinned is None
+
     def _apply(self) -> None:
         assert self._binding is not None
-        self._binding.apply(None if self._nominal else self.current_params)
+        self._binding.apply(None if self._native else self.current_params)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
             self._rng = np.random.default_rng([int(seed), 0x7A2D])
         binding = self._binding
         self._choose(restart=seed is not None)
-        if binding is not None and not self._nominal:
+        if binding is not None and not self._native:
             binding.preset_before_reset(self.current_params)
         obs, info = self.env.reset(seed=seed, options=options)
         if binding is None:
             bullet_client(self.env)
             self._binding = BulletBinding(self.env, self.space)
             self._apply()
-        elif not self._nominal:  # nominal: the native values never change, nothing to write again
+        elif not self._native or self._restore:  # nominal: the native values never change, nothing to write again
             self._apply()
+            self._restore = False
         self._steps = 0
         info = dict(info)
         info["params"] = dict(self.current_params)
@@ -138,7 +167,7 @@ class PhysicsRandomizer(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         self._steps += 1
         every = self.config.resample_every
-        if every and self._steps % every == 0 and not self._nominal:
+        if every and self._steps % every == 0 and not self._native:
             self._choose(restart=False)
             self._apply()
             info = dict(info)
