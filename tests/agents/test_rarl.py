@@ -175,3 +175,18 @@ def test_rarl_with_a_sac_protagonist(tmp_path):
     result = train(rarl_config("sac", total=256), tmp_path / "sac")
     meta = json.loads((tmp_path / "sac" / "adversary" / "metadata.json").read_text())
     assert result.num_timesteps == 256 and meta["rarl"]["phases"] == 1 and meta["algo"] == "ppo"
+
+
+@pytest.mark.parametrize("task", ["inverted_double_pendulum", "hopper"])
+def test_benchmark_configs_load_and_their_adversary_finds_its_links(task):
+    from simtransfer.agents.rarl import adversary_env_spec
+    from simtransfer.envs.spec import make_env
+
+    root = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "adversarial"
+    for method in ("nominal", "dr"):
+        assert load_train_config(root / f"{task}_{method}.yaml").adversary is None
+    cfg = load_train_config(root / f"{task}_rarl.yaml")
+    env = make_env(adversary_env_spec(cfg))
+    env.reset(seed=0)
+    assert env.action_space.shape == (len(cfg.adversary.links) * len(cfg.adversary.force_axes),)
+    env.close()
