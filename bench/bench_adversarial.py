@@ -50,6 +50,8 @@ TASKS = {"idp": ("InvertedDoublePendulum", "inverted_double_pendulum"), "hopper"
 EVAL_SEED = 2_000_000  # episode i of every evaluation resets with EVAL_SEED + i: all runs face the same episodes
 GOAL_WORST_RATIO, GOAL_NOMINAL_LOSS = 1.2, 0.10
 METRICS = ("nominal", "train_mean", "train_cvar", "extrap_mean", "extrap_cvar", "worst")
+FULL = {"seeds": list(range(5)), "timesteps": None, "episodes": 30, "worst_budget": 100, "worst_episodes": 3,
+        "forces": [2.5, 10.0]}  # --full, for every task (timesteps None: the configs' budgets)
 
 
 def settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -59,9 +61,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
                  "forces": []}
         return {t: dict(small) for t in args.tasks}
     if args.full:
-        full = {"seeds": list(range(5)), "timesteps": None, "episodes": 30, "worst_budget": 100,
-                "worst_episodes": 3, "forces": [2.5, 10.0]}
-        return {t: dict(full) for t in args.tasks}
+        return {t: dict(FULL) for t in args.tasks}
     out = {"idp": {"seeds": list(range(args.seeds)), "timesteps": args.idp_timesteps, "episodes": 10,
                    "worst_budget": args.worst_budget, "worst_episodes": 2, "forces": args.forces},
            "hopper": {"seeds": [0], "timesteps": args.hopper_timesteps, "episodes": 5, "worst_budget": 8,
@@ -173,6 +173,28 @@ def summarize(task_runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     return {"methods": methods, "goal": goal}
 
 
+def full_estimate(task: str, runs: dict[str, list[dict[str, Any]]], s: dict[str, Any]) -> dict[str, Any]:
+    """Wall time of ``--full`` for ``task`` at this run's measured speed: training seconds per step of each kind
+    of run (RARL variants: RARL's) × the configs' budgets × 5 seeds, and evaluation seconds scaled by the
+    number of episodes (a lower bound: episodes lengthen as policies learn)."""
+    from simtransfer.agents.config import load_train_config
+
+    full = FULL
+    per_step = {m: float(np.mean([r["train"]["wall_s"] / r["train"]["timesteps"] for r in rs])) for m, rs in runs.items()}
+    train_s = 0.0
+    for label, (path, _) in variants(task, full["forces"]).items():
+        kind = "rarl" if label.startswith("rarl") else label
+        if kind in per_step:
+            train_s += per_step[kind] * load_train_config(path).total_timesteps * len(full["seeds"])
+
+    def cost(x: dict[str, Any]) -> float:
+        return 3 * x["episodes"] + x["worst_budget"] * x["worst_episodes"]
+
+    eval_run = float(np.mean([r["scores"]["eval_wall_s"] for rs in runs.values() for r in rs]))
+    eval_s = eval_run * cost(full) / cost(s) * len(full["seeds"]) * len(variants(task, full["forces"]))
+    return {"train_s": round(train_s), "eval_s": round(eval_s), "total_s": round(train_s + eval_s)}
+
+
 def run_task(task: str, s: dict[str, Any], work: Path) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {}
     for label, (path, overrides) in variants(task, s["forces"]).items():
@@ -183,7 +205,7 @@ def run_task(task: str, s: dict[str, Any], work: Path) -> dict[str, Any]:
             scores = score_run(run, task, seed, s)
             runs.setdefault(label, []).append({"seed": seed, "train": info, "scores": scores,
                                                "rarl": rarl_trace(run)})
-    return {"settings": s, "runs": runs, **summarize(runs)}
+    return {"settings": s, "runs": runs, **summarize(runs), "full_estimate": full_estimate(task, runs, s)}
 
 
 def main(argv: list[str] | None = None) -> int:

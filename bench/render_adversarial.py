@@ -60,6 +60,12 @@ def _task(task: str, data: dict[str, Any], goal: dict[str, Any]) -> list[str]:
             lines.append(f"| {method} | {_est(g['worst_vs_dr'], True)} | {_est(g['nominal_loss'], True)} | "
                          f"{'met' if g['met'] else 'not met'} | {phases} | {vs} |")
         lines.append("")
+    est = data.get("full_estimate")
+    if est:
+        lines += [f"Full setting (`--full`: 5 seeds, the configs' budgets, 30 episodes per evaluation, worst case 100 × "
+                  f"3 episodes, RARL also at 2.5 and 10 N) for this task, at this run's measured speed and load: about "
+                  f"{est['total_s'] / 3600:.1f} h of wall time (training {est['train_s'] / 3600:.1f} h, evaluation at "
+                  f"least {est['eval_s'] / 3600:.1f} h: episodes lengthen as policies learn).", ""]
     return lines
 
 

@@ -66,10 +66,12 @@ def find_links(env: gym.Env, names: Sequence[str], what: str = "adversary") -> l
 class _Disturbance(gym.Wrapper):
     """Shared part of both views: the disturbance space and how a normalized disturbance reaches PyBullet."""
 
+    kind = "adversary"  # the short name in env specs, for error messages
+
     def __init__(self, env: gym.Env, links: Sequence[str], max_force: float, max_torque: float | None,
                  force_axes: Sequence[str], torque_axes: Sequence[str]) -> None:
         gym.Wrapper.__init__(self, env)
-        name = type(self).__name__
+        name = self.kind
         if isinstance(links, str) or not links:
             raise SimtransferError(f"{name}: 'links' must be a non-empty list of link names")
         if not max_force > 0 or (max_torque is not None and not max_torque > 0):
@@ -87,7 +89,7 @@ class _Disturbance(gym.Wrapper):
         self._targets: list[tuple[int, int]] = []
 
     def _reset_links(self) -> None:
-        self._targets = find_links(self.env, self.links, type(self).__name__)
+        self._targets = find_links(self.env, self.links, f"{self.kind} links")
 
     def apply(self, normalized: Any) -> np.ndarray:
         """Apply a disturbance in ``[-1, 1]`` (clipped) for the next physics step; returns it in N / N·m."""
@@ -116,6 +118,8 @@ class AdversaryForce(_Disturbance, gym.utils.RecordConstructorArgs):
     >>> env.disturbance_space.shape
     (3,)
     """
+
+    kind = "adversary_force"
 
     def __init__(self, env: gym.Env, links: Sequence[str] = ("torso",), max_force: float = 10.0,
                  max_torque: float | None = None, force_axes: Sequence[str] = ("x", "y", "z"),
@@ -159,6 +163,8 @@ class AdversaryControl(_Disturbance, gym.utils.RecordConstructorArgs):
     >>> env.action_space.shape                       # (2 forces + 1 torque) per link
     (6,)
     """
+
+    kind = "adversary_control"
 
     def __init__(self, env: gym.Env, links: Sequence[str] = ("torso",), max_force: float = 10.0,
                  max_torque: float | None = None, force_axes: Sequence[str] = ("x", "y", "z"),

@@ -75,7 +75,7 @@ def test_adversary_control_acts_with_the_protagonist_and_negates_its_reward():
 
 def test_unknown_link_is_a_one_line_error_naming_the_links():
     env = AdversaryForce(gym.make(IDP), links=["pole3"], max_force=1.0)
-    with pytest.raises(SimtransferError, match=r"no link named 'pole3' .*links: .*pole2") as info:
+    with pytest.raises(SimtransferError, match=r"adversary_force links: no link named .pole3. .*links: .*pole2") as info:
         env.reset(seed=0)
     assert "\n" not in str(info.value)
 
