@@ -167,6 +167,9 @@ def test_rarl_resume_continues_the_alternation(tmp_path):
     meta = json.loads((run / "adversary" / "metadata.json").read_text())
     # restored: phase 1 and its 128 adversary steps carry on (a fresh adversary would count 2 phases, 256 steps)
     assert meta["rarl"]["phases"] == 3 and meta["num_timesteps"] == 3 * 128
+    train(rarl_config(total=256), run, force=True)  # --force clears the adversary's directory too
+    assert json.loads((run / "adversary" / "metadata.json").read_text())["rarl"]["phases"] == 1
+    assert sorted(p.name for p in (run / "adversary" / "checkpoints").iterdir()) == ["step_000000256.safetensors"]
 
 
 def test_rarl_with_a_sac_protagonist(tmp_path):
