@@ -30,9 +30,11 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
+from simtransfer.agents.adversary_config import AdversaryConfig
 from simtransfer.agents.algos import check_hyperparams
 from simtransfer.envs.errors import SimtransferError, validation_error
 from simtransfer.envs.spec import EnvSpec, WrapperSpec, load_yaml
@@ -149,6 +151,8 @@ class TrainConfig(BaseModel):
     progress: bool = Field(default=True, description="show a progress bar on stderr")
     log_interval: int | None = Field(
         default=None, ge=1, description="SB3 log_interval (iterations or episodes; None: the algorithm's default)")
+    adversary: AdversaryConfig | None = Field(
+        default=None, description="RARL: train against an adversary that pushes links (agents/rarl.py; None: none)")
 
     @field_validator("env", mode="before")
     @classmethod
@@ -170,6 +174,14 @@ class TrainConfig(BaseModel):
         if "algo" in info.data:
             check_hyperparams(info.data["algo"], value)
         return value
+
+    @model_serializer(mode="wrap")
+    def _omit_no_adversary(self, handler: Any) -> dict[str, Any]:
+        """No ``adversary`` key without one: configs (and the runner's fingerprints) read as before RARL."""
+        data = handler(self)
+        if self.adversary is None and isinstance(data, dict):
+            data.pop("adversary", None)
+        return data
 
     def to_yaml(self) -> str:
         """The fully resolved config as YAML (what ``config.yaml`` in a run directory holds)."""

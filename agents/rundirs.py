@@ -28,7 +28,7 @@ LOCK = ".lock"
 # what simtransfer writes into a run directory (train, transfer, the experiment runner)
 RUN_FILES = frozenset({"config.yaml", "metadata.json", "progress.csv", "eval.json", "policy.safetensors",
                        "model.zip", "checkpoints", "wandb", "transfer_report.json", "cell.json", "job.json",
-                       "adr_ranges.png", LOCK})
+                       "adr_ranges.png", "adversary", LOCK})  # adversary/: a RARL run's adversary (agents/rarl.py)
 _TEMP = re.compile(r"^(\..+\.tmp\d*|\.model\.tmp\.zip|(cell|job)\.tmp)$")
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EROFS}
 

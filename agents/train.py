@@ -46,6 +46,7 @@ from simtransfer.agents.policy_io import (
     save_weights,
     spaces_compatible,
 )
+from simtransfer.agents.rarl import protagonist_env_config, rarl_callback
 from simtransfer.agents.rundirs import (
     check_clearable,
     clear_run_dir,
@@ -238,8 +239,9 @@ def _train(cfg: TrainConfig, run_dir: Path, last: Path | None, ckpt_meta: dict[s
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     set_random_seed(cfg.seed)
-    vec_env = make_training_env(cfg)
+    vec_env = make_training_env(protagonist_env_config(cfg))  # RARL: with the adversary's forces
     eval_envs: dict[str, Any] = {}
+    rarl = None
     try:
         eval_envs = _eval_envs(cfg)
         model = build_model(cfg.algo, vec_env, hyperparams=cfg.hyperparams, policy=cfg.policy.model_dump(),
@@ -247,6 +249,7 @@ def _train(cfg: TrainConfig, run_dir: Path, last: Path | None, ckpt_meta: dict[s
         _check_eval_spaces(model, eval_envs)
         if prepare_model is not None:
             prepare_model(model, vec_env)
+        rarl = rarl_callback(cfg, model, vec_env, run_dir, ckpt_meta)  # None without an adversary: block
         vec_norm = find_vec_normalize(vec_env)
         extra_state: dict[str, Any] = {}
         if last is not None:
@@ -257,8 +260,10 @@ def _train(cfg: TrainConfig, run_dir: Path, last: Path | None, ckpt_meta: dict[s
         run_dir.mkdir(parents=True, exist_ok=True)
         return _run(cfg, run_dir, model, vec_env, vec_norm, eval_envs, extra_state=extra_state,
                     checkpoint_step=ckpt_meta["num_timesteps"] if ckpt_meta else None,
-                    extra_metadata=extra_metadata, t_start=t_start, before_finish=before_finish)
+                    extra_metadata=extra_metadata, t_start=t_start, before_finish=before_finish, rarl=rarl)
     finally:
+        if rarl is not None:
+            rarl.close()
         for env in eval_envs.values():
             env.close()
         vec_env.close()
@@ -266,7 +271,7 @@ def _train(cfg: TrainConfig, run_dir: Path, last: Path | None, ckpt_meta: dict[s
 
 def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: Any, eval_envs: dict[str, Any], *,
          extra_state: dict[str, Any], checkpoint_step: int | None, extra_metadata: dict[str, Any] | None,
-         t_start: float, before_finish: Callable[[Path], None] | None = None) -> TrainResult:
+         t_start: float, before_finish: Callable[[Path], None] | None = None, rarl: Any = None) -> TrainResult:
     resumed = checkpoint_step is not None
     atomic_write_bytes(run_dir / "config.yaml", cfg.to_yaml().encode())
     name = run_dir.name
@@ -296,12 +301,14 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
         ckpt_dir.mkdir(exist_ok=True)
         state = {"curves": eval_cb.curves, "params_stats": params_cb.stats, "wandb_id": tracker.run_id,
                  "adr": range_state(range_cbs), "metadata": extra_metadata or {}}
+        if rarl is not None:  # the adversary's checkpoint beside the protagonist's
+            state["rarl"] = rarl.state(m.num_timesteps, cfg.keep_checkpoints)
         ckpt.save_checkpoint(ckpt.checkpoint_path(ckpt_dir, m.num_timesteps), m, vec_norm, state)
         ckpt.prune_checkpoints(ckpt_dir, cfg.keep_checkpoints)
 
     ckpt_cb = SafetensorsCheckpointCallback(save_ckpt, cfg.checkpoint_every)
     progress_cb = ProgressCallback(cfg.total_timesteps, lambda: eval_cb.latest, enabled=cfg.progress)
-    callbacks = CallbackList([params_cb, *range_cbs, eval_cb, ckpt_cb, progress_cb])
+    callbacks = CallbackList([params_cb, *range_cbs, *([rarl] if rarl else []), eval_cb, ckpt_cb, progress_cb])
     remaining = cfg.total_timesteps - model.num_timesteps
     start_steps = model.num_timesteps
     t_learn, cpu_learn = time.perf_counter(), time.process_time()
@@ -326,6 +333,8 @@ def _run(cfg: TrainConfig, run_dir: Path, model: Any, vec_env: Any, vec_norm: An
         final = eval_cb.evaluate(model.num_timesteps) if eval_envs else {}
         weights = run_dir / "policy.safetensors"
         sha = save_weights(weights, model, vec_norm)
+        if rarl is not None:
+            rarl.finish()  # RUN/adversary/
         tmp_zip = run_dir / ".model.tmp.zip"
         try:
             model.save(str(tmp_zip))

@@ -26,6 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import render_benches as rb  # noqa: E402
+from render_adversarial import adversarial  # noqa: E402
 from render_calibration import calibration  # noqa: E402
 from render_deploy import deploy as deploy_markdown  # noqa: E402
 from render_docs import render_docs  # noqa: E402
@@ -74,6 +75,8 @@ BENCHES = [
           "Real-to-sim calibration on the reality stand-ins"),
     Bench("worst_case", worst_case, "python bench/bench_worst_case.py",
           "Worst-case physics search and observation attacks"),
+    Bench("adversarial", adversarial, "python bench/bench_adversarial.py",
+          "Adversarial training: RARL vs DR vs nominal"),
 ]
 
 

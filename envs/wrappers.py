@@ -19,6 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from simtransfer.envs.adversary import AdversaryControl, AdversaryForce
 from simtransfer.envs.bullet import bullet_client
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.history import HistoryObservation
@@ -244,4 +245,6 @@ WRAPPERS: dict[str, type[gym.Wrapper]] = {
     "push": RandomPush,
     "context_obs": ContextObservation,
     "history": HistoryObservation,
+    "adversary_force": AdversaryForce,  # RARL (envs/adversary.py)
+    "adversary_control": AdversaryControl,
 }

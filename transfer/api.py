@@ -61,6 +61,7 @@ def target_config(source: SourceRun, target: str | dict[str, Any] | EnvSpec, *, 
     raw["env"] = parse_env_spec(target).model_dump()
     raw["name"] = None
     raw.setdefault("eval", {})["targets"] = []
+    raw.pop("adversary", None)  # a RARL source's adversary trained it in simulation; the target is trained on as it is
     if timesteps is not None:
         raw["total_timesteps"] = int(timesteps)
     tracking = raw.setdefault("tracking", {})
