@@ -32,17 +32,19 @@ def sources(tmp_path_factory):
     return {"trunk": root / "trunk", "heads": root / "heads"}
 
 
-@pytest.mark.parametrize("method", ["zeroshot", "finetune", "freeze", "features", "progressive"])
+@pytest.mark.parametrize("method", ["zeroshot", "finetune", "freeze", "features", "partial", "l2sp", "progressive"])
 def test_every_method_takes_a_multitask_source(sources, tmp_path, method):
     res = transfer(sources["trunk"], TARGET, method, timesteps=64, out_dir=tmp_path / "run", quiet=True)
     cfg = (tmp_path / "run" / "config.yaml").read_text()
     assert "multitask: null" in cfg and ONEHOT in cfg  # one task; the policy still sees the (unknown) task code
     assert set(res.final) == {"train"}
+    meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
+    assert meta["observation_space"]["shape"] == [4 + 3]  # CartPole + the (all-zero) code of the 3 tasks
     env = make_single_env(TARGET, [{"type": ONEHOT, "kwargs": {"tasks": ["left", "mid", "right"]}}])
     obs, _ = env.reset(seed=0)
     assert obs.shape == (7,) and np.all(obs[4:] == 0.0)  # the held-out target: no task is active
     env.close()
-    if method in ("finetune", "freeze", "features"):
+    if method in ("finetune", "freeze", "features", "l2sp"):
         src = SourceRun.load(sources["trunk"]).state_dict
         assert set(res.report["loaded"]) >= {k for k in src if not k.startswith(("action_net", "value_net"))}
     if method == "progressive":
