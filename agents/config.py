@@ -37,6 +37,7 @@ from pydantic import (
 from simtransfer.agents.adversary_config import AdversaryConfig
 from simtransfer.agents.algos import check_hyperparams
 from simtransfer.envs.errors import SimtransferError, validation_error
+from simtransfer.envs.multitask import MultiTaskConfig
 from simtransfer.envs.spec import EnvSpec, WrapperSpec, load_yaml
 from simtransfer.envs.yaml_io import parse_yaml
 
@@ -153,6 +154,19 @@ class TrainConfig(BaseModel):
         default=None, ge=1, description="SB3 log_interval (iterations or episodes; None: the algorithm's default)")
     adversary: AdversaryConfig | None = Field(
         default=None, description="RARL: train against an adversary that pushes links (agents/rarl.py; None: none)")
+    multitask: MultiTaskConfig | None = Field(
+        default=None, description="several training tasks (env: omitted or the first task); docs/multitask.md")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _first_task_as_env(cls, value: Any) -> Any:
+        return MultiTaskConfig.fill_env(value)
+
+    @model_validator(mode="after")
+    def _check_multitask(self) -> TrainConfig:
+        if self.multitask is not None:
+            self.multitask.check_train_config(self)
+        return self
 
     @field_validator("env", mode="before")
     @classmethod
@@ -257,7 +271,7 @@ def resolve_train_config(raw: Any, overrides: list[str] | None = None, *, source
     if seed is not None:
         raw["seed"] = seed
     if use_defaults:
-        env = raw.get("env")
+        env = raw.get("env") or MultiTaskConfig.first_task(raw)
         env_id = env.get("id") if isinstance(env, dict) else env
         algo = raw.get("algo", "ppo")
         if isinstance(env_id, str) and isinstance(algo, str):

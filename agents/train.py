@@ -56,7 +56,12 @@ from simtransfer.agents.rundirs import (
     remove_temp_files,
 )
 from simtransfer.agents.tracking import Tracker, WandbWriter
-from simtransfer.agents.vecenv import find_vec_normalize, make_single_env, make_training_env
+from simtransfer.agents.vecenv import (
+    find_vec_normalize,
+    make_single_env,
+    make_training_env,
+    multitask_eval_envs,
+)
 from simtransfer.envs.errors import SimtransferError
 
 PrepareModel = Callable[[Any, Any], None]
@@ -112,7 +117,9 @@ def check_out_dir(run_dir: Path, force: bool, protect: list[Path] | None = None)
 def _eval_envs(config: TrainConfig) -> dict[str, Any]:
     """One env per evaluation target, built before anything is written (a bad target id fails early)."""
     envs: dict[str, Any] = {}
-    if config.eval.train:
+    if config.multitask is not None:  # "train" mixes the tasks; one entry per task besides
+        envs.update(multitask_eval_envs(config, seed=config.eval.seed))
+    elif config.eval.train:
         envs["train"] = make_single_env(config.env, config.adapters, seed=config.eval.seed)
     for spec in config.eval.targets:
         name = spec.display_name

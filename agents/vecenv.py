@@ -15,6 +15,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnvWrapper, VecNormalize
 
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.multitask import MultiTaskEnv, check_task_spaces
 from simtransfer.envs.spec import EnvSpec, WrapperSpec, apply_wrappers, make_env, parse_env_spec
 
 
@@ -98,16 +99,55 @@ def _factory(spec: dict[str, Any], adapters: list[dict[str, Any]], seed: int) ->
     return make_single_env(spec, adapters, seed=seed, monitor=True)
 
 
+def make_mixed_env(specs: list[dict[str, Any]], names: list[str], adapters: list[dict[str, Any]],
+                   seed: int | None = None, monitor: bool = False) -> gym.Env:
+    """A :class:`~simtransfer.envs.multitask.MultiTaskEnv` over the task specs, each with the adapters."""
+    env: gym.Env = MultiTaskEnv([functools.partial(make_single_env, s, adapters, seed=seed) for s in specs], names)
+    return Monitor(env) if monitor else env
+
+
+def multitask_eval_envs(config: Any, *, seed: int) -> dict[str, gym.Env]:
+    """Evaluation envs of a multi-task config: ``"train"`` (the tasks mixed, if ``eval.train``) and one per task."""
+    mt = config.multitask
+    specs = [mt.labelled(i) for i in range(len(mt.tasks))]
+    envs: dict[str, gym.Env] = {}
+    if config.eval.train:
+        envs["train"] = make_mixed_env([s.model_dump() for s in specs], mt.names, config.adapters, seed=seed)
+    for name, spec in zip(mt.names, specs, strict=True):
+        envs[name] = make_single_env(spec, config.adapters, seed=seed)
+    return envs
+
+
+def _training_fns(config: Any, adapters: list[dict[str, Any]], base_seed: int) -> list[Any]:
+    mt = config.multitask
+    if mt is None:
+        spec = parse_env_spec(config.env).model_dump()
+        return [functools.partial(_factory, spec, adapters, base_seed + i) for i in range(config.n_envs)]
+    specs = [mt.labelled(i).model_dump() for i in range(len(mt.tasks))]
+    if mt.mixing == "round_robin":  # env i runs task i mod K (n_envs >= K is validated with the config)
+        return [functools.partial(_factory, specs[i % len(specs)], adapters, base_seed + i)
+                for i in range(config.n_envs)]
+    return [functools.partial(make_mixed_env, specs, mt.names, adapters, base_seed + i, True)
+            for i in range(config.n_envs)]
+
+
 def make_training_env(config: Any, *, seed: int | None = None) -> Any:
     """The vectorized training env of a :class:`~simtransfer.experiments.config.TrainConfig` (VecNormalize if enabled)."""
     base_seed = config.seed if seed is None else seed
-    spec = parse_env_spec(config.env).model_dump()
     adapters = [a.model_dump() for a in config.adapters]
-    fns = [functools.partial(_factory, spec, adapters, base_seed + i) for i in range(config.n_envs)]
+    fns = _training_fns(config, adapters, base_seed)
     if config.vec_env == "subproc" and config.n_envs > 1:
         venv = SubprocVecEnv(fns)
     else:
         venv = DummyVecEnv(fns)
+    if config.multitask is not None and config.multitask.mixing == "round_robin":
+        k = len(config.multitask.tasks)
+        try:
+            check_task_spaces(config.multitask.names, venv.get_attr("observation_space")[:k],
+                              venv.get_attr("action_space")[:k])
+        except SimtransferError:
+            venv.close()
+            raise
     venv.seed(base_seed)
     norm = config.normalize
     if norm.enabled:

@@ -28,6 +28,7 @@ COMPONENTS: dict[str, str] = {
     "progressive_sac": "simtransfer.transfer.progressive:ProgressiveSACPolicy",
     "progressive_td3": "simtransfer.transfer.progressive:ProgressiveTD3Policy",
     "progressive_cnn_extractor": "simtransfer.transfer.progressive:ProgressiveCnnExtractor",
+    "multitask_heads": "simtransfer.agents.multitask:MultiTaskHeadsPolicy",
 }
 
 # old "module:Class" (without the "simtransfer." prefix runs got after the move under one import name) -> name

@@ -58,6 +58,7 @@ def target_config(source: SourceRun, target: str | dict[str, Any] | EnvSpec, *, 
                   overrides: list[str] | None = None) -> TrainConfig:
     """The source's config moved to ``target``: same algorithm, hyper-parameters, budget (unless given)."""
     raw = copy.deepcopy(source.config)
+    raw.pop("multitask", None)  # a multi-task source: the target is one task (its task one-hot adapter stays: zeros)
     raw["env"] = parse_env_spec(target).model_dump()
     raw["name"] = None
     raw.setdefault("eval", {})["targets"] = []

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
+from simtransfer.agents.multitask import check_single_head
 from simtransfer.agents.policy_io import describe_space, spaces_compatible
 from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
@@ -99,6 +100,7 @@ class Progressive(TransferMethod):
     requires_matching_spaces = False  # index maps bridge the spaces; the spec checks them
 
     def configure(self, config: Any, sources: list[SourceRun], options: Any) -> Any:
+        check_single_head(sources, self.name)  # a column is one MLP with one action head
         config = super().configure(config, sources, options)
         env = make_single_env(config.env, config.adapters, seed=config.seed)
         try:
