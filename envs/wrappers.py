@@ -23,6 +23,7 @@ from simtransfer.envs.bullet import bullet_client
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.history import HistoryObservation
 from simtransfer.envs.randomizer import PhysicsRandomizer
+from simtransfer.envs.trial import TrialWrapper
 
 
 def _box(space: gym.Space, what: str) -> gym.spaces.Box:
@@ -244,4 +245,5 @@ WRAPPERS: dict[str, type[gym.Wrapper]] = {
     "push": RandomPush,
     "context_obs": ContextObservation,
     "history": HistoryObservation,
+    "trial": TrialWrapper,
 }
