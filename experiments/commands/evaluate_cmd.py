@@ -1,4 +1,5 @@
-"""``simtransfer evaluate RUN_DIR --target ENV [--episodes N] [--seed N] [--json] [--video DIR]``."""
+"""``simtransfer evaluate RUN_DIR --target ENV [--episodes N] [--seed N] [--json] [--video DIR]
+[--trial-episodes K]``."""
 
 from __future__ import annotations
 
@@ -22,6 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     parser.add_argument("--video", default=None, metavar="DIR",
                         help="also record one episode as DIR/<target>.mp4 and a frame strip DIR/<target>.png")
+    parser.add_argument("--trial-episodes", type=int, default=None, metavar="K",
+                        help="meta-test: --episodes trials of K episodes of one sampled target each; reports the "
+                             "return per episode index of the trial (the adaptation curve, agents/meta.py)")
 
 
 @contextlib.contextmanager
@@ -44,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
     target = args.target
     if target.endswith((".yaml", ".yml")) and Path(target).is_file():
         target = load_yaml(target)
+    if args.trial_episodes is not None:
+        return _adaptation(args, target)
     with stdout_to_stderr():
         res = evaluate_run(args.run_dir, target, episodes=args.episodes, seed=args.seed)
         video = None
@@ -58,4 +64,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{res.target}: {res.mean_return:.2f} ± {res.std_return:.2f} over {res.episodes} episodes "
               f"(seed {args.seed})", file=sys.stderr)
+    return 0
+
+
+def _adaptation(args: argparse.Namespace, target: object) -> int:
+    """``--trial-episodes K``: the adaptation curve (agents/meta.py) instead of per-episode returns."""
+    from simtransfer.agents.meta import adaptation_curve
+
+    with stdout_to_stderr():
+        curve = adaptation_curve(args.run_dir, target, episodes=args.trial_episodes, trials=args.episodes,
+                                 seed=args.seed)
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "seed": args.seed, **curve.to_dict()}))
+    else:
+        means = ", ".join(f"{m:.2f}" for m in curve.mean_per_episode)
+        print(f"{curve.target}: mean return per trial episode 1..{curve.trial_episodes}: {means} "
+              f"({curve.trials} trials, {'RL2, memory across episodes' if curve.meta else 'no memory across episodes'}"
+              f", seed {args.seed})", file=sys.stderr)
     return 0
