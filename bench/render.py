@@ -29,6 +29,7 @@ import render_benches as rb  # noqa: E402
 from render_calibration import calibration  # noqa: E402
 from render_deploy import deploy as deploy_markdown  # noqa: E402
 from render_keep import keep_source  # noqa: E402
+from render_meta import meta  # noqa: E402
 from render_suite import suite_markdown, winners_table, wins_by_method  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,6 +68,7 @@ BENCHES = [
     Bench("deploy", deploy_markdown, "python bench/bench_deploy.py --source RUN", "Export and deploy: latency, jitter"),
     Bench("calibration", calibration, "python bench/bench_calibration.py --task TASK",
           "Real-to-sim calibration on the reality stand-ins"),
+    Bench("meta", meta, "python bench/bench_meta.py", "Meta-RL: RL² adaptation within a trial"),
 ]
 
 
