@@ -86,3 +86,11 @@ def test_cli_json_adaptation_curve(runs: dict[str, Path], tmp_path: Path, capsys
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and out["trial_episodes"] == 3 and len(out["mean_per_episode"]) == 3
     assert out["meta"] is True and len(out["returns"]) == 2
+
+
+def test_plain_evaluate_scores_a_whole_trial_per_episode(runs: dict[str, Path]) -> None:
+    from simtransfer.experiments.evaluate import evaluate_run
+
+    res = evaluate_run(runs["rl2"], TARGET, episodes=2, seed=5)
+    curve = adaptation_curve(runs["rl2"], TARGET, trials=2, seed=5)
+    assert res.returns == pytest.approx([sum(r) for r in curve.returns])  # an RL² "episode" is its K-episode trial
