@@ -93,3 +93,19 @@ def test_non_box_observation_is_a_one_line_error() -> None:
     with pytest.raises(SimtransferError, match="trial needs a flat Box observation") as exc:
         TrialWrapper(env)
     assert "\n" not in str(exc.value)
+
+
+def test_a_trial_keeps_its_sensor_offset() -> None:
+    spec = {"id": "simtransfer/InvertedPendulum-v0", "kwargs": {"max_episode_steps": 5},
+            "randomization": {"params": {"obs_bias": {"dist": "categorical", "choices": [0.5]}}}}
+    env = make_env(spec)
+    signals = env
+    while not hasattr(signals, "_bias"):
+        signals = signals.env
+    env.reset(seed=0)
+    first = np.array(signals._bias)
+    env.reset(options={"keep_params": True})
+    assert np.array_equal(signals._bias, first)  # the same sensor inside a trial
+    env.reset()
+    assert not np.array_equal(signals._bias, first)  # a new trial: a new offset
+    env.close()
