@@ -31,8 +31,9 @@ from render_calibration import calibration  # noqa: E402
 from render_deploy import deploy as deploy_markdown  # noqa: E402
 from render_docs import render_docs  # noqa: E402
 from render_keep import keep_source  # noqa: E402
-from render_robustness import zero_shot  # noqa: E402
+from render_meta import meta  # noqa: E402
 from render_multitask import multitask  # noqa: E402
+from render_robustness import zero_shot  # noqa: E402
 from render_suite import suite_markdown, winners_table, wins_by_method  # noqa: E402
 from render_worst_case import worst_case  # noqa: E402
 
@@ -79,6 +80,7 @@ BENCHES = [
     Bench("adversarial", adversarial, "python bench/bench_adversarial.py",
           "Adversarial training: RARL vs DR vs nominal"),
     Bench("multitask", multitask, "python bench/bench_multitask.py", "Multi-task vs single-task sources"),
+    Bench("meta", meta, "python bench/bench_meta.py", "Meta-RL: RL² adaptation within a trial"),
 ]
 
 

@@ -70,6 +70,8 @@ class PhysicsRandomizer(gym.Wrapper):
     The applied values are in ``info["params"]`` after every reset (and after a mid-episode resample), the
     held-out target index in ``info["context_id"]`` (-1 for training samples). Its own random stream is
     seeded by ``reset(seed=...)``, so the task's initial states are the same as without randomization.
+    ``reset(options={"keep_params": True})`` (without a seed) keeps the current parameters instead of drawing
+    new ones: the seam of meta-RL trials (:class:`simtransfer.envs.trial.TrialWrapper`).
 
     >>> import gymnasium as gym, pybullet_envs_gymnasium                    # doctest: +SKIP
     >>> env = PhysicsRandomizer(gym.make("InvertedPendulumBulletEnv-v0"),
@@ -146,7 +148,10 @@ class PhysicsRandomizer(gym.Wrapper):
         if seed is not None:
             self._rng = np.random.default_rng([int(seed), 0x7A2D])
         binding = self._binding
-        self._choose(restart=seed is not None)
+        options = dict(options) if options else None
+        keep = bool(options.pop("keep_params", False)) if options else False
+        if not (keep and seed is None and binding is not None):  # a trial's inner episode keeps its physics
+            self._choose(restart=seed is not None)
         if binding is not None and not self._native:
             binding.preset_before_reset(self.current_params)
         obs, info = self.env.reset(seed=seed, options=options)

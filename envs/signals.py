@@ -85,13 +85,16 @@ class SignalModel(gym.Wrapper):
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         if seed is not None:
             self._rng = np.random.default_rng([int(seed), 0x5167])
+        # an RL² trial's inner reset (envs/trial.py) keeps the trial's sensor offset along with its parameters
+        keep = seed is None and bool(options and options.get("keep_params")) and bool(self.values)
         obs, info = self.env.reset(seed=seed, options=options)
         self.values = {k: self._value(k) for k in SIGNAL_KINDS}
         self._actions = deque([self._noop] * int(self.values["action_latency"]))
         self._observations = deque([obs] * (int(self.values["obs_latency"]) + 1),
                                    maxlen=int(self.values["obs_latency"]) + 1)
-        self._bias = (self._rng.normal(0.0, 1.0, np.shape(obs)) * self.values["obs_bias"]
-                      if self.values["obs_bias"] > 0 else 0.0)
+        if not keep:
+            self._bias = (self._rng.normal(0.0, 1.0, np.shape(obs)) * self.values["obs_bias"]
+                          if self.values["obs_bias"] > 0 else 0.0)
         return self._sense(obs), info
 
     def _sense(self, obs: Any) -> Any:

@@ -24,6 +24,7 @@ from simtransfer.envs.bullet import bullet_client
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.history import HistoryObservation
 from simtransfer.envs.randomizer import PhysicsRandomizer
+from simtransfer.envs.trial import TrialWrapper
 
 
 def _box(space: gym.Space, what: str) -> gym.spaces.Box:
@@ -247,4 +248,5 @@ WRAPPERS: dict[str, type[gym.Wrapper]] = {
     "history": HistoryObservation,
     "adversary_force": AdversaryForce,  # RARL (envs/adversary.py)
     "adversary_control": AdversaryControl,
+    "trial": TrialWrapper,
 }

@@ -25,6 +25,7 @@ from rich.table import Table
 
 from simtransfer.agents.tracking import fallback_mode
 from simtransfer.envs.errors import SimtransferError
+from simtransfer.experiments.few_shot import few_shot_json, few_shot_lines
 from simtransfer.experiments.leaderboard import (
     leaderboard,
     other_source_labels,
@@ -199,6 +200,7 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
                 out.append(f"| {m} | {s.n} | " + " | ".join(_cell(s, c) for c in METRICS) + f" | {_negative(s)} | {_lost(s)} |")
         if f"curves:{t}" in plots:
             out += ["", f"![learning curves on {t}]({plots[f'curves:{t}'].name})"]
+    out += few_shot_lines(results, reps=settings["reps"], confidence=settings["confidence"], seed=settings["seed"])
     if results.sources:
         out += ["", "## Source runs", "", "| seed | final return (train distribution) |", "|---|---|"]
         out += [f"| {k} | {'—' if v is None else format_number(v)} |" for k, v in sorted(results.sources.items())]
@@ -255,7 +257,8 @@ def build_report(results_dir: str | Path, *, reps: int = DEFAULT_REPS, confidenc
     payload = {"experiment": results.name, "results_dir": str(results.root), "settings": settings,
                "summaries": [s.to_dict() for s in summaries], "sources": results.sources,
                "risk": risk_rows(results.root),
-               "notes": notes, "skipped": results.skipped}
+               "notes": notes, "skipped": results.skipped,
+               "few_shot": few_shot_json(results, reps=reps, confidence=confidence, seed=seed)}
     files["json"].write_text(json.dumps(_jsonable(payload), indent=2, allow_nan=False) + "\n")
     files["markdown"] = out / "report.md"
     files["markdown"].write_text(markdown(results, summaries, notes, files, settings))

@@ -225,3 +225,58 @@ def compare(transfer: Curve, scratch: Curve, threshold: float, *, reference: flo
         time_to_threshold_ratio=float(time_to_threshold_ratio(t_t, t_s)),
         zero_shot=initial_return(transfer),
     )
+
+
+# ----------------------------------------------------------------------------------- few-shot adaptation
+def _check_k(k: int) -> int:
+    if int(k) != k or k < 1:
+        raise SimtransferError(f"few-shot k must be a whole number of episodes >= 1, got {k}")
+    return int(k)
+
+
+def few_shot_from_curve(curve: Curve, k: int, episode_steps: float) -> float:
+    """Return after ``k`` target episodes' worth of target training (``k * episode_steps`` steps): the learning
+    curve linearly interpolated there. A point beyond the curve's end (the target budget) is an error.
+
+    >>> few_shot_from_curve(Curve([0, 1000, 2000], [10.0, 50.0, 90.0]), 3, 500)
+    70.0
+    """
+    t = _check_k(k) * float(episode_steps)
+    if t > curve.end:
+        raise SimtransferError(f"few-shot k={k} needs {t:g} target steps ({k} x {episode_steps:g}), beyond the "
+                               f"target budget of {curve.end:g} steps")
+    return float(curve.at(t))
+
+
+def few_shot_from_adaptation(per_episode: Sequence[float], k: int) -> float:
+    """RL²: the return of episode ``k`` (1-based) of a meta-test trial (an adaptation curve).
+
+    >>> few_shot_from_adaptation([120.0, 250.0, 300.0], 2)
+    250.0
+    """
+    k = _check_k(k)
+    if k > len(per_episode):
+        raise SimtransferError(f"few-shot k={k} is beyond the trial's {len(per_episode)} episodes")
+    return float(per_episode[k - 1])
+
+
+def few_shot_return(k: int, *, zero_shot: float | None = None, curve: Curve | None = None,
+                    episode_steps: float | None = None, per_episode: Sequence[float] | None = None) -> float:
+    """Return after ``k`` target episodes, one axis for every method: a zero-shot policy's return (constant in
+    ``k``), a fine-tuning method's ``curve`` at ``k * episode_steps`` target steps, or an RL² policy's episode
+    ``k`` of a trial (``per_episode``). Exactly one of the three must be given.
+
+    >>> few_shot_return(5, zero_shot=42.0), few_shot_return(1, per_episode=[7.0, 9.0])
+    (42.0, 7.0)
+    """
+    given = [x is not None for x in (zero_shot, curve, per_episode)]
+    if sum(given) != 1:
+        raise SimtransferError("few-shot return: give exactly one of zero_shot, curve or per_episode")
+    if zero_shot is not None:
+        _check_k(k)
+        return float(zero_shot)
+    if per_episode is not None:
+        return few_shot_from_adaptation(per_episode, k)
+    if episode_steps is None or episode_steps <= 0:
+        raise SimtransferError("few-shot return from a learning curve needs episode_steps > 0")
+    return few_shot_from_curve(curve, k, episode_steps)

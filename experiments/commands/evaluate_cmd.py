@@ -1,5 +1,6 @@
 """``simtransfer evaluate RUN_DIR --target ENV [--episodes N] [--seed N] [--json] [--video DIR]``, plus the
-worst-case search (``--worst-case [--budget N] [--ranges FILE|SPLIT]``) and observation attacks
+meta-test adaptation curve (``--trial-episodes K``), the worst-case search
+(``--worst-case [--budget N] [--ranges FILE|SPLIT]``) and observation attacks
 (``--attack fgsm|pgd|uniform --epsilon E [--attack-steps N]``): docs/worst_case.md."""
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     worst.add_argument("--epsilon", type=float, default=None, metavar="E",
                        help="L-inf bound of --attack, in the units the network sees (after VecNormalize)")
     worst.add_argument("--attack-steps", type=int, default=10, metavar="N", help="PGD iterations (default 10)")
+    parser.add_argument("--trial-episodes", type=int, default=None, metavar="K",
+                        help="meta-test: --episodes trials of K episodes of one sampled target each; reports the "
+                             "return per episode index of the trial (the adaptation curve, agents/meta.py)")
 
 
 @contextlib.contextmanager
@@ -110,6 +114,8 @@ def run(args: argparse.Namespace) -> int:
         return _worst_case(args, target)
     if args.attack:
         return _attack(args, target)
+    if args.trial_episodes is not None:
+        return _adaptation(args, target)
     with stdout_to_stderr():
         res = evaluate_run(args.run_dir, target, episodes=args.episodes, seed=args.seed)
         video = None
@@ -124,4 +130,21 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{res.target}: {res.mean_return:.2f} ± {res.std_return:.2f}, CVaR-10% {res.cvar_10:.2f} over "
               f"{res.episodes} episodes (seed {args.seed})", file=sys.stderr)
+    return 0
+
+
+def _adaptation(args: argparse.Namespace, target: object) -> int:
+    """``--trial-episodes K``: the adaptation curve (agents/meta.py) instead of per-episode returns."""
+    from simtransfer.agents.meta import adaptation_curve
+
+    with stdout_to_stderr():
+        curve = adaptation_curve(args.run_dir, target, episodes=args.trial_episodes, trials=args.episodes,
+                                 seed=args.seed)
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), "seed": args.seed, **curve.to_dict()}))
+    else:
+        means = ", ".join(f"{m:.2f}" for m in curve.mean_per_episode)
+        print(f"{curve.target}: mean return per trial episode 1..{curve.trial_episodes}: {means} "
+              f"({curve.trials} trials, {'RL2, memory across episodes' if curve.meta else 'no memory across episodes'}"
+              f", seed {args.seed})", file=sys.stderr)
     return 0

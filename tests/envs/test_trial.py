@@ -1,0 +1,111 @@
+"""The RL² trial wrapper: K inner episodes of one sampled physics as one episode (envs/trial.py)."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import simtransfer.envs  # noqa: F401  (registers the ids)
+from simtransfer.envs.errors import SimtransferError
+from simtransfer.envs.spec import make_env
+from simtransfer.envs.trial import TrialWrapper
+from simtransfer.envs.wrappers import WRAPPERS
+
+SPEC = {"id": "simtransfer/InvertedPendulum-v0", "kwargs": {"max_episode_steps": 20}}
+
+
+def _run_trial(env: gym.Env, seed: int = 0) -> tuple[list[dict], list[np.ndarray], list[bool]]:
+    obs, info = env.reset(seed=seed)
+    infos, observations, ends = [info], [obs], []
+    rng = np.random.default_rng(seed)
+    done = False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(rng.uniform(-1, 1, size=env.action_space.shape))
+        infos.append(info)
+        observations.append(obs)
+        done = terminated or truncated
+        ends.append(done)
+    return infos, observations, ends
+
+
+def test_inner_episodes_keep_the_trials_physics() -> None:
+    env = TrialWrapper(make_env(SPEC), episodes=3)
+    infos, _, ends = _run_trial(env)
+    first = infos[0]["params"]
+    inner_resets = [i["trial_reset_info"]["params"] for i in infos if "trial_reset_info" in i]
+    assert len(inner_resets) == 2 and all(p == first for p in inner_resets)
+    assert [i["trial_episode"] for i in infos if "trial_episode_return" in i] == [0, 1, 2]
+    assert sum(ends) == 1 and ends[-1]  # one SB3 episode: no end before the third inner episode is over
+    _, info = env.reset(seed=1)  # the next trial draws new physics
+    assert info["params"] != first
+    env.close()
+
+
+def test_without_the_trial_every_episode_draws_new_physics() -> None:
+    env = make_env(SPEC)
+    a = env.reset(seed=0)[1]["params"]
+    b = env.reset()[1]["params"]
+    assert a != b
+    c = env.reset(options={"keep_params": True})[1]["params"]
+    assert c == b
+    env.close()
+
+
+def test_observation_layout_previous_action_reward_done() -> None:
+    env = TrialWrapper(make_env(SPEC), episodes=2)
+    assert env.observation_space.shape == (5 + 1 + 2,)
+    obs, _ = env.reset(seed=0)
+    assert np.all(obs[5:] == 0)
+    obs, reward, _, _, _ = env.step(np.array([0.5], dtype=np.float32))
+    assert obs[5] == pytest.approx(0.5) and obs[6] == pytest.approx(reward) and obs[7] == 0
+    _, observations, _ = _run_trial(env)
+    flags = [o[7] for o in observations]
+    assert flags[0] == 0 and sum(flags) == 2  # the first obs of episode 2, and the trial's last obs
+    env.close()
+
+
+def test_discrete_actions_are_one_hot() -> None:
+    env = TrialWrapper(gym.make("simtransfer/CartPoleNominal-v0"), episodes=1)
+    env.reset(seed=0)
+    obs, *_ = env.step(1)
+    assert env.observation_space.shape == (4 + 2 + 2,)
+    assert list(obs[4:6]) == [0.0, 1.0]
+    env.close()
+
+
+def test_registered_short_name() -> None:
+    assert WRAPPERS["trial"] is TrialWrapper
+    env = make_env({**SPEC, "wrappers": [{"type": "trial", "kwargs": {"episodes": 2}}]})
+    assert isinstance(env, TrialWrapper) and env.episodes == 2
+    env.close()
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_k_below_one_is_a_one_line_error(k: int) -> None:
+    with pytest.raises(SimtransferError, match=r"episodes \(K\) must be >= 1") as exc:
+        TrialWrapper(make_env(SPEC), episodes=k)
+    assert "\n" not in str(exc.value)
+
+
+def test_non_box_observation_is_a_one_line_error() -> None:
+    env = gym.make("FrozenLake-v1")
+    with pytest.raises(SimtransferError, match="trial needs a flat Box observation") as exc:
+        TrialWrapper(env)
+    assert "\n" not in str(exc.value)
+
+
+def test_a_trial_keeps_its_sensor_offset() -> None:
+    spec = {"id": "simtransfer/InvertedPendulum-v0", "kwargs": {"max_episode_steps": 5},
+            "randomization": {"params": {"obs_bias": {"dist": "categorical", "choices": [0.5]}}}}
+    env = make_env(spec)
+    signals = env
+    while not hasattr(signals, "_bias"):
+        signals = signals.env
+    env.reset(seed=0)
+    first = np.array(signals._bias)
+    env.reset(options={"keep_params": True})
+    assert np.array_equal(signals._bias, first)  # the same sensor inside a trial
+    env.reset()
+    assert not np.array_equal(signals._bias, first)  # a new trial: a new offset
+    env.close()
