@@ -40,6 +40,7 @@ from simtransfer.experiments.results import (  # noqa: F401  (importable from he
     method_order,
     read_eval,
 )
+from simtransfer.experiments.video import video_lines, wandb_videos
 from simtransfer.transfer.metrics import DEFAULT_LAST_K
 from simtransfer.transfer.stats import (
     DEFAULT_CONFIDENCE,
@@ -197,6 +198,7 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
                 out.append(f"| {m} | {s.n} | " + " | ".join(_cell(s, c) for c in METRICS) + f" | {_negative(s)} | {_lost(s)} |")
         if f"curves:{t}" in plots:
             out += ["", f"![learning curves on {t}]({plots[f'curves:{t}'].name})"]
+    out += video_lines(results.root)
     if results.sources:
         out += ["", "## Source runs", "", "| seed | final return (train distribution) |", "|---|---|"]
         out += [f"| {k} | {'—' if v is None else format_number(v)} |" for k, v in sorted(results.sources.items())]
@@ -278,6 +280,7 @@ def log_report_to_wandb(results_dir: str | Path, mode: str = "offline", *, proje
             logged: dict[str, Any] = {"report/summary": wandb.Table(columns=rows[0], data=rows[1:])}
             for png in sorted(out.glob("*.png")):
                 logged[f"report/{png.stem}"] = wandb.Image(str(png))
+            logged.update(wandb_videos(results_dir))
             run.log(logged)
             for s in payload["summaries"]:
                 ratio = s.get("transfer_ratio")
