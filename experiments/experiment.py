@@ -129,6 +129,17 @@ class CalibrationConfig(BaseModel):
     sources: list[str] = Field(min_length=1, description="named sources trained on the calibrated preset")
 
 
+class VideoConfig(BaseModel):
+    """A short clip per (method, target) for one seed, linked from the report and sent to W&B (experiments/video.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    seed: int | None = Field(default=None, description="the seed whose cells are filmed (default: the first seed)")
+    max_steps: int = Field(default=200, ge=1, le=10_000, description="frames per clip (one deterministic episode, "
+                           "cut here)")
+    episode_seed: int = Field(default=0, description="reset seed of the filmed episode")
+
+
 class BudgetConfig(BaseModel):
     """Per-cell training and evaluation budget."""
 
@@ -159,6 +170,8 @@ class ExperimentConfig(BaseModel):
     calibration: CalibrationConfig | None = Field(
         default=None, description="collect -> calibrate before the sources; the listed sources train on the result")
     threshold: float | None = Field(default=None, description="success threshold for time-to-threshold")
+    video: VideoConfig | None = Field(default=None, description="record a clip per (method, target) for one seed "
+                                      "(off by default; docs/deploy.md)")
     tracking: Literal["offline", "online", "disabled"] = Field(
         default="offline", description="W&B mode for every run (WANDB_MODE takes precedence)")
     base_dir: str | None = Field(default=None, description="directory relative paths resolve against (set on load)")
@@ -191,6 +204,8 @@ class ExperimentConfig(BaseModel):
         for name in (self.calibration.sources if self.calibration else []):
             if name not in self.sources:
                 raise ValueError(f"calibration: unknown source '{name}' (sources: {', '.join(sorted(self.sources))})")
+        if self.video is not None and self.video.seed is not None and self.video.seed not in self.seed_list():
+            raise ValueError(f"video: seed {self.video.seed} is not one of the experiment's seeds {self.seed_list()}")
         for m in self.methods:
             if m.source is not None and m.source not in self.sources:
                 known = ", ".join(sorted(self.sources)) or "none defined"

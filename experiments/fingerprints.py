@@ -1,6 +1,7 @@
 """Per-job input fingerprints for ``simtransfer run``: a finished job is reused only while its inputs match.
 
-A source job depends on its resolved training config; a cell on its source's fingerprint, the target (env,
+A source job depends on its resolved training config (and, for a source the experiment's ``calibration:``
+stage trains on the calibrated preset, on the calibration settings: the preset's path never changes); a cell on its source's fingerprint, the target (env,
 adapter, budget), the method and its options; a random baseline on the target env and its episodes. The
 marker (``job.json`` / ``cell.json``) records the fingerprint, so after an experiment changes only the jobs
 whose inputs changed are redone, and jobs no longer planned are removed (the report reflects the current
@@ -35,6 +36,9 @@ def source_inputs(cfg: ExperimentConfig, name: str | None, seed: int) -> dict[st
     zoo = cfg.source_config(name).zoo
     if zoo is not None:  # a shipped source: its weights too (a re-packed zoo redoes what used it)
         inputs["zoo_files"] = zoo_files(zoo_spec(zoo, seed))
+    if cfg.calibration is not None and name in cfg.calibration.sources:
+        # every setting but the list of calibrated sources decides the preset this source trains on
+        inputs["calibration"] = cfg.calibration.model_dump(mode="json", exclude={"sources"})
     return inputs
 
 

@@ -42,6 +42,7 @@ from simtransfer.experiments.results import (  # noqa: F401  (importable from he
     read_eval,
 )
 from simtransfer.experiments.worst_case_stage import risk_markdown, risk_rows
+from simtransfer.experiments.video import video_lines, wandb_videos
 from simtransfer.transfer.metrics import DEFAULT_LAST_K
 from simtransfer.transfer.stats import (
     DEFAULT_CONFIDENCE,
@@ -201,6 +202,7 @@ def markdown(results: Results, summaries: list[TransferSummary], notes: list[str
         if f"curves:{t}" in plots:
             out += ["", f"![learning curves on {t}]({plots[f'curves:{t}'].name})"]
     out += few_shot_lines(results, reps=settings["reps"], confidence=settings["confidence"], seed=settings["seed"])
+    out += video_lines(results.root)
     if results.sources:
         out += ["", "## Source runs", "", "| seed | final return (train distribution) |", "|---|---|"]
         out += [f"| {k} | {'—' if v is None else format_number(v)} |" for k, v in sorted(results.sources.items())]
@@ -284,6 +286,7 @@ def log_report_to_wandb(results_dir: str | Path, mode: str = "offline", *, proje
             logged: dict[str, Any] = {"report/summary": wandb.Table(columns=rows[0], data=rows[1:])}
             for png in sorted(out.glob("*.png")):
                 logged[f"report/{png.stem}"] = wandb.Image(str(png))
+            logged.update(wandb_videos(results_dir))
             run.log(logged)
             for s in payload["summaries"]:
                 ratio = s.get("transfer_ratio")

@@ -55,6 +55,7 @@ from simtransfer.experiments.jobs import (  # noqa: F401  (Job, plan, is_done, s
 )
 from simtransfer.experiments.report import build_report, log_report_to_wandb, print_table
 from simtransfer.experiments.worst_case_stage import run_cell_worst_case
+from simtransfer.experiments.video import record_experiment_videos
 from simtransfer.transfer.api import transfer
 from simtransfer.transfer.methods import get_method
 
@@ -270,6 +271,11 @@ def _run_locked(cfg: ExperimentConfig, out: Path, workers: int, ray_address: str
     finally:
         if backend is not None:
             backend.close()
+    if cfg.video is not None:  # clips of one seed's finished cells (kept while a cell is unchanged)
+        try:
+            record_experiment_videos(cfg, out, cell_jobs, say)
+        except SimtransferError as exc:  # the results are on disk; a clip that cannot be filmed is one warning
+            say(f"simtransfer: warning: videos skipped: {exc}")
     summary = RunSummary(out, total - len(failed), skipped, failed, time.perf_counter() - t0)
     if report and any(is_done(j, fps[j]) for j in cell_jobs if j.kind == "cell"):
         rep = build_report(out)

@@ -8,6 +8,7 @@ privileged context) cannot be exported and give a one-line error.
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 import gymnasium as gym
@@ -17,6 +18,7 @@ from gymnasium import spaces
 from stable_baselines3.common.policies import ActorCriticPolicy
 
 from simtransfer.agents.algos import ALGORITHMS
+from simtransfer.agents.export._dict import DictSplit, dict_keys
 from simtransfer.agents.export._graph import (
     ActionIndexStage,
     ClipStage,
@@ -39,6 +41,21 @@ ACTION_INDEX = "simtransfer.transfer.adapters.ActionIndexMap"
 HISTORY = "simtransfer.envs.history.HistoryObservation"
 CLIP = "gymnasium.wrappers.transform_action.ClipAction"
 EXPORTABLE = (OBS_INDEX, ACTION_INDEX, HISTORY, CLIP)
+CONTEXT = "simtransfer.envs.wrappers.ContextObservation"
+
+
+def _refuse_context(env: gym.Env) -> None:
+    """A context-conditioned env (``context_in_obs`` / ``context_obs``) appends the simulator's TRUE parameters to
+    the observation: an exported file would ask the robot for values it does not measure."""
+    w = env
+    while isinstance(w, gym.Wrapper):
+        if _class_path(w) == CONTEXT:
+            n = w.observation_space.shape[0] - w.env.observation_space.shape[0]
+            raise SimtransferError(
+                "cannot export a context-conditioned policy (ContextObservation, context_in_obs): its observation "
+                f"ends with the simulator's true parameters ({n} values), which a robot does not measure; train it "
+                "with a history stack (history) instead")
+        w = w.env
 
 
 def _class_path(obj: Any) -> str:
@@ -93,14 +110,14 @@ def _core(policy: LoadedPolicy) -> tuple[Any, bool]:
     space = model.action_space
     if isinstance(space, spaces.Box):
         box = (space.low, space.high)
-    elif isinstance(space, spaces.Discrete):
-        if int(space.start) != 0:
-            raise SimtransferError(f"cannot export a Discrete action space with start {space.start}")
+    elif isinstance(space, spaces.Discrete | spaces.MultiDiscrete):  # argmax (per component)
+        if np.any(np.asarray(space.start) != 0):
+            raise SimtransferError(f"cannot export a {type(space).__name__} action space with start "
+                                   f"{np.asarray(space.start).tolist()}")
         box = None
     else:
-        raise SimtransferError(f"cannot export action space {describe_space(space)} (Box or Discrete only)")
-    if isinstance(model.observation_space, spaces.Dict):
-        raise SimtransferError("cannot export a policy with a Dict observation space (one flat observation only)")
+        raise SimtransferError(f"cannot export action space {describe_space(space)} (Box, Discrete or "
+                               "MultiDiscrete only)")
     recurrent = hasattr(model.policy, "lstm_actor")
     if recurrent and not isinstance(model.policy, ActorCriticPolicy):
         raise SimtransferError(f"cannot export recurrent policy {type(model.policy).__name__}")
@@ -126,13 +143,17 @@ def build_graph(policy: LoadedPolicy, env_spec: Any = None) -> tuple[ExportedGra
     env = make_env(spec, seed=0)
     try:
         env.reset(seed=0)
+        _refuse_context(env)
         _, chain = adapter_chain(env, list(policy.config.adapters))
         stages = [_stage(w) for w in chain]
-        normalize = None
-        if policy.normalizer is not None:
+        normalize: torch.nn.Module | None = None
+        if isinstance(policy.model.observation_space, spaces.Dict):  # flat input, split (and normalized) by key
+            if stages:
+                raise SimtransferError("cannot export adapters on a Dict observation (they act on flat vectors): "
+                                       f"{', '.join(type(w).__name__ for w in chain)}")
+            normalize = DictSplit(dict_keys(policy.model.observation_space), policy.normalizer)
+        elif policy.normalizer is not None:
             n = policy.normalizer
-            if isinstance(n.mean, dict):
-                raise SimtransferError("cannot export Dict observation normalization")
             normalize = Normalize(n.mean, n.var, n.clip_obs, n.epsilon)
         core, recurrent = _core(policy)
         graph = ExportedGraph(stages, normalize, core, recurrent).eval()
@@ -149,22 +170,28 @@ def _metadata(policy: LoadedPolicy, graph: ExportedGraph, env: gym.Env, spec: An
     state = [{"name": n, "shape": list(t.shape[1:])} for n, t in zip(graph.state_names(), graph.initial_state())]
     inputs = ["observation"] + (["episode_start"] + [f"{s['name']}_in" for s in state] if graph.stateful else [])
     outputs = ["action"] + [f"{s['name']}_out" for s in state]
+    observation = {"space": space_to_json(obs_space), "shape": list(obs_space.shape or ()), "dtype": "float32"}
+    if isinstance(obs_space, spaces.Dict):  # the file takes one flat vector: these keys in this order
+        keys = dict_keys(obs_space)
+        observation.update(shape=[sum(math.prod(k["shape"]) for k in keys)], keys=keys,
+                           layout="the keys in this order, each value flattened row-major, concatenated")
+    discrete = isinstance(act_space, spaces.Discrete | spaces.MultiDiscrete)
     return {
         "format": FORMAT,
         "algo": policy.config.algo,
         "algorithm_class": ALGORITHMS[policy.config.algo][0],
         "policy_class": type(policy.model.policy).__name__,
-        "observation": {"space": space_to_json(obs_space), "shape": list(obs_space.shape or ()),
-                        "dtype": "float32"},
+        "observation": observation,
         "action": {"space": space_to_json(act_space), "shape": list(act_space.shape or ()),
-                   "dtype": "int64" if isinstance(act_space, spaces.Discrete) else "float32"},
+                   "dtype": "int64" if discrete else "float32"},
         "policy_observation_space": space_to_json(policy.observation_space),
         "policy_action_space": space_to_json(policy.action_space),
         "control_period": control_period(env),
         "inputs": inputs,
         "outputs": outputs,
         "state": state,
-        "stages": [k for k in graph.kinds] + (["normalize"] if graph.normalize is not None else []),
+        "stages": [k for k in graph.kinds] + ([] if graph.normalize is None else ["dict"] if isinstance(
+            graph.normalize, DictSplit) else ["normalize"]),
         "weights_sha256": weights_hash(graph),
         "source": {"run_dir": str(policy.run_dir), "env": spec.model_dump(), "adapters": [
             a.model_dump() for a in policy.config.adapters], "run_weights_sha256": meta.get("weights_sha256"),

@@ -128,8 +128,8 @@ class PolicyCore(nn.Module):
             self.register_buffer("high", _t(box[1], torch.float32))
 
     def post(self, a: torch.Tensor) -> torch.Tensor:
-        if not self.box:
-            return a.reshape(-1).to(torch.long)
+        if not self.box:  # Discrete: (B,); MultiDiscrete: (B, components) — SB3's argmax per component
+            return a.reshape((a.shape[0],) + self.action_shape).to(torch.long)
         a = a.reshape((a.shape[0],) + self.action_shape)
         if self.squash:
             return self.low + (0.5 * (a + 1.0) * (self.high - self.low))

@@ -31,16 +31,21 @@ class _Recorder(gym.Wrapper):
         self.obs: list[np.ndarray] = []
         self.actions: list[np.ndarray] = []
 
+    @staticmethod
+    def _copy(obs: Any) -> Any:
+        return {k: np.array(v, copy=True) for k, v in obs.items()} if isinstance(obs, dict) else np.array(obs,
+                                                                                                        copy=True)
+
     def reset(self, **kwargs: Any):
         obs, info = self.env.reset(**kwargs)
-        self.last = np.array(obs, copy=True)
+        self.last = self._copy(obs)
         return obs, info
 
     def step(self, action: Any):
         self.obs.append(self.last)
         self.actions.append(np.array(action, copy=True))
         obs, *rest = self.env.step(action)
-        self.last = np.array(obs, copy=True)
+        self.last = self._copy(obs)
         return (obs, *rest)
 
 
@@ -64,7 +69,11 @@ def reference_rollout(policy: LoadedPolicy, steps: int, seed: int = 0, env_spec:
             episode += 1
     finally:
         env.close()
-    return np.asarray(recorder.obs), np.asarray(starts, dtype=np.float32), np.asarray(recorder.actions)
+    obs = np.empty(len(recorder.obs), dtype=object) if recorder.obs and isinstance(recorder.obs[0], dict) else None
+    if obs is not None:  # dict observations: an object array of dicts (exported_actions flattens each)
+        obs[:] = recorder.obs
+    return (np.asarray(recorder.obs) if obs is None else obs, np.asarray(starts, dtype=np.float32),
+            np.asarray(recorder.actions))
 
 
 def exported_actions(exported: ExportedPolicy, obs: np.ndarray, starts: np.ndarray) -> np.ndarray:

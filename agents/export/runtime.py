@@ -10,11 +10,13 @@ after a reset marks ``episode_start``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from simtransfer.agents.export._dict import flatten_dict
 from simtransfer.agents.export._files import read_metadata, sniff_format
 from simtransfer.envs.errors import SimtransferError
 
@@ -27,7 +29,8 @@ class ExportedPolicy:
         self.backend = sniff_format(self.path)
         self.metadata = read_metadata(self.path)
         self.obs_shape = tuple(self.metadata["observation"]["shape"])
-        self.discrete = self.metadata["action"]["dtype"] == "int64"
+        self.discrete = self.metadata["action"]["dtype"] == "int64"  # Discrete or MultiDiscrete (argmax in the file)
+        self.keys = self.metadata["observation"].get("keys")  # a Dict observation's flat layout
         self.state_specs = self.metadata.get("state") or []
         self.stateful = len(self.metadata["inputs"]) > 1
         if self.backend == "onnx":
@@ -56,7 +59,12 @@ class ExportedPolicy:
         self._start = np.ones(1, dtype=np.float32)
 
     def check_observation(self, obs: Any) -> np.ndarray:
-        """A float32 array of the exported observation shape, or a one-line error (wrong size, NaN/inf)."""
+        """A float32 array of the exported observation shape, or a one-line error (wrong size, NaN/inf); a dict
+        (for a Dict-observation policy) is flattened in the file's documented key order first."""
+        if isinstance(obs, Mapping):
+            if self.keys is None:
+                raise SimtransferError("observation is a dict; the exported policy expects one flat array")
+            obs = flatten_dict(obs, self.keys)
         try:
             x = np.asarray(obs, dtype=np.float32)
         except (TypeError, ValueError) as exc:
@@ -86,9 +94,10 @@ class ExportedPolicy:
         return out[0], list(out[1:])
 
     def act(self, obs: Any) -> Any:
-        """The action for one raw observation (state carried); an int for Discrete actions."""
+        """The action for one raw observation (state carried); an int for Discrete actions, an int64 array for
+        MultiDiscrete ones."""
         x = self.check_observation(obs)
         action, state = self.run(x[None], self._start, self._state)
         self._state = state
         self._start = np.zeros(1, dtype=np.float32)
-        return int(action[0]) if self.discrete else action[0]
+        return int(action[0]) if self.discrete and action.ndim == 1 else action[0]
