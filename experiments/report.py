@@ -41,8 +41,8 @@ from simtransfer.experiments.results import (  # noqa: F401  (importable from he
     method_order,
     read_eval,
 )
-from simtransfer.experiments.worst_case_stage import risk_markdown, risk_rows
 from simtransfer.experiments.video import video_lines, wandb_videos
+from simtransfer.experiments.worst_case_stage import risk_markdown, risk_rows
 from simtransfer.transfer.metrics import DEFAULT_LAST_K
 from simtransfer.transfer.stats import (
     DEFAULT_CONFIDENCE,

@@ -54,8 +54,8 @@ from simtransfer.experiments.jobs import (  # noqa: F401  (Job, plan, is_done, s
     tracking_overrides,
 )
 from simtransfer.experiments.report import build_report, log_report_to_wandb, print_table
-from simtransfer.experiments.worst_case_stage import run_cell_worst_case
 from simtransfer.experiments.video import record_experiment_videos
+from simtransfer.experiments.worst_case_stage import run_cell_worst_case
 from simtransfer.transfer.api import transfer
 from simtransfer.transfer.methods import get_method
 
