@@ -15,11 +15,11 @@ own final return per training task (the multi-task run's ``eval.json`` has one e
 Writes ``bench/results/multitask.json`` and renders it.
 
     python bench/bench_multitask.py               # default: 3 seeds (26 min on 2 cores at load 15-20)
-    python bench/bench_multitask.py --seeds 5     # the full setting: 5 seeds (about 45 min from nothing)
+    python bench/bench_multitask.py --seeds 5     # the full setting: 5 seeds (about 50 min from nothing)
+    python bench/bench_multitask.py --quick       # smoke test: tiny budgets, 1 seed (never lands in bench/results)
 
 Both settings share one work folder (``results/bench/multitask/full``): ``--seeds 5`` after the default trains
 only seeds 3 and 4; the default after ``--seeds 5`` prunes them again (the runner removes unplanned runs).
-    python bench/bench_multitask.py --quick       # smoke test: tiny budgets, 1 seed (never lands in bench/results)
 """
 
 from __future__ import annotations
