@@ -15,7 +15,7 @@ from stable_baselines3.common.monitor import Monitor
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecEnvWrapper, VecNormalize
 
 from simtransfer.envs.errors import SimtransferError
-from simtransfer.envs.multitask import MultiTaskEnv, check_task_spaces
+from simtransfer.envs.multitask import RANGE_ATTRS, MultiTaskEnv, check_task_spaces
 from simtransfer.envs.spec import EnvSpec, WrapperSpec, apply_wrappers, make_env, parse_env_spec
 
 
@@ -145,6 +145,9 @@ def make_training_env(config: Any, *, seed: int | None = None) -> Any:
         try:
             check_task_spaces(config.multitask.names, venv.get_attr("observation_space")[:k],
                               venv.get_attr("action_space")[:k])
+            if any(any(venv.env_method("has_wrapper_attr", a)) for a in RANGE_ATTRS):  # every env, not env 0
+                raise SimtransferError("multitask: a task uses ADR or a curriculum, which multi-task training does "
+                                       "not drive; give the task a fixed randomization")
         except SimtransferError:
             venv.close()
             raise

@@ -8,15 +8,18 @@ One experiment YAML run by the experiment runner (resumable: finished jobs are s
 against ``scratch``.
 
 Per source: jumpstart and area-under-curve ratio against scratch (the report's aggregation: IQM over seeds,
-stratified bootstrap 95% intervals), and the paired-free differences multi − single of the t=0 return and of the
+stratified bootstrap 95% intervals), and the unpaired differences multi − single of the t=0 return and of the
 mean return over the target budget (stratified bootstrap over the two sources' seeds). A difference whose interval
 lies above 0 is a win for the multi-task source, below 0 a loss, otherwise a tie. Also recorded: each source's
 own final return per training task (the multi-task run's ``eval.json`` has one entry per task).
 Writes ``bench/results/multitask.json`` and renders it.
 
-    python bench/bench_multitask.py               # default: 3 seeds (about 40 min on 2 loaded cores)
-    python bench/bench_multitask.py --seeds 5     # the full setting: 5 seeds
+    python bench/bench_multitask.py               # default: 3 seeds (26 min on 2 cores at load 15-20)
+    python bench/bench_multitask.py --seeds 5     # the full setting: 5 seeds (about 50 min from nothing)
     python bench/bench_multitask.py --quick       # smoke test: tiny budgets, 1 seed (never lands in bench/results)
+
+Both settings share one work folder (``results/bench/multitask/full``): ``--seeds 5`` after the default trains
+only seeds 3 and 4; the default after ``--seeds 5`` prunes them again (the runner removes unplanned runs).
 """
 
 from __future__ import annotations
@@ -111,6 +114,7 @@ def run(quick: bool, work: Path, workers: int, seeds: int | None) -> tuple[dict[
         "source_timesteps": {"multi": cfg.source.timesteps, **{n: s.timesteps for n, s in cfg.sources.items()}},
         "target_timesteps": b.timesteps, "eval_every": b.eval_every, "eval_episodes": b.eval_episodes,
         "final_episodes": b.final_episodes, "threshold": cfg.threshold, "notes": notes,
+        "jobs_run": int(summary.ran), "jobs_reused": int(summary.skipped),  # the wall time covers jobs_run only
         "methods": {m.label: {"method": m.method, "source": m.source or "multi"} for m in cfg.all_methods()},
         "targets": {}, "sources": source_scores(work, cfg)}
     for target, data in results.targets.items():

@@ -98,4 +98,7 @@ def multitask(data: dict[str, Any]) -> str:
     ml = machine_line(data)
     if ml:
         lines += ["", ml]
+    if "jobs_run" in data:
+        lines += ["", f"Jobs trained by this run: {data['jobs_run']}; reused from an earlier run of the same "
+                  f"experiment: {data['jobs_reused']} (a wall time covers the trained ones only)."]
     return "\n".join(lines).rstrip() + "\n"

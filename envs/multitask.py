@@ -207,6 +207,21 @@ def check_task_spaces(names: Sequence[str], obs_spaces: Sequence[gym.Space], act
                     f"{space}); make them compatible with an adapter in the task's wrappers (docs/multitask.md)")
 
 
+RANGE_ATTRS = ("adr_config", "curriculum_schedule")  # the ADR and curriculum wrappers (agents/adr_callback.py)
+
+
+def check_no_ranges(name: str, env: gym.Env) -> None:
+    """A one-line error when task ``name``'s env has an ADR or curriculum wrapper: their training callbacks find
+    such wrappers on the vectorized env, never inside a multi-task env, so the ranges would silently stay put."""
+    for attr in RANGE_ATTRS:
+        try:
+            env.get_wrapper_attr(attr)
+        except AttributeError:
+            continue
+        raise SimtransferError(f"multitask: task '{name}' uses ADR or a curriculum, which multi-task training does "
+                               "not drive; give the task a fixed randomization")
+
+
 class MultiTaskEnv(gym.Env):
     """One env per task; each episode runs a task drawn uniformly from ``self.np_random``.
 
@@ -227,6 +242,8 @@ class MultiTaskEnv(gym.Env):
                 self.envs.append(fn())
             check_task_spaces(self.names, [e.observation_space for e in self.envs],
                               [e.action_space for e in self.envs])
+            for name, env in zip(self.names, self.envs, strict=True):
+                check_no_ranges(name, env)
         except BaseException:
             self.close()
             raise

@@ -117,3 +117,15 @@ def test_heads_policy_trains_saves_and_reloads(tmp_path):
     assert loaded.model.policy.action_net.weight.shape == (3 * 2, 16)  # 3 tasks x 2 CartPole actions
     meta = json.loads((tmp_path / "run" / "metadata.json").read_text())
     assert meta["network"]["policy_class"] == "multitask_heads"
+
+
+ADR_TASK = {"id": "simtransfer/InvertedPendulum-v0", "name": "adr",
+            "wrappers": [{"type": "simtransfer.envs.adr:ADRRandomization", "kwargs": {"params": ["mass"], "threshold_low": 100, "threshold_high": 190}}]}
+
+
+@pytest.mark.parametrize("mixing", ["episode", "round_robin"])
+def test_a_task_with_adr_is_one_line_error(mixing):
+    cfg = tiny_config("ppo", env=None, n_envs=2, multitask={"mixing": mixing, "tasks": [
+        {"id": "simtransfer/InvertedPendulumNominal-v0", "name": "plain"}, ADR_TASK]})
+    with pytest.raises(SimtransferError, match="uses ADR or a curriculum, which multi-task training does not drive"):
+        make_training_env(cfg)
