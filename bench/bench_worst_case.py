@@ -40,7 +40,8 @@ RESULTS = REPO / "bench" / "results"
 TASKS: dict[str, dict[str, Any]] = {
     # the preset's notes (envs/presets/InvertedPendulum.yaml, from bench_sensitivity) find balancing insensitive
     # to the physics inside the training ranges and losses only at a stronger motor: the pendulum's search box is
-    # the preset's extrapolation region (motor 2-4x), where there is something to find
+    # the preset's extrapolation region (motor gain up to 4x; friction, restitution, actuator and sensor parameters
+    # out to twice their training width; mass, damping and gravity as in training), where there is something to find
     "pendulum": {"config": "inverted_pendulum.yaml", "target": "simtransfer/InvertedPendulum-v0", "timesteps": 30000,
                  "ranges": "extrap"},
     "reacher": {"config": "reacher.yaml", "target": "simtransfer/Reacher-v0", "timesteps": 60000, "ranges": "train"},

@@ -71,6 +71,19 @@ def _attack_table(name: str, a: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _worst_vectors(tasks: dict[str, Any]) -> list[str]:
+    """The lowest-return vector CMA-ES found per task (over its search seeds)."""
+    lines = []
+    for name, t in tasks.items():
+        seeds = t["search"]["seeds"]
+        if not seeds:
+            continue
+        best = min(seeds, key=lambda r: r["cma"]["worst_return"])
+        vec = ", ".join(f"{k} {_num(v)}" for k, v in best["cma"]["worst_params"].items())
+        lines.append(f"- {name} (search seed {best['search_seed']}, return {_num(best['cma']['worst_return'])}): {vec}")
+    return ["Worst vector CMA-ES found per task:", "", *lines, ""]
+
+
 def _verdicts(tasks: dict[str, Any]) -> list[str]:
     """Generated one-line readings of both tables."""
     pairs = [r for t in tasks.values() for r in t["search"]["seeds"]]
@@ -107,7 +120,7 @@ def worst_case(data: dict[str, Any]) -> str:
         "search seeds with a 95% bootstrap interval (one seed: the value alone). *CMA − random* ≤ 0 means the "
         "search found worse physics; *evaluations to match*: per seed, how many CMA evaluations it took to get "
         "at or below the random draws' worst (never: it did not within its budget).", "",
-        *_search_table(data["tasks"]), "", *_verdicts(data["tasks"]),
+        *_search_table(data["tasks"]), "", *_verdicts(data["tasks"]), *_worst_vectors(data["tasks"]),
         "Best (lowest) return found so far, per search seed:", "",
         *_curve_table(data["tasks"]), "",
         "Source steps: " + ", ".join(f"{k} {t['source_timesteps']}" for k, t in data["tasks"].items()) + ". "
