@@ -13,7 +13,7 @@ The default setting fits a loaded 2-core machine (5 search seeds, 1 episode per 
 200 steps, 2 attack episodes, PGD with 5 steps); ``--full`` scores every vector on 3 episodes of the tasks'
 own length (1000 steps; Reacher 150) and the attacks on 5 episodes with 10 PGD steps.
 
-    python bench/bench_worst_case.py            # default (about 25 min on the loaded 2-core machine)
+    python bench/bench_worst_case.py            # default (31 min measured on the loaded 2-core machine)
     python bench/bench_worst_case.py --full     # 3 episodes per vector, full-length episodes
     python bench/bench_worst_case.py --quick    # smoke run (tiny sources and budgets), writes to /tmp
 """
