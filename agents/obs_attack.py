@@ -66,14 +66,15 @@ def divergence_fn(model: Any) -> Divergence:
     def kl(p: Any, q: Any) -> th.Tensor:
         return kl_divergence(p, q).sum()
 
+    def fixed(p: Any) -> Any:  # the clean distribution, out of the gradient
+        return Normal(p.loc.detach(), p.scale.detach()) if isinstance(p, Normal) else type(p)(logits=p.logits.detach())
+
     if hasattr(policy, "get_distribution"):  # ActorCriticPolicy (PPO, A2C)
         def on_policy(x0: th.Tensor, x: th.Tensor) -> th.Tensor:
             p, q = policy.get_distribution(x0).distribution, policy.get_distribution(x).distribution
-            if isinstance(p, list):  # MultiDiscrete
-                return sum(kl(a.__class__(logits=a.logits.detach()), b) for a, b in zip(p, q))
-            if isinstance(p, Categorical):
-                return kl(Categorical(logits=p.logits.detach()), q)
-            return kl(Normal(p.loc.detach(), p.scale.detach()), q)
+            if isinstance(p, list):  # MultiDiscrete: one categorical per dimension
+                return sum(kl(fixed(a), b) for a, b in zip(p, q))
+            return kl(fixed(p), q)  # Gaussian, categorical, Bernoulli
         return on_policy
     actor = getattr(policy, "actor", None)
     if actor is not None and hasattr(actor, "get_action_dist_params"):  # SAC

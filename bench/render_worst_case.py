@@ -71,6 +71,37 @@ def _attack_table(name: str, a: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _worst_vectors(tasks: dict[str, Any]) -> list[str]:
+    """The lowest-return vector CMA-ES found per task (over its search seeds)."""
+    lines = []
+    for name, t in tasks.items():
+        seeds = t["search"]["seeds"]
+        if not seeds:
+            continue
+        best = min(seeds, key=lambda r: r["cma"]["worst_return"])
+        vec = ", ".join(f"{k} {_num(v)}" for k, v in best["cma"]["worst_params"].items())
+        lines.append(f"- {name} (search seed {best['search_seed']}, return {_num(best['cma']['worst_return'])}): {vec}")
+    return ["Worst vector CMA-ES found per task:", "", *lines, ""]
+
+
+def _verdicts(tasks: dict[str, Any]) -> list[str]:
+    """Generated one-line readings of both tables."""
+    pairs = [r for t in tasks.values() for r in t["search"]["seeds"]]
+    hit = sum(r["cma"]["worst_return"] <= r["random"]["worst_return"] for r in pairs)
+    match = sorted(r["cma"]["evals_to_match_random"] for r in pairs if r["cma"]["evals_to_match_random"] is not None)
+    med = f"; median evaluations to match: {match[len(match) // 2]}" if match else ""
+    points = [(t["attack"]["curves"]["uniform"][i], t["attack"]["curves"][a][i])
+              for t in tasks.values() for a in ("fgsm", "pgd") for i in range(len(t["attack"]["epsilons"]))]
+    below = sum(att["mean"] < uni["mean"] for uni, att in points)
+    pgd_fgsm = [(t["attack"]["curves"]["fgsm"][i]["mean"], t["attack"]["curves"]["pgd"][i]["mean"])
+                for t in tasks.values() for i in range(len(t["attack"]["epsilons"]))]
+    return [f"**Reading.** CMA-ES found a vector at least as bad as the worst of the random draws in {hit} of "
+            f"{len(pairs)} (task, search seed) pairs{med}. Gradient attacks scored below uniform noise of the same "
+            f"epsilon at {below} of {len(points)} (task, attack, epsilon) points; PGD at or below FGSM at "
+            f"{sum(p <= f for f, p in pgd_fgsm)} of {len(pgd_fgsm)} (the attacks maximize the change of the action "
+            "distribution, not the loss of return, and each point is only a few episodes).", ""]
+
+
 def worst_case(data: dict[str, Any]) -> str:
     s = data["settings"]
     horizon = f"episodes cut at {s['horizon']} steps" if s.get("horizon") else "the tasks' own episode lengths"
@@ -89,7 +120,7 @@ def worst_case(data: dict[str, Any]) -> str:
         "search seeds with a 95% bootstrap interval (one seed: the value alone). *CMA − random* ≤ 0 means the "
         "search found worse physics; *evaluations to match*: per seed, how many CMA evaluations it took to get "
         "at or below the random draws' worst (never: it did not within its budget).", "",
-        *_search_table(data["tasks"]), "",
+        *_search_table(data["tasks"]), "", *_verdicts(data["tasks"]), *_worst_vectors(data["tasks"]),
         "Best (lowest) return found so far, per search seed:", "",
         *_curve_table(data["tasks"]), "",
         "Source steps: " + ", ".join(f"{k} {t['source_timesteps']}" for k, t in data["tasks"].items()) + ". "
