@@ -230,6 +230,19 @@ def test_only_the_statistics_the_target_normalises_are_carried():
     assert not hasattr(reward_only, "obs_rms")
 
 
+@pytest.mark.parametrize("method", ["finetune", "freeze", "features", "partial", "l2sp"])
+def test_carried_statistics_are_frozen_by_default_and_count_when_unfrozen(method):
+    opts = get_method(method).parse_options
+    for options, frozen in (({}, True), ({"freeze_obs_stats": False, "freeze_reward_stats": False}, False)):
+        venv = _venv(norm_obs=True, norm_reward=True)
+        report = TransferReport()
+        carry_normalization(_ppo(venv), venv, _source(**_stats(3)), opts(options), report)
+        venv.obs_rms.update(np.zeros((4, 3)))
+        venv.ret_rms.update(np.zeros(4))
+        assert (venv.obs_rms.count == 50.0, venv.ret_rms.count == 50.0) == (frozen, frozen), options
+        assert any(n.startswith("carried normalisation statistics frozen") for n in report.notes) == frozen
+
+
 def test_freezing_only_the_reward_statistics_leaves_the_observation_statistics_counting():
     venv = _venv(norm_obs=True, norm_reward=True)
     assert freeze_statistics(venv, obs=False, reward=True) == ["reward"]
