@@ -41,7 +41,12 @@ def _setting(task: str, s: dict[str, Any]) -> str:
 
 
 def _task(task: str, data: dict[str, Any], goal: dict[str, Any]) -> list[str]:
-    lines = [f"## {NAMES.get(task, task)}", "", _setting(task, data["settings"]) + ".", "",
+    runs = [r for rs in data["runs"].values() for r in rs]
+    train_min = sum(r["train"]["wall_s"] for r in runs) / 60
+    eval_min = sum(r["scores"].get("eval_wall_s", 0.0) for r in runs) / 60
+    lines = [f"## {NAMES.get(task, task)}", "", _setting(task, data["settings"]) + f"; its {len(runs)} runs took "
+             f"{train_min:.0f} min of training and {eval_min:.0f} min of evaluation (wall time, summed; runs a "
+             "re-run found finished are reused).", "",
              "| method | " + " | ".join(c for _, c in COLUMNS) + " | train wall time (s, per seed) |",
              "|---|" + "---|" * (len(COLUMNS) + 1)]
     for method, est in data["methods"].items():
@@ -50,7 +55,8 @@ def _task(task: str, data: dict[str, Any], goal: dict[str, Any]) -> list[str]:
     lines.append("")
     if data["goal"]:
         lines += [f"Goal: worst case ≥ {goal['worst_ratio']:g}× DR's, nominal return lost ≤ "
-                  f"{goal['nominal_loss']:.0%} (IQM ratios, 95% stratified-bootstrap intervals):", "",
+                  f"{goal['nominal_loss']:.0%} (IQM ratios, 95% stratified-bootstrap intervals; a negative loss: "
+                  "RARL scored higher on nominal physics than the nominal run):", "",
                   "| RARL variant | worst case / DR's | nominal return lost (vs nominal run) | goal | adversary phases | "
                   "protagonist's return vs its adversary (last phase, per seed) |", "|---|---|---|---|---|---|"]
         for method, g in data["goal"].items():
