@@ -43,6 +43,8 @@ from simtransfer.envs.yaml_io import parse_yaml
 
 # data, not code: the per-env defaults ship beside the example configs (simtransfer/experiments/configs/)
 DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "experiments" / "configs" / "hyperparams"
+# optional feature blocks left out of a dumped config when unset (old run configs and fingerprints unchanged)
+OPTIONAL_BLOCKS = ("adversary", "multitask")
 Algo = Literal["ppo", "sac", "td3", "a2c", "dqn", "recurrent_ppo"]
 
 
@@ -190,11 +192,14 @@ class TrainConfig(BaseModel):
         return value
 
     @model_serializer(mode="wrap")
-    def _omit_no_adversary(self, handler: Any) -> dict[str, Any]:
-        """No ``adversary`` key without one: configs (and the runner's fingerprints) read as before RARL."""
+    def _omit_unused_blocks(self, handler: Any) -> dict[str, Any]:
+        """No ``adversary`` / ``multitask`` key when unused: configs (and the runner's fingerprints) of plain
+        runs read as before those features existed."""
         data = handler(self)
-        if self.adversary is None and isinstance(data, dict):
-            data.pop("adversary", None)
+        if isinstance(data, dict):
+            for key in OPTIONAL_BLOCKS:
+                if getattr(self, key) is None:
+                    data.pop(key, None)
         return data
 
     def to_yaml(self) -> str:
