@@ -26,7 +26,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import render_benches as rb  # noqa: E402
-from render_calibration import calibration  # noqa: E402
+from render_calibration import calibration, calibration_sweep  # noqa: E402
 from render_deploy import deploy as deploy_markdown  # noqa: E402
 from render_keep import keep_source  # noqa: E402
 from render_suite import suite_markdown, winners_table, wins_by_method  # noqa: E402
@@ -67,6 +67,8 @@ BENCHES = [
     Bench("deploy", deploy_markdown, "python bench/bench_deploy.py --source RUN", "Export and deploy: latency, jitter"),
     Bench("calibration", calibration, "python bench/bench_calibration.py --task TASK",
           "Real-to-sim calibration on the reality stand-ins"),
+    Bench("calibration_sweep", calibration_sweep, "python bench/bench_calibration_sweep.py",
+          "A harder InvertedPendulum stand-in (sweep)"),
 ]
 
 
