@@ -68,7 +68,7 @@ BENCHES = [
     Bench("calibration", calibration, "python bench/bench_calibration.py --task TASK",
           "Real-to-sim calibration on the reality stand-ins"),
     Bench("calibration_sweep", calibration_sweep, "python bench/bench_calibration_sweep.py",
-          "A harder InvertedPendulum stand-in (sweep)"),
+          "Searching for a harder InvertedPendulum stand-in (sweep)"),
 ]
 
 

@@ -98,7 +98,7 @@ def calibration_sweep(data: dict[str, Any]) -> str:
     cells, top, fail = data["cells"], data["max_return"], data["fail"]
     registered = true_params(data["task"], data["task"] + "Hard")  # envs/presets/reality.yaml
     stop = f", mildest first until {data['max_found']} holds" if data.get("max_found") else ""
-    lines = [f"# A harder {data['task']} stand-in (bench/bench_calibration_sweep.py)", "",
+    lines = [f"# Searching for a harder {data['task']} stand-in (bench/bench_calibration_sweep.py)", "",
              f"PPO ({data['timesteps']} steps, the task's config) trained on nominal physics and on the shipped "
              "preset (uncalibrated DR), scored on each candidate stand-in; where both score below "
              f"{fail:.0%} of the maximum ({top:g}), an oracle PPO trained on the candidate itself (it *holds* at >= 90% "
