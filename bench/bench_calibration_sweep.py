@@ -13,7 +13,7 @@ Two stages, every policy trained and scored by the project's own ``train`` / ``e
 
 Resumable (finished cells are kept in ``bench/results/calibration_sweep.json``).
 
-    python bench/bench_calibration_sweep.py                       # default: 2 seeds per arm, 1 oracle seed
+    python bench/bench_calibration_sweep.py        # the published setting: 2 seeds per arm, 1 oracle seed
     python bench/bench_calibration_sweep.py --seeds 5 --oracle-seeds 5   # the full setting (adds seeds)
 
 ``--probe CAND`` also trains the oracle of CAND for ``--probe-timesteps`` steps: whether more training, not the
@@ -114,10 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--fail", type=float, default=0.5, help="screen: both arms' IQM below this share of 1000")
     ap.add_argument("--candidates", default=",".join(CANDIDATES))
-    ap.add_argument("--max-found", type=int, default=1, help="stop the oracle stage after this many candidates "
+    ap.add_argument("--max-found", type=int, default=0, help="stop the oracle stage after this many candidates "
                     "where the oracle holds (0: train oracles on every screened candidate)")
     ap.add_argument("--results", type=Path, default=RESULTS, help="where calibration_sweep.json goes")
-    ap.add_argument("--probe", default="", help="candidates whose oracle is also trained --probe-timesteps steps")
+    ap.add_argument("--probe", default="g6_d2,d6", help="candidates whose oracle is also trained --probe-timesteps "
+                    "steps (default: the two with the largest oracle margins in the published run)")
     ap.add_argument("--probe-timesteps", type=int, default=120_000)
     args = ap.parse_args(argv)
     import torch
