@@ -12,6 +12,7 @@ Per task and seed ``s`` (resumable: finished cells are kept in ``bench/results/c
 
     python bench/bench_calibration.py --task InvertedPendulum --seeds 5
     python bench/bench_calibration.py --task InvertedPendulum --phase recovery --seeds 5
+    python bench/bench_calibration.py --task InvertedPendulum --standin InvertedPendulumHard --seeds 5
 
 ``bench/render.py`` renders ``calibration.md`` (IQM over seeds with bootstrap intervals).
 """
@@ -36,6 +37,19 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "runs" / "bench_calibration"
 ARMS = ("nominal", "dr", "calibrated", "oracle")  # also: dr_physics (the shipped preset without actuator/sensor kinds)
 CONFIGS = {"InvertedPendulum": "inverted_pendulum", "InvertedDoublePendulum": "inverted_double_pendulum"}
+STANDIN: str | None = None  # --standin: a further stand-in of the task (envs/presets/reality.yaml), else its own
+
+
+def real_id(task: str) -> str:
+    """The stand-in's env id: ``simtransfer/<Task>Real-v0`` or the ``--standin``'s."""
+    from simtransfer.envs.tasks import REALITY_VARIANTS, env_id
+
+    return env_id(*REALITY_VARIANTS[STANDIN]) if STANDIN else env_id(task, "Real")
+
+
+def key(task: str) -> str:
+    """The results entry and work folder: the task, or the ``--standin``'s name."""
+    return STANDIN or task
 
 
 def update(path: Path, task: str, keys: tuple[str, ...], value: Any, header: dict[str, Any]) -> dict[str, Any]:
@@ -58,20 +72,20 @@ def update(path: Path, task: str, keys: tuple[str, ...], value: Any, header: dic
     return entry
 
 
-def recovery(task: str, seed: int, episodes: int, budget: int) -> dict[str, Any]:
+def recovery(task: str, seed: int, episodes: int, budget: int, max_delay: int = 4) -> dict[str, Any]:
     from simtransfer.agents.collect import collect
     from simtransfer.envs.reality import true_params
     from simtransfer.envs.tasks import env_id
     from simtransfer.transfer.calibration import calibrate
 
-    work = WORK / task / f"s{seed}"
+    work = WORK / key(task) / f"s{seed}"
     shutil.rmtree(work, ignore_errors=True)
-    data = collect("scripted", env_id(task, "Real"), work / "data", episodes=episodes, seed=1000 * seed)
+    data = collect("scripted", real_id(task), work / "data", episodes=episodes, seed=1000 * seed)
     t0 = time.perf_counter()
     cpu0 = time.process_time()
-    report = calibrate(work / "data", env_id(task), work / "calib", budget=budget, seed=seed)
+    report = calibrate(work / "data", env_id(task), work / "calib", budget=budget, seed=seed, max_delay=max_delay)
     wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
-    truth = true_params(task)
+    truth = true_params(task, STANDIN)
     rows = {}
     for e in report["estimates"]:
         true = truth.get(e["name"])
@@ -81,7 +95,9 @@ def recovery(task: str, seed: int, episodes: int, budget: int) -> dict[str, Any]
             "evaluations": report["evaluations"], "estimates": rows, "load": os.getloadavg()[0]}
 
 
-def train_arm(task: str, arm: str, seed: int, timesteps: int) -> Path:
+def train_arm(task: str, arm: str, seed: int, timesteps: int, *, out: Path | None = None,
+              spec: dict[str, Any] | None = None) -> Path:
+    """Train one arm; ``spec``: the oracle's stand-in mapping (default: the task's reality stand-in)."""
     from simtransfer.agents.config import load_train_config, update_config
     from simtransfer.envs.reality import reality_spec
     from simtransfer.envs.tasks import env_id
@@ -92,7 +108,7 @@ def train_arm(task: str, arm: str, seed: int, timesteps: int) -> Path:
                             [f"total_timesteps={timesteps}", "eval.every=0", "eval.targets=[]", "checkpoint_every=0",
                              "tracking.mode=disabled", "progress=false"], seed=seed)
     if arm == "calibrated":
-        preset = WORK / task / f"s{seed}" / "calib" / "preset.yaml"
+        preset = WORK / key(task) / f"s{seed}" / "calib" / "preset.yaml"
         cfg = update_config(cfg, {"env.id": env_id(task), "env.kwargs": {"randomization": str(preset)}})
     elif arm == "dr_physics":
         from simtransfer.envs.params import KINDS, parse_name
@@ -102,25 +118,27 @@ def train_arm(task: str, arm: str, seed: int, timesteps: int) -> Path:
         spec["params"] = {k: v for k, v in spec["params"].items() if KINDS[parse_name(k)[0]].target != "signal"}
         cfg = update_config(cfg, {"env.id": env_id(task), "env.kwargs": {"randomization": spec}})
     elif arm == "oracle":
-        cfg = update_config(cfg, {"env.id": env_id(task), "env.kwargs": {"randomization": reality_spec(task)}})
-    out = WORK / task / f"s{seed}" / arm
+        cfg = update_config(cfg, {"env.id": env_id(task), "env.kwargs": {"randomization": spec or reality_spec(task, STANDIN)}})
+    out = out or WORK / key(task) / f"s{seed}" / arm
     return train(cfg, out, force=True).run_dir
 
 
 def score(run_dir: Path, task: str, episodes: int) -> list[float]:
-    from simtransfer.envs.tasks import env_id
     from simtransfer.experiments.evaluate import evaluate_run
 
-    return evaluate_run(run_dir, env_id(task, "Real"), episodes=episodes, seed=10_000).returns
+    return evaluate_run(run_dir, real_id(task), episodes=episodes, seed=10_000).returns
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--task", default="InvertedPendulum", choices=list(CONFIGS))
+    ap.add_argument("--standin", default=None, help="a further stand-in of the task by its reality.yaml name "
+                    "(InvertedPendulumHard: simtransfer/InvertedPendulumRealHard-v0); results under that name")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. seeds-1 (split across processes)")
     ap.add_argument("--episodes", type=int, default=10, help="logged episodes per calibration (<= 10)")
     ap.add_argument("--budget", type=int, default=400, help="CMA-ES evaluations of the final fit")
+    ap.add_argument("--max-delay", type=int, default=4, help="largest delay calibrate tries (its default: 4)")
     ap.add_argument("--timesteps", type=int, default=60_000, help="PPO steps per policy")
     ap.add_argument("--eval-episodes", type=int, default=10)
     ap.add_argument("--phase", choices=["all", "recovery", "policies"], default="all")
@@ -129,18 +147,20 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
+    global STANDIN
+    STANDIN = args.standin
     torch.set_num_threads(1)
     path = args.results / "calibration.json"
     from simtransfer.envs.reality import true_params
 
-    header = {"truth": true_params(args.task), "episodes": args.episodes, "budget": args.budget,
+    header = {"truth": true_params(args.task, STANDIN), "episodes": args.episodes, "budget": args.budget,
               "timesteps": args.timesteps, "eval_episodes": args.eval_episodes, "machine": machine()}
-    entry = update(path, args.task, (), None, header)
+    entry = update(path, key(args.task), (), None, header)
     for seed in range(args.seeds):
         if args.phase in ("all", "recovery") and str(seed) not in entry["recovery"]:
-            rec = recovery(args.task, seed, args.episodes, args.budget)
-            entry = update(path, args.task, ("recovery", str(seed)), rec, {**header, "load_after": load()})
-            print(f"{args.task} seed {seed}: recovery in {rec['wall_s']:.0f} s: "
+            rec = recovery(args.task, seed, args.episodes, args.budget, args.max_delay)
+            entry = update(path, key(args.task), ("recovery", str(seed)), rec, {**header, "load_after": load()})
+            print(f"{key(args.task)} seed {seed}: recovery in {rec['wall_s']:.0f} s: "
                   + ", ".join(f"{k}={v['value']:.3g}" for k, v in rec["estimates"].items()), flush=True)
     if args.phase in ("all", "policies"):
         for seed in range(args.first_seed, args.seeds):
@@ -152,8 +172,8 @@ def main(argv: list[str] | None = None) -> int:
                 run = train_arm(args.task, arm, seed, args.timesteps)
                 returns = score(run, args.task, args.eval_episodes)
                 cell = {"returns": returns, "mean": sum(returns) / len(returns), "train_s": time.perf_counter() - t0}
-                entry = update(path, args.task, ("policies", arm, str(seed)), cell, {**header, "load_after": load()})
-                print(f"{args.task} seed {seed} {arm}: {cell['mean']:.1f}", flush=True)
+                entry = update(path, key(args.task), ("policies", arm, str(seed)), cell, {**header, "load_after": load()})
+                print(f"{key(args.task)} seed {seed} {arm}: {cell['mean']:.1f}", flush=True)
     import render
 
     render.main([])

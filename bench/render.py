@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import render_benches as rb  # noqa: E402
 from render_adversarial import adversarial  # noqa: E402
-from render_calibration import calibration  # noqa: E402
+from render_calibration import calibration, calibration_sweep  # noqa: E402
 from render_deploy import deploy as deploy_markdown  # noqa: E402
 from render_docs import render_docs  # noqa: E402
 from render_keep import keep_source  # noqa: E402
@@ -81,6 +81,8 @@ BENCHES = [
           "Adversarial training: RARL vs DR vs nominal"),
     Bench("multitask", multitask, "python bench/bench_multitask.py", "Multi-task vs single-task sources"),
     Bench("meta", meta, "python bench/bench_meta.py", "Meta-RL: RL² adaptation within a trial"),
+    Bench("calibration_sweep", calibration_sweep, "python bench/bench_calibration_sweep.py",
+          "Searching for a harder InvertedPendulum stand-in (sweep)"),
 ]
 
 

@@ -81,3 +81,63 @@ def calibration(data: dict[str, Any]) -> str:
                   f"({e.get('machine', {}).get('cpu', '')}).", ""]
         lines += _recovery(task, e) + _policies(e)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _arm(cells: dict[str, Any], cand: str, arm: str) -> tuple[str, float | None]:
+    means = [c["mean"] for k, c in sorted(cells.items()) if k.startswith(f"{cand}/{arm}/")]
+    if not means:
+        return "—", None
+    est = bootstrap_iqm(means)
+    return f"{est.value:.0f} [{est.low:.0f}, {est.high:.0f}] ({len(means)})", est.value
+
+
+def calibration_sweep(data: dict[str, Any]) -> str:
+    """``calibration_sweep.json`` (bench/bench_calibration_sweep.py): candidate stand-ins vs three policies."""
+    from simtransfer.envs.reality import true_params
+
+    cells, top, fail = data["cells"], data["max_return"], data["fail"]
+    registered = true_params(data["task"], data["task"] + "Hard")  # envs/presets/reality.yaml
+    stop = f", mildest first until {data['max_found']} holds" if data.get("max_found") else ""
+    lines = [f"# Searching for a harder {data['task']} stand-in (bench/bench_calibration_sweep.py)", "",
+             f"PPO ({data['timesteps']} steps, the task's config) trained on nominal physics and on the shipped "
+             "preset (uncalibrated DR), scored on each candidate stand-in; where both score below "
+             f"{fail:.0%} of the maximum ({top:g}), an oracle PPO trained on the candidate itself (it *holds* at >= 90% "
+             f"of the maximum){stop}. Cells: IQM over "
+             f"seeds of the mean return over {data['eval_episodes']} episodes, 95% bootstrap interval, (seeds).", "",
+             "| candidate | stand-in parameters | nominal | uncalibrated DR | oracle | verdict |",
+             "|---|---|---|---|---|---|"]
+    for cand in data.get("order", list(data["candidates"])):
+        values = data["candidates"][cand]
+        (nom, n), (dr, d), (orc, o) = (_arm(cells, cand, a) for a in ("nominal", "dr", "oracle"))
+        if n is None or d is None:
+            verdict = "incomplete"
+        elif max(n, d) >= fail * top:
+            verdict = "too easy: an uncalibrated policy holds (no oracle trained)"
+        elif o is None:
+            verdict = "both fail; no oracle trained in this run"
+        else:
+            verdict = ("**harder stand-in: both fail, the oracle holds**" if o >= 0.9 * top
+                       else "the oracle fails too" if o < fail * top else "the oracle only partly holds")
+        params = ", ".join(f"{k}={v:g}" for k, v in values.items())
+        if {k: float(v) for k, v in values.items()} == registered:
+            verdict += f"; registered as simtransfer/{data['task']}RealHard-v0"
+        lines.append(f"| {cand} | {params} | {nom} | {dr} | {orc} | {verdict} |")
+    probes: dict[str, list[float]] = {}
+    for k, c in sorted(cells.items()):
+        cand, arm, _ = k.split("/")
+        if arm.startswith("oracle_"):
+            probes.setdefault(f"{cand}/{arm.partition('_')[2]}", []).append(c["mean"])
+    if probes:
+        lines += ["", "Budget probe (is it the oracle's training budget?): the oracle trained longer on a candidate, "
+                  "same evaluation:", ""]
+        for key, means in probes.items():
+            cand, steps = key.split("/")
+            est = bootstrap_iqm(means)
+            lines.append(f"- `{cand}`, {int(steps)} steps: {est.value:.0f} [{est.low:.0f}, {est.high:.0f}] "
+                         f"({len(means)} seed{'s' if len(means) > 1 else ''}; {data['timesteps']} steps: "
+                         f"{_arm(cells, cand, 'oracle')[0]})")
+    lines += ["", f"CPU time of the sweep's finished cells (training and evaluation, the process and its children): "
+              f"{data.get('cpu_s', 0) / 60:.1f} min; machine {data['machine']['cpus']} CPUs "
+              f"({data['machine']['cpu']}), load average {data.get('load_before', ['?'])[0]} → "
+              f"{data.get('load_after', ['?'])[0]}.", ""]
+    return "\n".join(lines).rstrip() + "\n"

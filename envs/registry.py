@@ -25,6 +25,7 @@ from simtransfer.envs.tasks import (  # the catalog, importable from here as bef
     PIXEL_IDS,
     PRESETS,
     REALITY_TASKS,
+    REALITY_VARIANTS,
     SIM2SIM_TASKS,
     TASKS,
     VARIANTS,
@@ -108,6 +109,12 @@ def register_reality_envs() -> list[str]:
         if eid not in gym.registry:
             gym.register(id=eid, entry_point="simtransfer.envs.reality:make_reality_env",
                          max_episode_steps=TASKS[task].max_episode_steps, kwargs={"task": task})
+    for name, (task, variant) in REALITY_VARIANTS.items():
+        eid = env_id(task, variant)
+        ids.append(eid)
+        if eid not in gym.registry:
+            gym.register(id=eid, entry_point="simtransfer.envs.reality:make_reality_env",
+                         max_episode_steps=TASKS[task].max_episode_steps, kwargs={"task": task, "standin": name})
     return ids
 
 

@@ -49,6 +49,8 @@ TASKS: dict[str, Task] = {t.name: t for t in [
 
 #: Tasks with a reality stand-in ``simtransfer/<Task>Real-v0`` (envs/reality.py, envs/presets/reality.yaml).
 REALITY_TASKS: tuple[str, ...] = ("InvertedPendulum", "InvertedDoublePendulum", "Hopper")
+#: Further stand-ins, by their name in envs/presets/reality.yaml: (task, id variant) -> ``simtransfer/<Task><Variant>-v0``.
+REALITY_VARIANTS: dict[str, tuple[str, str]] = {"InvertedPendulumHard": ("InvertedPendulum", "RealHard")}
 
 
 def env_id(task: str, variant: str = "") -> str:
