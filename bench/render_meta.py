@@ -61,7 +61,8 @@ def meta(data: dict[str, Any]) -> str:
         lines += [line, ""]
     lines += [
         f"Setup: configs `{st['configs']}` (randomized InvertedPendulum: motor gain 0.3-3x, actuation delay 0-3 "
-        f"steps, 300-step episodes), {st['seeds']} seed(s), {st['timesteps']} training steps per policy. Meta-test: "
+        f"steps, 300-step episodes; targets: held-out gain 0.15-0.3x or 3-5x (`extrap`), delay 4-5 steps (`delay`), the "
+        f"training distribution (`train`)), {st['seeds']} seed(s), {st['timesteps']} training steps per policy. Meta-test: "
         f"{st['trials']} trials of K={k} episodes of one sampled physics per run and target (`simtransfer evaluate "
         f"RUN --trial-episodes {k} --json`); reactive policies play the same episodes with their memory reset at "
         "every episode. Each cell: IQM over seeds of the seed's mean over trials, 95% bootstrap interval over "
