@@ -18,7 +18,7 @@ same physics with their memory reset at every episode. Statistics (transfer/stat
 seed's mean over trials, 95% bootstrap intervals over seeds; the last − first difference also with a bootstrap
 over trials stratified by seed.
 
-    python bench/bench_meta.py                  # default: 3 seeds x 40k steps, 8 trials (see meta.md for its wall time)
+    python bench/bench_meta.py                  # default: 2 seeds x 40k steps, 8 trials (a loaded 2-core box)
     python bench/bench_meta.py --full           # 5 seeds x 150k steps, 20 trials
     python bench/bench_meta.py --quick          # smoke: 1 seed x 2k steps
 
@@ -99,8 +99,10 @@ def train_one(variant: str, seed: int, timesteps: int) -> dict[str, Any]:
               "--set", f"seed={seed}", "--set", f"total_timesteps={timesteps}"], log)
         wall = round(time.perf_counter() - t0, 1)
     evals = json.loads((out / "eval.json").read_text())
+    meta = json.loads((out / "metadata.json").read_text())
     return {"run": str(out.relative_to(ROOT)), "train_wall_s": wall,  # None: finished by an earlier invocation
-            "curve": evals.get("curves", {}).get("train")}
+            "train_time_s": round(float(meta.get("train_time_s") or 0.0), 1),  # the run's own, measured by train
+            "num_timesteps": meta.get("num_timesteps"), "curve": evals.get("curves", {}).get("train")}
 
 
 def target_file(target: str, context: bool) -> Path:
@@ -161,12 +163,13 @@ def summarize(cells: dict[str, dict[int, dict[str, Any]]], target: str, k: int) 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full setting: 5)")
+    ap.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (full setting: 5)")
     ap.add_argument("--timesteps", type=int, default=40_000, help="training steps per policy (full: 150000)")
     ap.add_argument("--trials", type=int, default=8, help="meta-test trials per run and target (full: 20)")
     ap.add_argument("--k", type=int, default=3, help="episodes per meta-test trial (RL² trains with 3)")
     ap.add_argument("--workers", type=int, default=3, help="training runs in parallel")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--oracle-seeds", type=int, default=None, help="seeds of the oracle (default: --seeds)")
     ap.add_argument("--full", action="store_true", help="5 seeds, 150k steps, 20 trials")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 2048 steps, 2 trials (not saved)")
     args = ap.parse_args(argv)
@@ -175,11 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seeds, args.timesteps, args.trials = 1, 2048, 2
     WORK.mkdir(parents=True, exist_ok=True)
+    oracle_seeds = args.seeds if args.oracle_seeds is None or args.full else min(args.oracle_seeds, args.seeds)
     record: dict[str, Any] = {"settings": {"seeds": args.seeds, "timesteps": args.timesteps, "trials": args.trials,
                                            "k": args.k, "variants": args.variants,
+                                           "oracle_seeds": oracle_seeds,
                                            "configs": "experiments/configs/meta/",
                                            "targets": {t: f"experiments/configs/meta/{f}" for t, f in TARGETS.items()}}}
-    jobs = [(v, s) for v in args.variants for s in range(args.seeds)]  # RL² (the slowest) first
+    jobs = [(v, s) for v in args.variants  # RL² (the slowest) first
+            for s in range(oracle_seeds if v == "oracle" else args.seeds)]
     cells: dict[str, dict[int, dict[str, Any]]] = {v: {} for v in args.variants}
     with measured(record):
 

@@ -57,12 +57,15 @@ def meta(data: dict[str, Any]) -> str:
     k = st["k"]
     lines = ["# Meta-RL: RL² adaptation curves vs DR + history (`bench/bench_meta.py`)", ""]
     line = machine_line(data)
+    resumed = sum(c.get("train_wall_s") is None for by in data.get("cells", {}).values() for c in by.values())
     if line:
-        lines += [line, ""]
+        lines += [line + (f" {resumed} of the runs (and their meta-tests) were finished by an earlier invocation of "
+                          "the same command: the wall time is this invocation's; training times are below."
+                          if resumed else ""), ""]
     lines += [
         f"Setup: configs `{st['configs']}` (randomized InvertedPendulum: motor gain 0.3-3x, actuation delay 0-3 "
         f"steps, 300-step episodes; targets: held-out gain 0.15-0.3x or 3-5x (`extrap`), delay 4-5 steps (`delay`), the "
-        f"training distribution (`train`)), {st['seeds']} seed(s), {st['timesteps']} training steps per policy. Meta-test: "
+        f"training distribution (`train`)), {st['seeds']} seed(s) (oracle: {st.get('oracle_seeds', st['seeds'])}), {st['timesteps']} training steps per policy. Meta-test: "
         f"{st['trials']} trials of K={k} episodes of one sampled physics per run and target (`simtransfer evaluate "
         f"RUN --trial-episodes {k} --json`); reactive policies play the same episodes with their memory reset at "
         "every episode. Each cell: IQM over seeds of the seed's mean over trials, 95% bootstrap interval over "
@@ -90,7 +93,11 @@ def meta(data: dict[str, Any]) -> str:
                                                                               strict=True)) for c in cs if c]
             lines.append(f"| {v} | " + " / ".join(cells) + " |")
         lines.append("")
-    walls = {v: [c.get("train_wall_s") for c in by.values()] for v, by in data.get("cells", {}).items()}
-    lines += ["Training wall time per run (s, this run's load): " + ", ".join(
-        f"`{v}` {', '.join('resumed' if w is None else _num(w) for w in ws)}" for v, ws in walls.items()) + "."]
+    times = {v: [c.get("train_time_s") for c in by.values()] for v, by in data.get("cells", {}).items()}
+    total = sum(t for ts in times.values() for t in ts if t)
+    lines += ["Training time per run (s, measured by `simtransfer train` under the load above): " + ", ".join(
+        f"`{v}` {', '.join(_num(t) for t in ts)}" for v, ts in times.items()) + f"; {_num(total)} s in all. "
+        "The full setting (`--full`: 5 seeds × 150k steps, 20 trials) is 5/seeds × 150k/steps times as much "
+        f"training: about {_num(total * 5 / st['seeds'] * 150_000 / st['timesteps'] / 3600)} h of run time at this "
+        "load, before the parallel workers divide it."]
     return "\n".join(lines).rstrip() + "\n"
