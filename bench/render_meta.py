@@ -35,14 +35,25 @@ def _est(e: dict[str, Any] | None) -> str:
     return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
 
 
+def _side(e: dict[str, Any], above: str, below: str) -> str:
+    """Where the interval lies relative to 0."""
+    if e.get("low") is None or e["low"] != e["low"]:
+        return "no interval"
+    if e["low"] > 0:
+        return f"interval above 0: {above}"
+    if e["high"] < 0:
+        return f"interval below 0: {below}"
+    return "interval contains 0: no measurable change"
+
+
 def _verdict(s: dict[str, Any]) -> list[str]:
     rl2 = s.get("rl2")
     if not rl2:
         return []
     d, gap = rl2["last_minus_first"], s.get("rl2_last_minus_dr_history")
-    rises = d.get("low") is not None and d["low"] > 0
-    lines = [f"- RL² last − first episode: {_est(d)} over seeds ({'interval excludes 0: it adapts' if rises else 'interval includes 0 or is undefined: no measurable adaptation'}); "
-             f"over trials (stratified by seed): {_est(rl2['last_minus_first_trials'])}."]
+    lines = [f"- RL² last − first episode: {_est(d)} over seeds ({_side(d, 'it adapts', 'it gets worse')}); over "
+             f"trials (stratified by seed): {_est(rl2['last_minus_first_trials'])} "
+             f"({_side(rl2['last_minus_first_trials'], 'it adapts', 'it gets worse')})."]
     if gap:
         at_least = gap.get("low") is not None and gap["low"] >= 0
         below = gap.get("high") is not None and gap["high"] < 0
@@ -69,7 +80,8 @@ def meta(data: dict[str, Any]) -> str:
         f"{st['trials']} trials of K={k} episodes of one sampled physics per run and target (`simtransfer evaluate "
         f"RUN --trial-episodes {k} --json`); reactive policies play the same episodes with their memory reset at "
         "every episode. Each cell: IQM over seeds of the seed's mean over trials, 95% bootstrap interval over "
-        "seeds (one seed: no interval). Few-shot@k (the report's axis): RL²'s episode k; zero-shot policies are "
+        "seeds (one seed: no interval; with 2 seeds that bootstrap only resamples two values, so read the "
+        "interval over trials, stratified by seed, as the honest one). Few-shot@k (the report's axis): RL²'s episode k; zero-shot policies are "
         "constant in k, so their few-shot value is the mean over the trial.", ""]
     for target, s in data["summary"].items():
         lines += [f"## Target: {target}", "", f"Target spec: `{st['targets'][target]}`.", "",
