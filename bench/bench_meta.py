@@ -18,7 +18,7 @@ same physics with their memory reset at every episode. Statistics (transfer/stat
 seed's mean over trials, 95% bootstrap intervals over seeds; the last − first difference also with a bootstrap
 over trials stratified by seed.
 
-    python bench/bench_meta.py                  # default: 2 seeds x 40k steps, 8 trials (a loaded 2-core box)
+    python bench/bench_meta.py                  # default: 3 seeds x 40k steps, 8 trials (a loaded 2-core box)
     python bench/bench_meta.py --full           # 5 seeds x 150k steps, 20 trials
     python bench/bench_meta.py --quick          # smoke: 1 seed x 2k steps
 
@@ -163,7 +163,7 @@ def summarize(cells: dict[str, dict[int, dict[str, Any]]], target: str, k: int) 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=2, help="seeds 0..N-1 (full setting: 5)")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (full setting: 5)")
     ap.add_argument("--timesteps", type=int, default=40_000, help="training steps per policy (full: 150000)")
     ap.add_argument("--trials", type=int, default=8, help="meta-test trials per run and target (full: 20)")
     ap.add_argument("--k", type=int, default=3, help="episodes per meta-test trial (RL² trains with 3)")

@@ -80,8 +80,8 @@ def meta(data: dict[str, Any]) -> str:
         f"{st['trials']} trials of K={k} episodes of one sampled physics per run and target (`simtransfer evaluate "
         f"RUN --trial-episodes {k} --json`); reactive policies play the same episodes with their memory reset at "
         "every episode. Each cell: IQM over seeds of the seed's mean over trials, 95% bootstrap interval over "
-        "seeds (one seed: no interval; with 2 seeds that bootstrap only resamples two values, so read the "
-        "interval over trials, stratified by seed, as the honest one). Few-shot@k (the report's axis): RL²'s episode k; zero-shot policies are "
+        "seeds (one seed: no interval; with few seeds that bootstrap resamples few values, so also read the "
+        "interval over trials, stratified by seed). Few-shot@k (the report's axis): RL²'s episode k; zero-shot policies are "
         "constant in k, so their few-shot value is the mean over the trial.", ""]
     for target, s in data["summary"].items():
         lines += [f"## Target: {target}", "", f"Target spec: `{st['targets'][target]}`.", "",
@@ -107,9 +107,10 @@ def meta(data: dict[str, Any]) -> str:
         lines.append("")
     times = {v: [c.get("train_time_s") for c in by.values()] for v, by in data.get("cells", {}).items()}
     total = sum(t for ts in times.values() for t in ts if t)
-    lines += ["Training time per run (s, measured by `simtransfer train` under the load above): " + ", ".join(
+    lines += ["Training time per run (s, measured by `simtransfer train`; runs of earlier invocations ran under heavier "
+        "load than the one above): " + ", ".join(
         f"`{v}` {', '.join(_num(t) for t in ts)}" for v, ts in times.items()) + f"; {_num(total)} s in all. "
         "The full setting (`--full`: 5 seeds × 150k steps, 20 trials) is 5/seeds × 150k/steps times as much "
-        f"training: about {_num(total * 5 / st['seeds'] * 150_000 / st['timesteps'] / 3600)} h of run time at this "
-        "load, before the parallel workers divide it."]
+        f"training: about {_num(total * 5 / st['seeds'] * 150_000 / st['timesteps'] / 3600)} h of run time at the "
+        "loads these runs had, before the parallel workers (`--workers`, default 3) divide it."]
     return "\n".join(lines).rstrip() + "\n"
