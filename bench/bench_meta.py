@@ -11,13 +11,14 @@ project's own ``simtransfer train`` on the same randomized pendulum (``experimen
   physics is worth at this budget.
 
 Each is meta-tested with ``simtransfer evaluate RUN --trial-episodes K --json`` on the held-out split
-(``target_extrap.yaml``: gain 0.15-0.3x or 3-5x) and the training distribution: ``--trials`` trials (reset seeds
-``10000 + i``), the return per episode index of the trial. Reactive policies play the same K episodes of the
+(``target_extrap.yaml``: gain 0.15-0.3x or 3-5x), on delays beyond training (``target_delay.yaml``: 4-5 steps)
+and on the training distribution: ``--trials`` trials (reset seeds ``10000 + i``; results kept beside each run
+as ``meta_test_<target>_k<K>_n<trials>.json`` — delete them after editing a target), the return per episode index of the trial. Reactive policies play the same K episodes of the
 same physics with their memory reset at every episode. Statistics (transfer/stats.py): IQM over seeds of each
 seed's mean over trials, 95% bootstrap intervals over seeds; the last − first difference also with a bootstrap
 over trials stratified by seed.
 
-    python bench/bench_meta.py                  # default: 3 seeds x 40k steps, 8 trials (see meta.md for its wall time)
+    python bench/bench_meta.py                  # default: 3 seeds x 40k steps, 8 trials (a loaded 2-core box)
     python bench/bench_meta.py --full           # 5 seeds x 150k steps, 20 trials
     python bench/bench_meta.py --quick          # smoke: 1 seed x 2k steps
 
@@ -42,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import measured  # noqa: E402
 
+from simtransfer.envs.yaml_io import load_yaml  # noqa: E402
 from simtransfer.transfer.metrics import few_shot_from_adaptation  # noqa: E402
 from simtransfer.transfer.stats import bootstrap_iqm, iqm, stratified_bootstrap  # noqa: E402
 
@@ -50,7 +52,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 WORK = ROOT / "runs" / "bench_meta"
 CONFIGS = ROOT / "experiments" / "configs" / "meta"
 VARIANTS = ("rl2", "dr_history", "oracle")
-TARGETS = {"extrap": "target_extrap.yaml", "train": "target_train.yaml"}
+TARGETS = {"extrap": "target_extrap.yaml", "delay": "target_delay.yaml", "train": "target_train.yaml"}
 CLI = [sys.executable, "-m", "simtransfer.experiments.cli"]
 
 
@@ -66,18 +68,53 @@ def _run(cmd: list[str], log: Path) -> str:
     return proc.stdout
 
 
+def _finished(out: Path) -> bool:
+    """A training run that ended: its eval.json has the final evaluation (periodic ones are written before)."""
+    try:
+        return bool(json.loads((out / "eval.json").read_text()).get("final"))
+    except (OSError, ValueError):
+        return False
+
+
+def _wait_while_in_use(out: Path) -> None:
+    """Wait while another simtransfer process holds the run directory (an earlier bench invocation still training)."""
+    from filelock import FileLock, Timeout
+
+    while (out / ".lock").is_file():
+        try:
+            with FileLock(str(out / ".lock"), timeout=0):
+                return
+        except Timeout:
+            time.sleep(15)
+
+
 def train_one(variant: str, seed: int, timesteps: int) -> dict[str, Any]:
     """``simtransfer train`` (skipped when the run already finished); returns its wall time and eval curve."""
     out = WORK / f"{variant}_t{timesteps}_s{seed}"
     log = WORK / f"{variant}_t{timesteps}_s{seed}.log"
+    _wait_while_in_use(out)
     t0, wall = time.perf_counter(), None
-    if not (out / "eval.json").is_file():
+    if not _finished(out):
         _run([*CLI, "train", str(CONFIGS / f"{variant}.yaml"), "--out", str(out), "--force",
               "--set", f"seed={seed}", "--set", f"total_timesteps={timesteps}"], log)
         wall = round(time.perf_counter() - t0, 1)
     evals = json.loads((out / "eval.json").read_text())
+    meta = json.loads((out / "metadata.json").read_text())
     return {"run": str(out.relative_to(ROOT)), "train_wall_s": wall,  # None: finished by an earlier invocation
-            "curve": evals.get("curves", {}).get("train")}
+            "train_time_s": round(float(meta.get("train_time_s") or 0.0), 1),  # the run's own, measured by train
+            "num_timesteps": meta.get("num_timesteps"), "curve": evals.get("curves", {}).get("train")}
+
+
+def target_file(target: str, context: bool) -> Path:
+    """The target spec; for the oracle a copy with ``context_in_obs: true`` (it observes the parameters)."""
+    path = CONFIGS / TARGETS[target]
+    if not context:
+        return path
+    spec = load_yaml(path)
+    spec["kwargs"] = {**spec.get("kwargs", {}), "context_in_obs": True}
+    out = WORK / f"target_{target}_context.yaml"
+    out.write_text(json.dumps(spec))
+    return out
 
 
 def meta_test(run: str, target: str, k: int, trials: int) -> dict[str, Any]:
@@ -85,7 +122,8 @@ def meta_test(run: str, target: str, k: int, trials: int) -> dict[str, Any]:
     cached = ROOT / run / f"meta_test_{target}_k{k}_n{trials}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    out = _run([*CLI, "evaluate", str(ROOT / run), "--target", str(CONFIGS / TARGETS[target]), "--trial-episodes",
+    context = Path(run).name.startswith("oracle")
+    out = _run([*CLI, "evaluate", str(ROOT / run), "--target", str(target_file(target, context)), "--trial-episodes",
                 str(k), "--episodes", str(trials), "--seed", "10000", "--json"], WORK / "evaluate.log")
     result = json.loads(out.strip().splitlines()[-1])
     cached.write_text(json.dumps(result) + "\n")
@@ -131,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=3, help="episodes per meta-test trial (RL² trains with 3)")
     ap.add_argument("--workers", type=int, default=3, help="training runs in parallel")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    ap.add_argument("--oracle-seeds", type=int, default=None, help="seeds of the oracle (default: --seeds)")
     ap.add_argument("--full", action="store_true", help="5 seeds, 150k steps, 20 trials")
     ap.add_argument("--quick", action="store_true", help="smoke test: 1 seed, 2048 steps, 2 trials (not saved)")
     args = ap.parse_args(argv)
@@ -139,11 +178,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seeds, args.timesteps, args.trials = 1, 2048, 2
     WORK.mkdir(parents=True, exist_ok=True)
+    oracle_seeds = args.seeds if args.oracle_seeds is None or args.full else min(args.oracle_seeds, args.seeds)
     record: dict[str, Any] = {"settings": {"seeds": args.seeds, "timesteps": args.timesteps, "trials": args.trials,
                                            "k": args.k, "variants": args.variants,
+                                           "oracle_seeds": oracle_seeds,
                                            "configs": "experiments/configs/meta/",
                                            "targets": {t: f"experiments/configs/meta/{f}" for t, f in TARGETS.items()}}}
-    jobs = [(v, s) for s in range(args.seeds) for v in args.variants]
+    jobs = [(v, s) for v in args.variants  # RL² (the slowest) first
+            for s in range(oracle_seeds if v == "oracle" else args.seeds)]
     cells: dict[str, dict[int, dict[str, Any]]] = {v: {} for v in args.variants}
     with measured(record):
 

@@ -35,14 +35,25 @@ def _est(e: dict[str, Any] | None) -> str:
     return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
 
 
+def _side(e: dict[str, Any], above: str, below: str) -> str:
+    """Where the interval lies relative to 0."""
+    if e.get("low") is None or e["low"] != e["low"]:
+        return "no interval"
+    if e["low"] > 0:
+        return f"interval above 0: {above}"
+    if e["high"] < 0:
+        return f"interval below 0: {below}"
+    return "interval contains 0: no measurable change"
+
+
 def _verdict(s: dict[str, Any]) -> list[str]:
     rl2 = s.get("rl2")
     if not rl2:
         return []
     d, gap = rl2["last_minus_first"], s.get("rl2_last_minus_dr_history")
-    rises = d.get("low") is not None and d["low"] > 0
-    lines = [f"- RL² last − first episode: {_est(d)} over seeds ({'interval excludes 0: it adapts' if rises else 'interval includes 0 or is undefined: no measurable adaptation'}); "
-             f"over trials (stratified by seed): {_est(rl2['last_minus_first_trials'])}."]
+    lines = [f"- RL² last − first episode: {_est(d)} over seeds ({_side(d, 'it adapts', 'it gets worse')}); over "
+             f"trials (stratified by seed): {_est(rl2['last_minus_first_trials'])} "
+             f"({_side(rl2['last_minus_first_trials'], 'it adapts', 'it gets worse')})."]
     if gap:
         at_least = gap.get("low") is not None and gap["low"] >= 0
         below = gap.get("high") is not None and gap["high"] < 0
@@ -57,15 +68,20 @@ def meta(data: dict[str, Any]) -> str:
     k = st["k"]
     lines = ["# Meta-RL: RL² adaptation curves vs DR + history (`bench/bench_meta.py`)", ""]
     line = machine_line(data)
+    resumed = sum(c.get("train_wall_s") is None for by in data.get("cells", {}).values() for c in by.values())
     if line:
-        lines += [line, ""]
+        lines += [line + (f" {resumed} of the runs (and their meta-tests) were finished by an earlier invocation of "
+                          "the same command: the wall time is this invocation's; training times are below."
+                          if resumed else ""), ""]
     lines += [
         f"Setup: configs `{st['configs']}` (randomized InvertedPendulum: motor gain 0.3-3x, actuation delay 0-3 "
-        f"steps, 300-step episodes), {st['seeds']} seed(s), {st['timesteps']} training steps per policy. Meta-test: "
+        f"steps, 300-step episodes; targets: held-out gain 0.15-0.3x or 3-5x (`extrap`), delay 4-5 steps (`delay`), the "
+        f"training distribution (`train`)), {st['seeds']} seed(s) (oracle: {st.get('oracle_seeds', st['seeds'])}), {st['timesteps']} training steps per policy. Meta-test: "
         f"{st['trials']} trials of K={k} episodes of one sampled physics per run and target (`simtransfer evaluate "
         f"RUN --trial-episodes {k} --json`); reactive policies play the same episodes with their memory reset at "
         "every episode. Each cell: IQM over seeds of the seed's mean over trials, 95% bootstrap interval over "
-        "seeds (one seed: no interval). Few-shot@k (the report's axis): RL²'s episode k; zero-shot policies are "
+        "seeds (one seed: no interval; with few seeds that bootstrap resamples few values, so also read the "
+        "interval over trials, stratified by seed). Few-shot@k (the report's axis): RL²'s episode k; zero-shot policies are "
         "constant in k, so their few-shot value is the mean over the trial.", ""]
     for target, s in data["summary"].items():
         lines += [f"## Target: {target}", "", f"Target spec: `{st['targets'][target]}`.", "",
@@ -89,7 +105,12 @@ def meta(data: dict[str, Any]) -> str:
                                                                               strict=True)) for c in cs if c]
             lines.append(f"| {v} | " + " / ".join(cells) + " |")
         lines.append("")
-    walls = {v: [c.get("train_wall_s") for c in by.values()] for v, by in data.get("cells", {}).items()}
-    lines += ["Training wall time per run (s, this run's load): " + ", ".join(
-        f"`{v}` {', '.join('resumed' if w is None else _num(w) for w in ws)}" for v, ws in walls.items()) + "."]
+    times = {v: [c.get("train_time_s") for c in by.values()] for v, by in data.get("cells", {}).items()}
+    total = sum(t for ts in times.values() for t in ts if t)
+    lines += ["Training time per run (s, measured by `simtransfer train`; runs of earlier invocations ran under heavier "
+        "load than the one above): " + ", ".join(
+        f"`{v}` {', '.join(_num(t) for t in ts)}" for v, ts in times.items()) + f"; {_num(total)} s in all. "
+        "The full setting (`--full`: 5 seeds × 150k steps, 20 trials) is 5/seeds × 150k/steps times as much "
+        f"training: about {_num(total * 5 / st['seeds'] * 150_000 / st['timesteps'] / 3600)} h of run time at the "
+        "loads these runs had, before the parallel workers (`--workers`, default 3) divide it."]
     return "\n".join(lines).rstrip() + "\n"

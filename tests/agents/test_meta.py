@@ -12,6 +12,7 @@ from simtransfer.agents.meta import adaptation_curve, trial_adapter
 from simtransfer.agents.policy_io import load_policy
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.experiments.cli import main
+from simtransfer.experiments.evaluate import evaluate_run
 from simtransfer.experiments.train import train
 from tests.agents.runs import tiny_config
 
@@ -89,8 +90,6 @@ def test_cli_json_adaptation_curve(runs: dict[str, Path], tmp_path: Path, capsys
 
 
 def test_plain_evaluate_scores_a_whole_trial_per_episode(runs: dict[str, Path]) -> None:
-    from simtransfer.experiments.evaluate import evaluate_run
-
     res = evaluate_run(runs["rl2"], TARGET, episodes=2, seed=5)
     curve = adaptation_curve(runs["rl2"], TARGET, trials=2, seed=5)
     assert res.returns == pytest.approx([sum(r) for r in curve.returns])  # an RL² "episode" is its K-episode trial
