@@ -30,6 +30,7 @@ from render_calibration import calibration  # noqa: E402
 from render_deploy import deploy as deploy_markdown  # noqa: E402
 from render_keep import keep_source  # noqa: E402
 from render_suite import suite_markdown, winners_table, wins_by_method  # noqa: E402
+from render_zoo import family_table, fill_block, zoo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -67,6 +68,7 @@ BENCHES = [
     Bench("deploy", deploy_markdown, "python bench/bench_deploy.py --source RUN", "Export and deploy: latency, jitter"),
     Bench("calibration", calibration, "python bench/bench_calibration.py --task TASK",
           "Real-to-sim calibration on the reality stand-ins"),
+    Bench("zoo", zoo, "python bench/bench_zoo.py measure", "Source zoo: shipped sources against their bars"),
 ]
 
 
@@ -131,6 +133,9 @@ def render_all(results: Path = RESULTS, repo: Path = REPO) -> dict[Path, str]:
         block = readme_block(load("suite", results))
         text = README_BLOCK.sub(lambda m: m.group(1) + block + m.group(3), text)
     out[readme] = text
+    zoo_doc = repo / "docs" / "zoo.md"  # docs/zoo.md's family table (render:zoo block)
+    if "zoo" in rendered and zoo_doc.is_file():
+        out[zoo_doc] = fill_block(zoo_doc.read_text(), "zoo", family_table(load("zoo", results)))
     return out
 
 
