@@ -243,11 +243,31 @@ def cmd_measure(args: argparse.Namespace) -> int:
                 "untrained_families": sorted(set(REFERENCES) - {e["family"] for e in entries}),
                 "tune": _tune_summary(), "zoo_bytes": sum(e["size_bytes"] for e in entries),
                 "superseded": _superseded()}
+        data["estimate"] = _estimate(data)
     data.update(record)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "zoo.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
     print(f"wrote {RESULTS / 'zoo.json'}: {len(entries)} entries", flush=True)
     return 0
+
+
+def _estimate(data: dict[str, Any]) -> dict[str, Any]:
+    """What the full zoo would cost, from the measured runs: per configured family/kind, 3 seeds x the mean
+    CPU seconds of its shipped runs (runs that stop early make this a lower bound); locomotion (3 kinds x 3 seeds
+    x RL Zoo's 2M steps) from the hopper run's wall seconds per step (its CPU time is unknown)."""
+    out: dict[str, Any] = {"per_kind": {}, "locomotion": None}
+    for fk in data["planned_steps"]:
+        g = next((g for g in data["groups"] if f"{g['family']}/{g['kind']}" == fk), None)
+        cpu = [c for c in (g["cpu_s"] if g else []) if c]
+        out["per_kind"][fk] = {"cpu_s_per_run": sum(cpu) / len(cpu) if cpu else None, "runs": 3,
+                               "cpu_min": 3 * sum(cpu) / len(cpu) / 60 if cpu else None}
+    hop = next((g for g in data["groups"] if g["family"] == "hopper"), None)
+    if hop and hop["wall_s"][0]:
+        per_step = hop["wall_s"][0] / hop["timesteps"][0]
+        steps = REFERENCES["hopper"]["rl_zoo_steps"]
+        out["locomotion"] = {"wall_s_per_step": per_step, "steps_per_run": steps, "runs_per_family": 9,
+                             "wall_h_per_family": per_step * steps * 9 / 3600, "families": ["hopper", "half_cheetah"]}
+    return out
 
 
 OLD_RUNS = ROOT / "bench" / ".zoo_old_runs"

@@ -91,8 +91,29 @@ def zoo(data: dict[str, Any]) -> str:
                      f"({data['planned_steps'][g['family'] + '/' + g['kind']] // 1000}k) | {_minutes(g['wall_s'])} | "
                      f"{_minutes(g['cpu_s'])} | {rate} |")
     lines += ["", f"Zoo size on disk: {data['zoo_bytes'] / 1024:.0f} KiB.", ""]
+    lines += _estimate_lines(data.get("estimate"))
     lines += _tune(data.get("tune") or {})
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _estimate_lines(est: dict[str, Any] | None) -> list[str]:
+    if not est:
+        return []
+    known = {k: v for k, v in est["per_kind"].items() if v["cpu_min"] is not None}
+    lines = ["**What the full zoo costs** (from the runs above): 3 seeds per family/kind at the measured mean CPU "
+             "time per run — " + ", ".join(f"{k} {v['cpu_min']:.1f}" for k, v in known.items()) +
+             f" CPU-minutes ({sum(v['cpu_min'] for v in known.values()):.0f} in all)"]
+    unknown = [k for k, v in est["per_kind"].items() if v["cpu_min"] is None]
+    if unknown:
+        lines[-1] += f"; not measured yet: {', '.join(unknown)}"
+    lines[-1] += "."
+    loc = est.get("locomotion")
+    if loc:
+        lines[-1] += (f" Locomotion at RL Zoo's budget ({loc['steps_per_run'] // 10**6}M steps, "
+                      f"{loc['runs_per_family']} runs per family) at the hopper run's rate on this loaded machine "
+                      f"({loc['wall_s_per_step'] * 1000:.1f} ms wall per step): about "
+                      f"{loc['wall_h_per_family']:.0f} hours per family.")
+    return lines + [""]
 
 
 def _tune(tunes: dict[str, Any]) -> list[str]:
