@@ -244,6 +244,7 @@ def cmd_measure(args: argparse.Namespace) -> int:
                 "tune": _tune_summary(), "zoo_bytes": sum(e["size_bytes"] for e in entries),
                 "superseded": _superseded()}
         data["estimate"] = _estimate(data)
+        data["suite_sources"] = _suite_sources()
     data.update(record)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "zoo.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
@@ -267,6 +268,26 @@ def _estimate(data: dict[str, Any]) -> dict[str, Any]:
         steps = REFERENCES["hopper"]["rl_zoo_steps"]
         out["locomotion"] = {"wall_s_per_step": per_step, "steps_per_run": steps, "runs_per_family": 9,
                              "wall_h_per_family": per_step * steps * 9 / 3600, "families": ["hopper", "half_cheetah"]}
+    return out
+
+
+def _suite_sources() -> list[dict[str, Any]]:
+    """For comparison: the nominal returns of the sources the benchmark suite trains itself (its robustness
+    records in bench/results/suite.json), per family and source, against the same bars."""
+    from simtransfer.transfer.stats import bootstrap_iqm
+
+    path = RESULTS / "suite.json"
+    out = []
+    for fam in json.loads(path.read_text()) if path.is_file() else []:
+        if fam["family"] not in REFERENCES:
+            continue
+        for rec in fam.get("robustness") or []:
+            est = bootstrap_iqm(rec["nominal"], seed=0)
+            bar = REFERENCES[fam["family"]]["bar"]
+            out.append({"family": fam["family"], "source": rec["source"], "config": fam["config"],
+                        "returns": rec["nominal"], "iqm": est.value, "low": est.low, "high": est.high,
+                        "at_bar": sum(r >= bar for r in rec["nominal"]),
+                        "verdict": group_verdict(fam["family"], rec["nominal"])})
     return out
 
 

@@ -68,6 +68,7 @@ def zoo(data: dict[str, Any]) -> str:
         "reaches the family's bar; a locomotion family below its bar is **smoke-level**, any other "
         "**below bar**. Steps: the steps trained (runs stop early once the training distribution scores the bar).",
         "", family_table(data)]
+    lines += _suite_lines(data)
     if data.get("untrained_families"):
         lines += [f"Not in the zoo (not trained on this machine): {', '.join(data['untrained_families'])}.", ""]
     if data.get("missing"):
@@ -94,6 +95,26 @@ def zoo(data: dict[str, Any]) -> str:
     lines += _estimate_lines(data.get("estimate"))
     lines += _tune(data.get("tune") or {})
     return "\n".join(lines).rstrip() + "\n"
+
+
+def _suite_lines(data: dict[str, Any]) -> list[str]:
+    rows = data.get("suite_sources") or []
+    if not rows:
+        return []
+    refs = data["references"]
+    lines = ["For comparison, the sources the benchmark suite trains itself in each run (not shipped; "
+             "`bench/results/suite.json`, 5 seeds, the suite's source budgets), against the same bars:", "",
+             "| family | source | nominal return, IQM [95% CI] | bar | seeds at bar | verdict |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        verdict = f"**{r['verdict']}**" if r["verdict"] != "competent" else r["verdict"]
+        lines.append(f"| {r['family']} | {r['source']} | {_est(r)} | {_num(refs[r['family']]['bar'])} | "
+                     f"{r['at_bar']}/{len(r['returns'])} | {verdict} |")
+    measured = {r["family"] for r in rows} | {g["family"] for g in data["groups"]}
+    never = sorted(set(refs) - measured)
+    if never:
+        lines += ["", f"No source return measured on nominal physics: {', '.join(never)}."]
+    return lines + [""]
 
 
 def _estimate_lines(est: dict[str, Any] | None) -> list[str]:
