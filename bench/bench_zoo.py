@@ -322,6 +322,9 @@ def _tune_summary() -> dict[str, Any] | None:
     out = {}
     for path in sorted(TUNE_DIR.glob("*/tune.json")):
         out[path.parent.name] = json.loads(path.read_text())
+        timing = path.with_name("timing.json")
+        if timing.is_file():
+            out[path.parent.name]["timing"] = json.loads(timing.read_text())["invocations"]
     return out or None
 
 

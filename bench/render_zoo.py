@@ -156,4 +156,15 @@ def _tune(tunes: dict[str, Any]) -> list[str]:
                          if isinstance(tr["options"][p["name"]], float) else str(tr["options"][p["name"]])
                          for p in t["params"]) + f" | {_num(tr['value'])}{ci} |")
         lines.append("")
+        others = [tr for tr in t["trials"] if tr["number"] != best["number"]]
+        low = (best.get("interval") or {}).get("low")
+        if others and low is not None and any(tr["value"] >= low for tr in others):
+            lines += ["The chosen trial's interval contains other trials' objectives: at this budget the search "
+                      "does not separate these options; the choice is TPE's best point estimate, not a clear "
+                      "winner.", ""]
+        if t.get("timing"):
+            wall = sum(i["wall_s"] for i in t["timing"]) / 60
+            cpu = sum(i["cpu_s"] for i in t["timing"]) / 60
+            lines += [f"Cost: {wall:.0f} wall minutes, {cpu:.1f} CPU-minutes on this machine (sources from the "
+                      "zoo, not trained).", ""]
     return lines

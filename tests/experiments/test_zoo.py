@@ -147,3 +147,19 @@ def test_tuning_experiments_use_the_zoo():
     for path in sorted((REPO / "experiments/configs/tuned").glob("*_tune.yaml")):
         cfg = load_experiment(path)
         assert cfg.source.zoo is not None, path
+
+
+def test_tuned_settings_are_valid_method_entries():
+    """experiments/configs/tuned/<family>.yaml (written by bench_zoo.py tune) plugs into the family's suite file."""
+    from simtransfer.transfer.methods import get_method
+
+    for path in sorted((REPO / "experiments/configs/tuned").glob("*.yaml")):
+        if path.stem.endswith("_tune"):
+            continue
+        methods = yaml.safe_load(path.read_text())["methods"]
+        suite = yaml.safe_load((REPO / f"experiments/configs/suite/{path.stem}.yaml").read_text())
+        cfg = parse_experiment({**suite, "methods": [*suite["methods"], *methods]},
+                               base_dir=REPO / "experiments/configs/suite")
+        for m in methods:
+            get_method(m["method"]).parse_options(m["options"])
+            assert m["label"] in [x.label for x in cfg.all_methods()]
