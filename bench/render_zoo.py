@@ -47,8 +47,8 @@ def family_table(data: dict[str, Any]) -> str:
              "RL Zoo PPO | seeds at bar | verdict |", "|---|---|---|---|---|---|---|---|---|---|"]
     for g in data["groups"]:
         ref = refs[g["family"]]
-        steps = sorted(set(g["timesteps"]))
-        steps_text = "–".join(f"{s // 1000}k" for s in (steps[0], steps[-1])) if len(steps) > 1 else f"{steps[0] // 1000}k"
+        steps = sorted({s // 1000 for s in g["timesteps"]})
+        steps_text = f"{steps[0]}k–{steps[-1]}k" if len(steps) > 1 else f"{steps[0]}k"
         zoo = f"{_num(ref['rl_zoo_ppo'])} ({ref['rl_zoo_steps'] // 10**6}M steps)" if ref.get("rl_zoo_ppo") else "—"
         verdict = f"**{g['verdict']}**" if g["verdict"] != "competent" else g["verdict"]
         lines.append(f"| {g['family']} | {g['kind']} | {len(g['seeds'])} | {steps_text} | {_est(g)} | "
