@@ -36,6 +36,7 @@ from render_multitask import multitask  # noqa: E402
 from render_robustness import zero_shot  # noqa: E402
 from render_suite import suite_markdown, winners_table, wins_by_method  # noqa: E402
 from render_worst_case import worst_case  # noqa: E402
+from render_zoo import zoo  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
@@ -83,6 +84,7 @@ BENCHES = [
     Bench("meta", meta, "python bench/bench_meta.py", "Meta-RL: RL² adaptation within a trial"),
     Bench("calibration_sweep", calibration_sweep, "python bench/bench_calibration_sweep.py",
           "Searching for a harder InvertedPendulum stand-in (sweep)"),
+    Bench("zoo", zoo, "python bench/bench_zoo.py measure", "Source zoo: shipped sources against their bars"),
 ]
 
 
@@ -147,7 +149,7 @@ def render_all(results: Path = RESULTS, repo: Path = REPO) -> dict[Path, str]:
         block = readme_block(load("suite", results))
         text = README_BLOCK.sub(lambda m: m.group(1) + block + m.group(3), text)
     out[readme] = text
-    out.update(render_docs(results, repo))  # generated blocks in docs/randomization.md, docs/progressive.md
+    out.update(render_docs(results, repo))  # generated blocks in docs/randomization.md, progressive.md, zoo.md
     return out
 
 

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from render_zoo import family_table
 
 from simtransfer.transfer.stats import bootstrap_iqm, format_number
 
 BLOCK = re.compile(r"(<!-- render:([\w-]+) -->\n)(.*?)(<!-- /render:\2 -->)", re.S)
-DOCS = ("docs/randomization.md", "docs/progressive.md")
+DOCS = ("docs/randomization.md", "docs/progressive.md", "docs/zoo.md")
 # suite families whose zero-shot robustness docs/randomization.md shows (the _full families hold every source)
 ROBUSTNESS_FAMILIES = ("pendulum", "double_pendulum_full", "reacher_full", "reacher_adr_relative")
 
@@ -174,7 +175,8 @@ def blocks(results: Path) -> dict[str, Callable[[], str]]:
     """Block name → renderer (called only for the blocks a doc holds)."""
     fns = {"sensitivity": sensitivity, "zero_shot": zero_shot, "adr_cost": adr_cost, "pixels": pixels,
            "runner_zero_shot": runner_zero_shot,
-           "progressive_cost": progressive_cost, "progressive_forgetting": progressive_forgetting}
+           "progressive_cost": progressive_cost, "progressive_forgetting": progressive_forgetting,
+           "zoo": lambda results: family_table(_load(results, "zoo"))}
     return {name: (lambda fn=fn: fn(results)) for name, fn in fns.items()}
 
 

@@ -129,3 +129,37 @@ def test_shipped_source_reproduces_its_recorded_nominal_return(key, monkeypatch)
     assert check["target"] == SHIPPED[key]["nominal_target"] and config["seed"] == info["seed"]
     res = evaluate_run(f"zoo:{key}", check["target"], episodes=check["episodes"], seed=check["seed"])
     assert res.mean_return == pytest.approx(check["mean_return"], abs=0.05 * abs(check["mean_return"]) + 1.0)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "experiments/configs/zoo").glob("*.yaml")), ids=lambda p: p.stem)
+def test_zoo_training_configs_validate(path):
+    from simtransfer.experiments.config import load_train_config
+
+    cfg = load_train_config(path)
+    family = path.stem.rpartition("_")[0]
+    assert cfg.eval.targets and cfg.eval.targets[0].id.endswith("Nominal-v0"), "the nominal target comes first"
+    assert family in {"pendulum", "double_pendulum", "reacher", "hopper"}
+
+
+def test_tuning_experiments_use_the_zoo():
+    from simtransfer.experiments.experiment import load_experiment
+
+    for path in sorted((REPO / "experiments/configs/tuned").glob("*_tune.yaml")):
+        cfg = load_experiment(path)
+        assert cfg.source.zoo is not None, path
+
+
+def test_tuned_settings_are_valid_method_entries():
+    """experiments/configs/tuned/<family>.yaml (written by bench_zoo.py tune) plugs into the family's suite file."""
+    from simtransfer.transfer.methods import get_method
+
+    for path in sorted((REPO / "experiments/configs/tuned").glob("*.yaml")):
+        if path.stem.endswith("_tune"):
+            continue
+        methods = yaml.safe_load(path.read_text())["methods"]
+        suite = yaml.safe_load((REPO / f"experiments/configs/suite/{path.stem}.yaml").read_text())
+        cfg = parse_experiment({**suite, "methods": [*suite["methods"], *methods]},
+                               base_dir=REPO / "experiments/configs/suite")
+        for m in methods:
+            get_method(m["method"]).parse_options(m["options"])
+            assert m["label"] in [x.label for x in cfg.all_methods()]
