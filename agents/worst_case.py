@@ -31,6 +31,7 @@ from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.params import ParameterSpace
 from simtransfer.envs.randomizer import PhysicsRandomizer
+from simtransfer.envs.signals import INTEGER_KINDS
 from simtransfer.envs.spec import EnvSpec, parse_env_spec
 from simtransfer.envs.yaml_io import load_yaml
 
@@ -165,6 +166,8 @@ class _Box:
     def values(self, u: np.ndarray) -> dict[str, float]:
         x = self.lo + np.clip(np.asarray(u, dtype=np.float64)[:len(self.names)], 0.0, 1.0) * (self.hi - self.lo)
         vals = {n: float(math.exp(v) if g else v) for n, v, g in zip(self.names, x, self.log)}
+        # whole control steps: report the value the env applies (envs/signals.py rounds these kinds)
+        vals = {n: float(round(v)) if n.partition("@")[0] in INTEGER_KINDS else v for n, v in vals.items()}
         return {**self.fixed, **vals}
 
 

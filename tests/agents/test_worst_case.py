@@ -96,6 +96,15 @@ def test_preset_ranges_cover_every_parameter(pend_run):
     assert res.evaluations == 3
 
 
+def test_whole_step_parameters_are_searched_and_reported_as_whole_steps(pend_run):
+    """Latency counts control steps: every candidate (and the reported worst vector) holds the value the env applies."""
+    res = search_worst_case(pend_run, TARGET, ranges={"action_latency": [0.0, 3.0], "obs_latency": [0.0, 2.0]},
+                            budget=6, episodes=1)
+    values = [res.worst_params["action_latency"], res.worst_params["obs_latency"]]
+    values += [t["params"][k] for t in res.trace for k in ("action_latency", "obs_latency")]
+    assert all(float(v).is_integer() for v in values)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     ({"ranges": {"gravity": [0.0, 80.0]}}, r"outside the valid physics \[0, 50\]"),
     ({"ranges": {"mass": [-1.0, 1.0]}}, "outside the valid physics"),
