@@ -56,6 +56,11 @@ TARGETS: dict[str, list[tuple[list[str], list[str], str]]] = {
         (["transfer/methods/partial.py"], [U, MU, C, M], "units or mutation or partial or contract"),
         (["transfer/methods/l2sp.py"], [U, MU, C], "units or mutation or l2sp or contract"),
     ],
+    # the wrappers behind RARL (issue 17) and RL² trials (issue 18): their unit tests, not the training ones
+    "wrappers": [
+        (["envs/adversary.py"], ["tests/agents/test_rarl.py"], "adversary or link or bounds or configs"),
+        (["envs/trial.py"], ["tests/envs/test_trial.py"], ""),
+    ],
     "security": [
         (["envs/trust.py", "envs/yaml_io.py"], ["tests/envs/test_trust.py", "tests/security/test_hostile_runs.py"],
          ""),

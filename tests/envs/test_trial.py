@@ -109,3 +109,28 @@ def test_a_trial_keeps_its_sensor_offset() -> None:
     env.reset()
     assert not np.array_equal(signals._bias, first)  # a new trial: a new offset
     env.close()
+
+
+def test_a_trial_ends_after_k_inner_episodes_and_reports_each_return() -> None:
+    """CartPole pays 1 per step: each inner episode's return is its length, counted afresh, and the trial (one SB3
+    episode) ends only at the K-th inner end, whose flag is set in the observation at every inner boundary."""
+    env = TrialWrapper(gym.make("CartPole-v1"), episodes=3)
+    assert env.observation_space.shape == (4 + 2 + 2,)
+    assert list(env.observation_space.low[-2:]) == [-np.inf, 0.0] and list(env.observation_space.high[-2:]) == [
+        np.inf, 1.0]
+    assert list(env.observation_space.low[4:6]) == [0.0, 0.0] and list(env.observation_space.high[4:6]) == [1.0, 1.0]
+    obs, info = env.reset(seed=3)
+    assert info["trial_episode"] == 0 and list(obs[-2:]) == [0.0, 0.0]
+    steps, returns, flags, done = 0, [], [], False
+    while not done:
+        obs, reward, terminated, truncated, info = env.step(0)  # always push left: short inner episodes
+        steps += 1
+        done = terminated or truncated
+        if "trial_episode_return" in info:
+            returns.append((info["trial_episode"], info["trial_episode_return"], steps))
+            steps = 0
+        flags.append(obs[-1])
+        assert obs[-2] == reward == 1.0
+    assert [r[0] for r in returns] == [0, 1, 2]
+    assert all(ret == length for _, ret, length in returns)  # a return restarts at 0 for each inner episode
+    assert sum(flags) == 3 and flags[-1] == 1.0
