@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from simtransfer.agents.policy_io import LoadedPolicy, describe_space, load_policy, spaces_compatible
+from simtransfer.agents.policy_io import LoadedPolicy, check_env_spaces, load_policy
 from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import EnvSpec, WrapperSpec, parse_env_spec
@@ -63,15 +63,6 @@ def _adapters(policy: LoadedPolicy, episodes: int | None) -> tuple[list[WrapperS
             a = WrapperSpec(type=a.type, kwargs={**a.kwargs, "episodes": k})
         adapters.append(a)
     return adapters, k
-
-
-def _check_spaces(policy: LoadedPolicy, env: Any, target: str) -> None:
-    for what, expected, got in (("observation", policy.observation_space, env.observation_space),
-                                ("action", policy.action_space, env.action_space)):
-        bounds = what == "action"
-        if not spaces_compatible(expected, got, bounds=bounds):
-            raise SimtransferError(f"target '{target}' has {what} space {describe_space(got, bounds)} but the "
-                                   f"policy in {policy.run_dir} expects {describe_space(expected, bounds)}")
 
 
 def _act(policy: LoadedPolicy, obs: Any, state: Any, start: bool) -> tuple[Any, Any]:
@@ -136,7 +127,7 @@ def adaptation_curve(run: str | Path | LoadedPolicy, target_spec: str | dict[str
     spec = parse_env_spec(target_spec)
     env = make_single_env(spec, adapters, seed=seed)
     try:
-        _check_spaces(policy, env, spec.id)
+        check_env_spaces(policy, env, spec.id)
         if meta and not isinstance(_find_trial(env), TrialWrapper):
             raise SimtransferError(f"no trial wrapper on target '{spec.id}'")
         one = _meta_trial if meta else _reactive_trial

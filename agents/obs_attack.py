@@ -34,9 +34,8 @@ import torch as th
 from torch.distributions import Categorical, Normal, kl_divergence
 
 from simtransfer.agents.evaluation import EvalResult, run_episodes, summarize
-from simtransfer.agents.policy_io import LoadedPolicy, load_policy
+from simtransfer.agents.policy_io import LoadedPolicy, check_env_spaces, load_policy
 from simtransfer.agents.vecenv import ObsNormalizer, make_single_env
-from simtransfer.agents.worst_case import check_spaces
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import EnvSpec, parse_env_spec
 
@@ -174,7 +173,7 @@ def evaluate_attack(run: str | Path | LoadedPolicy, target: str | dict[str, Any]
     spec = parse_env_spec(target)
     env = make_single_env(spec, policy.config.adapters, seed=seed)
     try:
-        check_spaces(policy, env, spec)
+        check_env_spaces(policy, env, spec.id)
         attacked = AdversarialObservation(env, policy.model, attack, epsilon, steps, normalizer=policy.normalizer)
         returns, lengths = run_episodes(attacked, policy.model, episodes=episodes, seed=seed,
                                         normalizer=policy.normalizer)

@@ -130,6 +130,17 @@ def spaces_compatible(expected: gym.Space, actual: gym.Space, *, bounds: bool = 
     return True
 
 
+def check_env_spaces(policy: LoadedPolicy, env: gym.Env, target: str) -> None:
+    """One-line error when ``env``'s spaces differ from the ones ``policy`` was trained on (action bounds included)."""
+    for what, expected, got in (("observation", policy.observation_space, env.observation_space),
+                                ("action", policy.action_space, env.action_space)):
+        bounds = what == "action"
+        if not spaces_compatible(expected, got, bounds=bounds):
+            raise SimtransferError(f"target '{target}' has {what} space {describe_space(got, bounds)} but the "
+                                   f"policy in {policy.run_dir} expects {describe_space(expected, bounds)} "
+                                   "(configure an adapter)")
+
+
 # ---------------------------------------------------------------- VecNormalize <-> tensors
 def vecnormalize_arrays(vn: Any) -> dict[str, np.ndarray]:
     """``vecnormalize.*`` arrays: observation and return running statistics of a VecNormalize."""

@@ -26,7 +26,7 @@ import numpy as np
 from stable_baselines3.common.env_util import unwrap_wrapper
 
 from simtransfer.agents.evaluation import cvar, run_episodes
-from simtransfer.agents.policy_io import LoadedPolicy, describe_space, load_policy, spaces_compatible
+from simtransfer.agents.policy_io import LoadedPolicy, check_env_spaces, load_policy
 from simtransfer.agents.vecenv import make_single_env
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.params import ParameterSpace
@@ -67,17 +67,6 @@ class WorstCaseResult:
 
 class NoRandomizablePhysics(SimtransferError):
     """The target has no physics randomizer to pin (e.g. a MuJoCo twin): there is nothing to search."""
-
-
-def check_spaces(policy: LoadedPolicy, env: Any, spec: EnvSpec) -> None:
-    """One-line error when ``env``'s spaces differ from the ones ``policy`` was trained on."""
-    for what, expected, got in (("observation", policy.observation_space, env.observation_space),
-                                ("action", policy.action_space, env.action_space)):
-        bounds = what == "action"
-        if not spaces_compatible(expected, got, bounds=bounds):
-            raise SimtransferError(f"target '{spec.id}' has {what} space {describe_space(got, bounds)} but the "
-                                   f"policy in {policy.run_dir} expects {describe_space(expected, bounds)} "
-                                   "(configure an adapter)")
 
 
 def find_physics_randomizer(env: Any, target: str) -> PhysicsRandomizer:
@@ -241,7 +230,7 @@ def search_worst_case(run: str | Path | LoadedPolicy, target: str | dict[str, An
     name = spec.name or spec.id
     env = make_single_env(spec, policy.config.adapters, seed=seed)
     try:
-        check_spaces(policy, env, spec)
+        check_env_spaces(policy, env, spec.id)
         randomizer = find_physics_randomizer(env, name)
         box_ranges = resolve_ranges(randomizer.space, ranges)
         box = _Box(randomizer.space, box_ranges)
