@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from machine import machine_line
+from render_format import estimate
 
 WHAT = {
     "rl2": "RL²: RecurrentPPO on trials (LSTM kept across the trial)",
@@ -28,11 +29,7 @@ def _num(x: float | None) -> str:
 
 
 def _est(e: dict[str, Any] | None) -> str:
-    if not e:
-        return "—"
-    if e.get("low") is None or e["low"] != e["low"]:
-        return _num(e["value"])
-    return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
+    return estimate(e, _num)
 
 
 def _side(e: dict[str, Any], above: str, below: str) -> str:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from machine import machine_line
+from render_format import estimate as _est
+from render_format import significant as _num
 
 SOURCE_TEXT = {
     "multi": "3 tasks mixed per episode, no task id",
@@ -23,22 +25,6 @@ SOURCE_TEXT = {
     "nominal": "one task: motor 1x",
     "strong": "one task: motor 2x",
 }
-
-
-def _num(x: float | None) -> str:
-    if x is None or x != x:
-        return "n/a"
-    if x in (float("inf"), float("-inf")):
-        return "never"
-    return f"{x:.3g}" if abs(x) < 100 else f"{x:.0f}"
-
-
-def _est(e: dict[str, Any] | None) -> str:
-    if not e:
-        return "—"
-    if e.get("low") is None or e["low"] != e["low"]:
-        return _num(e["value"])
-    return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
 
 
 def _iqm(values: list[float]) -> float | None:

@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from machine import machine_line
+from render_format import estimate
 
 
 def _num(x: float | None) -> str:
@@ -22,11 +23,7 @@ def _num(x: float | None) -> str:
 
 
 def _est(e: dict[str, Any] | None) -> str:
-    if not e:
-        return "—"
-    if e.get("low") is None or e["low"] != e["low"]:
-        return _num(e["value"])
-    return f"{_num(e['value'])} [{_num(e['low'])}, {_num(e['high'])}]"
+    return estimate(e, _num)
 
 
 def _search_table(tasks: dict[str, Any]) -> list[str]:
