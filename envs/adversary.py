@@ -87,9 +87,13 @@ class _Disturbance(gym.Wrapper):
         scale = [self.max_force] * len(self._faxes) + [self.max_torque or 0.0] * len(self._taxes)
         self._scale = np.tile(np.asarray(scale, dtype=np.float64), len(self.links))
         self._targets: list[tuple[int, int]] = []
+        self._obs: Any = None  # the latest observation: the fixed opponent acts on it
 
-    def _reset_links(self) -> None:
-        self._targets = find_links(self.env, self.links, f"{self.kind} links")
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._targets = find_links(self.env, self.links, f"{self.kind} links")  # a reset may rebuild the world
+        self._obs = obs
+        return obs, info
 
     def apply(self, normalized: Any) -> np.ndarray:
         """Apply a disturbance in ``[-1, 1]`` (clipped) for the next physics step; returns it in N / N·m."""
@@ -128,17 +132,10 @@ class AdversaryForce(_Disturbance, gym.utils.RecordConstructorArgs):
                                                  force_axes=list(force_axes), torque_axes=list(torque_axes))
         _Disturbance.__init__(self, env, links, max_force, max_torque, force_axes, torque_axes)
         self.adversary: Policy | None = None
-        self._obs: Any = None
 
     def set_adversary(self, policy: Policy | None) -> None:
         """The policy that chooses the disturbance from the protagonist's observation (None: no disturbance)."""
         self.adversary = policy
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._reset_links()
-        self._obs = obs
-        return obs, info
 
     def step(self, action: Any):
         applied = None
@@ -174,17 +171,10 @@ class AdversaryControl(_Disturbance, gym.utils.RecordConstructorArgs):
         _Disturbance.__init__(self, env, links, max_force, max_torque, force_axes, torque_axes)
         self.action_space = self.disturbance_space
         self.protagonist: Policy | None = None
-        self._obs: Any = None
 
     def set_protagonist(self, policy: Policy | None) -> None:
         """The fixed policy that acts in the env (observation → action); None: zero actions."""
         self.protagonist = policy
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        obs, info = self.env.reset(seed=seed, options=options)
-        self._reset_links()
-        self._obs = obs
-        return obs, info
 
     def step(self, action: Any):
         applied = self.apply(action)
