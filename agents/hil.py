@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from simtransfer.agents.realtime import check_realtime, realtime_scheduling
 from simtransfer.envs.errors import SimtransferError
 from simtransfer.envs.spec import make_env
 
@@ -41,7 +42,17 @@ def _recv_exact(sock: socket.socket, n: int) -> bytes:
     return bytes(buf)
 
 
-def _serve(env_spec: Any, lifetime: float, seed: int) -> None:  # runs in the child process (python -m ...hil)
+def _serve(env_spec: Any, lifetime: float, seed: int, realtime: int | None = None, cpu: int | None = None) -> None:
+    """The plant (runs in the child process: python -m ...hil); under SCHED_FIFO ``realtime`` on ``cpu`` if asked,
+    as a robot's own controller runs on its own hardware."""
+    try:
+        with realtime_scheduling(realtime, cpu):
+            _plant(env_spec, lifetime, seed)
+    except SimtransferError as exc:
+        print("HIL-ERROR " + str(exc), flush=True)
+
+
+def _plant(env_spec: Any, lifetime: float, seed: int) -> None:
     env = make_env(env_spec, seed=seed)
     obs, _ = env.reset(seed=seed)
     u = env.unwrapped
@@ -105,9 +116,10 @@ class HilRobot:
     """Client side: the robot interface over the socket (see module docstring)."""
 
     def __init__(self, env_spec: Any = PENDULUM, *, lifetime: float = 600.0, seed: int = 0,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, realtime: int | None = None, cpu: int | None = None) -> None:
+        check_realtime(realtime, cpu)
         cmd = [sys.executable, "-m", "simtransfer.agents.hil", json.dumps(env_spec), str(float(lifetime)),
-               str(int(seed))]
+               str(int(seed)), json.dumps({"realtime": realtime, "cpu": cpu})]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         hello = None
         deadline = time.monotonic() + 120
@@ -117,6 +129,9 @@ class HilRobot:
                 break
             if line.startswith("HIL "):
                 hello = json.loads(line[4:])
+            elif line.startswith("HIL-ERROR "):
+                self._proc.wait()
+                raise SimtransferError(f"hil: {line[len('HIL-ERROR '):].strip()}")
         if hello is None:
             self._proc.kill()
             self._proc.wait()
@@ -169,15 +184,19 @@ class HilRobot:
             self._proc.wait()
 
 
-def pendulum(lifetime: float = 600.0, seed: int = 0) -> HilRobot:
-    """The real-time Bullet InvertedPendulum (nominal physics) stand-in: ``--robot simtransfer.agents.hil:pendulum``."""
-    return HilRobot(PENDULUM, lifetime=lifetime, seed=seed)
+def pendulum(lifetime: float = 600.0, seed: int = 0, realtime: int | None = None, cpu: int | None = None) -> HilRobot:
+    """The real-time Bullet InvertedPendulum (nominal physics) stand-in: ``--robot simtransfer.agents.hil:pendulum``
+    (``--robot-arg realtime=60`` runs the plant under SCHED_FIFO 60, see :mod:`simtransfer.agents.realtime`)."""
+    return HilRobot(PENDULUM, lifetime=lifetime, seed=seed, realtime=realtime, cpu=cpu)
 
 
-def env(id: str = PENDULUM, lifetime: float = 600.0, seed: int = 0) -> HilRobot:  # noqa: A002
+def env(id: str = PENDULUM, lifetime: float = 600.0, seed: int = 0,  # noqa: A002
+        realtime: int | None = None, cpu: int | None = None) -> HilRobot:
     """Any env spec id as a real-time stand-in: ``--robot simtransfer.agents.hil:env --robot-arg id=...``."""
-    return HilRobot(id, lifetime=lifetime, seed=seed)
+    return HilRobot(id, lifetime=lifetime, seed=seed, realtime=realtime, cpu=cpu)
 
 
-if __name__ == "__main__":  # the server process: python -m simtransfer.agents.hil SPEC_JSON LIFETIME SEED
-    _serve(json.loads(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]))
+if __name__ == "__main__":  # the server process: python -m simtransfer.agents.hil SPEC_JSON LIFETIME SEED [OPTIONS]
+    _options = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    _serve(json.loads(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3]), _options.get("realtime"),
+           _options.get("cpu"))

@@ -34,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="consecutive faults (NaN, overrun) before a safety stop (default 5)")
     parser.add_argument("--action-limit", type=float, default=None, metavar="A",
                         help="clip actions to [-A, A] as well as to the exported action bounds")
+    parser.add_argument("--robot-calls", choices=("auto", "inline", "thread"), default="auto",
+                        help="call the robot on the loop's thread, bounded by a timer (inline: faster), or on a worker "
+                             "thread (for a driver stuck in C code that ignores signals); default auto: inline on "
+                             "the main thread")
+    parser.add_argument("--realtime", type=int, default=None, metavar="PRIO",
+                        help="run the loop under SCHED_FIFO priority PRIO (1..99; root or CAP_SYS_NICE), GC paused")
+    parser.add_argument("--cpu", type=int, default=None, metavar="N", help="pin the loop to CPU N")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 
@@ -52,10 +59,12 @@ def robot_kwargs(items: list[str]) -> dict:
 def run(args: argparse.Namespace) -> int:
     from simtransfer.agents.deploy import deploy
     from simtransfer.agents.export.runtime import ExportedPolicy
+    from simtransfer.agents.realtime import check_realtime
     from simtransfer.envs.trust import resolve_component
 
     if args.duration is None and args.steps is None:
         raise SimtransferError("give --duration S or --steps N")
+    check_realtime(args.realtime, args.cpu)  # before the robot starts
     policy = ExportedPolicy(args.file)
     factory = resolve_component(args.robot, object, field="--robot")
     if not callable(factory):
@@ -68,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
         raise SimtransferError(f"--robot {args.robot} failed to start: {type(exc).__name__}: {exc}") from None
     try:
         res = deploy(policy, robot, rate=args.rate, duration=args.duration, steps=args.steps, log=args.log,
-                     call_timeout=args.call_timeout, max_faults=args.max_faults, action_limit=args.action_limit)
+                     call_timeout=args.call_timeout, max_faults=args.max_faults, action_limit=args.action_limit,
+                     robot_calls_mode=args.robot_calls, realtime=args.realtime, cpu=args.cpu)
     finally:
         close = getattr(robot, "close", None)
         if callable(close):

@@ -59,12 +59,35 @@ def test_watchdog_safe_stop(exported, tmp_path, fault, reason):
     robot = SimRobot(fault=fault, fault_at=5)
     res = deploy(exported, robot, rate=100, steps=50, log=tmp_path / "log", call_timeout=0.2)
     assert res.stopped is not None and __import__("re").search(reason, res.stopped), res.stopped
-    assert robot.stopped and res.steps < 50
-    if fault != "hang":
-        assert np.allclose(robot.sent[-1], 0.0)  # safe action before stop()
+    assert robot.stopped and res.steps < 50 and res.robot_calls == "inline"
+    assert np.allclose(robot.sent[-1], 0.0)  # safe action before stop() (a hung call was interrupted: inline)
     if fault == "nan":
         assert res.safe_actions >= 5 and all(np.allclose(a, 0.0) for a in robot.sent[-5:])
     assert read_trajectories(tmp_path / "log").episodes[0].actions.shape[0] >= 4  # logged up to the fault
+
+
+def test_a_hang_on_the_worker_thread_stops_the_robot_directly(exported):
+    from simtransfer.agents.deploy import deploy
+
+    robot = SimRobot(fault="hang", fault_at=5)
+    res = deploy(exported, robot, rate=100, steps=50, call_timeout=0.2, robot_calls_mode="thread")
+    assert res.robot_calls == "thread" and robot.stopped and res.steps == 5
+    assert res.stopped == "robot read_observation() hung for more than 0.2 s"
+    assert len(robot.sent) == 5  # no safe action could pass the hung worker: stop() went directly
+
+
+def test_realtime_loop_is_recorded_and_restored(exported):
+    import os
+
+    from simtransfer.agents.deploy import deploy
+
+    before = os.sched_getscheduler(0), os.sched_getaffinity(0)
+    try:
+        res = deploy(exported, SimRobot(), rate=200, steps=20, realtime=10, cpu=min(before[1]))
+    except SimtransferError as exc:  # no root / CAP_SYS_NICE here
+        pytest.skip(str(exc))
+    assert res.steps == 20 and res.realtime == 10 and res.cpu == min(before[1])
+    assert (os.sched_getscheduler(0), os.sched_getaffinity(0)) == before
 
 
 def test_action_limits_clip(exported):
@@ -85,6 +108,9 @@ def test_cli_deploy_safe_stop_is_one_line(exported, tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith("simtransfer: error: safety stop after 5 steps: robot read_observation() raised "
                           "RuntimeError") and str(tmp_path / "bad") in err
+    assert main(argv + ["--realtime", "0", "--log", str(tmp_path / "rt")]) == 2
+    assert capsys.readouterr().err.strip() == "simtransfer: error: --realtime 0: a SCHED_FIFO priority is 1..99"
+    assert not (tmp_path / "rt").exists()
     with pytest.raises(SimtransferError, match="--rate must be positive"):
         from simtransfer.agents.deploy import deploy
 
