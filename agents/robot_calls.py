@@ -4,7 +4,7 @@ safety stop (:class:`SafetyStop`) with a one-line reason.
 Two ways, chosen by ``robot_calls(robot, timeout, mode)``:
 
 * ``inline`` — on the loop's own thread, bounded by a ``SIGALRM`` interval timer (the way a real-time loop
-  calls its hardware driver). No thread hand-off: about 0.1 ms less per call than ``thread`` on this machine
+  calls its hardware driver). No thread hand-off, so less latency per call than ``thread``
   (docs/deploy.md). Only on the main thread; a call stuck inside C code that ignores signals cannot be
   interrupted — use ``thread`` for such a driver.
 * ``thread`` — each call on one worker thread, waited for with a timeout; a hung call is abandoned on its thread
