@@ -53,7 +53,7 @@ NOTES = {"reacher": (
     "What *learned* means here: a reacher source has learned its task once its mean return over 20 episodes on the "
     "randomized training physics reaches 6 — the return at which the project's reacher ADR counts a boundary as "
     "mastered (`experiments/configs/reacher_adr.yaml`); a random policy scores about -12, the zoo's 150k-step "
-    "sources 8-12, RL Zoo's published PPO 18. Each source stops at the first evaluation (every 10k steps) that "
+    "sources 7-15 on nominal physics (IQM per kind 8-12), RL Zoo's PPO 17 and the registered *solved* 18. Each source stops at the first evaluation (every 10k steps) that "
     "reaches it. Returns vary by about ±10 between episodes (goal position), so the final evaluation uses 50 "
     "episodes with the zero-shot cell's seeds: the same goals and physics, paired episode by episode. The target "
     "budget is a multiple of the 2048-step rollout.")}

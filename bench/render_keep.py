@@ -37,9 +37,15 @@ FAMILY_WHAT = {"reacher": {"ft-frozen": "statistics frozen, no pull (plain fine-
 
 
 def _num(x: float | None, d: int = 0) -> str:
+    """``x`` with ``d`` decimals; no ``-0`` for a value that rounds to zero.
+
+    >>> _num(-0.04, 1), _num(-0.4), _num(2.25, 1)
+    ('0.0', '0', '2.2')
+    """
     if x is None or x != x:
         return "n/a"
-    return f"{x:.{d}f}"
+    text = f"{x:.{d}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
 
 
 def _estimate(e: dict[str, Any] | None, d: int = 0) -> str:
@@ -120,8 +126,10 @@ def _family(family: str, data: dict[str, Any]) -> list[str]:
     if line:
         lines += [line, ""]
     if data.get("jobs"):
+        resumed = "; the wall time above is that of the last, resumed run" if (
+            data.get("wall_s", data["jobs_wall_s"]) < 0.9 * data["jobs_wall_s"]) else ""
         lines += [f"Cost: {data['jobs']} jobs, {data['jobs_wall_s'] / 60:.0f} min wall time summed over jobs (one "
-                  f"worker), {data['jobs_cpu_s'] / 60:.0f} min CPU time.", ""]
+                  f"worker{resumed}), {data['jobs_cpu_s'] / 60:.0f} min CPU time.", ""]
     lines += [
         f"Setup: `{data['experiment']}` through the experiment runner. One PPO source per seed ({len(seeds)} seeds: "
         f"{', '.join(map(str, seeds))}) from `{data['source_config']}`, at most {data['source_timesteps']} steps and "
