@@ -79,10 +79,17 @@ def check_hyperparams(algo: str, hyperparams: dict[str, Any]) -> None:
 
 
 def linear_schedule(initial: float):
-    """``progress_remaining`` (1 → 0) times ``initial``; a named function so it stays inspectable."""
+    """``progress_remaining`` (1 → 0) times ``initial``; a named function so it stays inspectable.  Never below 0:
+    SB3 computes ``progress_remaining`` after each rollout, so a budget that is not a multiple of the rollout
+    (``n_steps * n_envs``) ends with a negative value — a negative learning rate (gradient ascent) or clip range.
+
+    >>> s = linear_schedule(1e-3)
+    >>> s(1.0), s(0.5), s(-0.024)
+    (0.001, 0.0005, 0.0)
+    """
 
     def schedule(progress_remaining: float) -> float:
-        return progress_remaining * initial
+        return max(progress_remaining, 0.0) * initial
 
     schedule.__qualname__ = f"linear_schedule({initial})"
     return schedule

@@ -80,6 +80,20 @@ def test_hyperparam_resolution():
         resolve_hyperparams({"learning_rate": "fast"})
 
 
+def test_linear_schedule_never_goes_negative_when_the_budget_is_not_a_multiple_of_the_rollout():
+    """SB3 sets the rate after each rollout from ``1 - steps / budget``: 100 steps of 64-step rollouts end at 128,
+    where an unclamped schedule gave -2.8e-4 — the last update climbed the loss (issue 19, reacher keep bench)."""
+    from stable_baselines3 import PPO
+
+    lr = resolve_hyperparams({"learning_rate": "lin_0.001"})["learning_rate"]
+    model = PPO("MlpPolicy", "CartPole-v1", n_steps=64, batch_size=32, n_epochs=1, learning_rate=lr, seed=0,
+                policy_kwargs={"net_arch": [8]})
+    model.learn(total_timesteps=100)
+    assert model.num_timesteps == 128
+    assert model.policy.optimizer.param_groups[0]["lr"] == 0.0
+    assert linear_schedule(0.2)(-0.5) == 0.0 and linear_schedule(0.2)(1.0) == pytest.approx(0.2)
+
+
 def test_block_names():
     assert block_name("mlp_extractor.policy_net.0.weight") == "mlp_extractor.policy_net"
     assert block_name("actor.latent_pi.2.bias") == "actor.latent_pi"
