@@ -86,6 +86,7 @@ def job_seconds(out: Path) -> tuple[float, float]:
 def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict[str, Any] | None:
     from simtransfer.experiments.experiment import load_experiment
     from simtransfer.experiments.leaderboard import leaderboard, source_robustness
+    from simtransfer.experiments.oracle import oracle_reports, without
     from simtransfer.experiments.report import load_results, summarize
     from simtransfer.experiments.runner import is_done, iter_jobs
 
@@ -100,7 +101,9 @@ def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict
         return {"family": name, "jobs_done": done, "jobs_total": len(jobs), "error": str(exc)}
     summaries, notes = summarize(results, reps=reps)
     ratios = {(s.target, s.method): s.transfer_ratio for s in summaries if s.transfer_ratio is not None}
-    verdicts = leaderboard(results, reps=reps)
+    oracles = fam.get("oracles") or {}  # {target: the method label of its oracle}: a reference, never ranked
+    verdicts = leaderboard(without(results, set(oracles.values())), reps=reps)
+    against_oracle = oracle_reports(results, verdicts, oracles, bar=fam.get("bar"), reps=reps)
     timing_path = out / "suite_timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"invocations": []}
     rob = fam.get("robustness")
@@ -112,8 +115,12 @@ def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict
             "timing_note": timing.get("note"),
             "job_s": job_s, "cpu_s": cpu_s, "verdicts": verdicts, "ratios": ratios, "notes": notes,
             "robustness": robustness, "robustness_keys": rob,
+            "oracle": [r.to_dict() for r in against_oracle], "oracle_robust": fam.get("robust", []),
             "targets": {t.name: (t.env.id or str(t.env.entry_point)) for t in cfg.targets},
-            "methods": {m.label: (m.method + (f" from source '{m.source}'" if m.source else "")) for m in cfg.all_methods()}}
+            "methods": {m.label: (m.method + (f" from source '{m.source}'" if m.source else ""))
+                        for m in cfg.all_methods() if m.label not in oracles.values()},
+            "oracles": {t: next((m.method + f" from source '{m.source}'" for m in cfg.all_methods() if m.label == o),
+                                o) for t, o in oracles.items()}}
 
 
 def plot_family(data: dict[str, Any], path: Path) -> bool:
