@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 CONFIGS = ROOT / "experiments" / "configs" / "zoo"
 RUNS = ROOT / "bench" / ".zoo_runs"
 RESULTS = ROOT / "bench" / "results"
-KINDS = ("nominal", "dr", "adr")
+KINDS = ("nominal", "dr", "adr", "history")
 CHEAP = ("pendulum", "double_pendulum", "reacher")
 _LOCK = threading.Lock()
 
