@@ -116,6 +116,7 @@ def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict
             "job_s": job_s, "cpu_s": cpu_s, "verdicts": verdicts, "ratios": ratios, "notes": notes,
             "robustness": robustness, "robustness_keys": rob,
             "oracle": [r.to_dict() for r in against_oracle], "oracle_robust": fam.get("robust", []),
+            "smoke": fam.get("smoke"),
             "targets": {t.name: (t.env.id or str(t.env.entry_point)) for t in cfg.targets},
             "methods": {m.label: (m.method + (f" from source '{m.source}'" if m.source else ""))
                         for m in cfg.all_methods() if m.label not in oracles.values()},
@@ -143,9 +144,11 @@ def plot_family(data: dict[str, Any], path: Path) -> bool:
         colors = ["tab:green" if s.method == v.winner else "tab:gray" if not s.trained else "tab:blue" for s in scores]
         ax.barh(list(y), vals, xerr=[lo, hi], color=colors, alpha=0.8, capsize=3)
         ax.set_yticks(list(y), [s.method for s in scores])
-        for ref, style, label in ((v.random, ":", "random"), (v.scratch, "--", "scratch")):
+        oracle = next((r["score"]["value"] for r in data.get("oracle") or [] if r["target"] == v.target), None)
+        for ref, style, label in ((v.random, ":", "random"), (v.scratch, "--", "scratch"), (oracle, "-.", "oracle")):
             if ref is not None:
-                ax.axvline(ref, color="k", linestyle=style, linewidth=1, label=label)
+                ax.axvline(ref, color="tab:red" if label == "oracle" else "k", linestyle=style, linewidth=1,
+                           label=label)
         ax.set_title(v.target)
         ax.set_xlabel("final return (IQM, 95% CI)")
     axes[0][0].legend(loc="lower right", fontsize=7)

@@ -143,6 +143,8 @@ def family_markdown(d: dict[str, Any]) -> list[str]:
               f"CPU-minutes, i.e. **{d['cpu_s'] / 120:.1f} min on 2 cores** with both busy; measured wall time "
               f"{d['wall_s'] / 60:.1f} min over {len(d['invocations'])} invocation(s) ({_loads(d)}). "
               f"Expected: {d['expected']}." + (f" {d['timing_note']}" if d.get("timing_note") else ""), "",
+              *([f"**Smoke-level**: {d['smoke']}; read its verdicts as a check that the pipeline runs, not as a "
+                 "ranking.", ""] if d.get("smoke") else []),
               "Methods: " + "; ".join(f"`{k}` = {v}" for k, v in d["methods"].items()) + ".", "",
               "Targets: " + "; ".join(f"`{k}` = `{v}`" for k, v in d["targets"].items()) + ".", "",
               *verdict_markdown(verdicts), *oracle_markdown(d)]
@@ -194,7 +196,8 @@ def winners_table(data: Any) -> list[str]:
             verdict = "clear win" if v.clear else "no clear winner" if v.tied else "only method"
             if not v.clear and status.get(v.target) in ("physics-capped", "saturated"):
                 verdict = f"no clear winner ({status[v.target]})"
-            lines.append(f"| {d['family']} | {v.target} | **{v.winner}** {v.scores[0].score.format()} | {tied} | "
+            family = d["family"] + (" (smoke)" if d.get("smoke") else "")
+            lines.append(f"| {family} | {v.target} | **{v.winner}** {v.scores[0].score.format()} | {tied} | "
                          f"{verdict} |")
     return lines
 

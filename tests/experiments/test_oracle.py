@@ -93,3 +93,4 @@ def test_suite_renders_the_oracle_section_and_the_readme_verdict():
     assert "| dr_history | not in this setting |" in text
     assert oracle_markdown({"methods": {}}) == []
     assert "no clear winner (saturated)" in winners_table([d])[-1]
+    assert winners_table([{**d, "smoke": "sources below bar"}])[-1].startswith("| f (smoke) | extrap |")
