@@ -10,8 +10,9 @@ robustness of a DR/ADR source: held-out return / oracle return), and :func:`targ
 verdict means:
 
 * ``clear win`` — the leaderboard's winner, the interval of its margin over every other method above 0;
-* ``physics-capped`` — even the oracle stays below the family's bar (its interval's upper end is below it):
-  the target's physics, at the oracle's budget, does not let any policy do well;
+* ``physics-capped`` — even the oracle stays below the family's bar (its interval's upper end is below it) and
+  no method beats it: the target's physics, at the oracle's budget, does not let any policy do well (an oracle
+  that some method beats, interval of the fraction above 1, is too weak to show a cap: the reason says so);
 * ``saturated`` — the winner and a method tied with it both reach ``reach`` (default 0.9) of the oracle:
   several methods do what the physics allows, so there is nothing left to separate;
 * ``undecided`` — tied below the oracle: the intervals are too wide at this many seeds. The reason names the
@@ -101,18 +102,20 @@ def target_status(verdict: TargetVerdict, oracle: Estimate | None, fractions: di
     """``(status, reason)`` of one target: clear win, physics-capped, saturated or undecided (module docstring)."""
     if verdict.clear:
         return "clear win", f"{verdict.winner} beats {verdict.runner_up} by {verdict.margin.format()}"
-    if oracle is not None and bar is not None and oracle.entirely_below(bar):
+    beaten = [m for m, f in fractions.items() if f.entirely_above(1.0)]  # then the oracle is no upper bound
+    if oracle is not None and bar is not None and oracle.entirely_below(bar) and not beaten:
         return "physics-capped", f"the oracle reaches {oracle.format()}, below the bar {bar:g}"
+    weak = f"; the oracle ({oracle.format()}) is beaten by {', '.join(beaten)}: too weak to show a cap" if beaten else ""
     top = [m for m in [verdict.winner, *verdict.tied] if m in fractions and fractions[m].value >= reach]
-    if oracle is not None and verdict.winner in top and len(top) > 1:
+    if oracle is not None and verdict.winner in top and len(top) > 1 and not beaten:
         return "saturated", (f"{len(top)} methods reach ≥ {reach:g} of the oracle: " + ", ".join(top))
     if verdict.margin is None:
-        return "undecided", "one method"
+        return "undecided", "one method" + weak
     need = seeds_to_decide(verdict.margin)
     gap = f"margin over {verdict.runner_up} {verdict.margin.format()}"
     if need is None:
-        return "undecided", f"{gap}: no positive margin to confirm"
-    return "undecided", f"{gap}: about {need} seeds would decide it if the margin held"
+        return "undecided", f"{gap}: no positive margin to confirm" + weak
+    return "undecided", f"{gap}: about {need} seeds would decide it if the margin held" + weak
 
 
 def oracle_reports(results: Results, verdicts: list[TargetVerdict], oracles: dict[str, str], *,

@@ -56,6 +56,10 @@ def test_a_target_where_even_the_oracle_is_low_is_physics_capped():
     oracle = Estimate(320.0, 300.0, 340.0, 3)
     fractions = {"zeroshot": Estimate(0.95, 0.9, 1.0, 3), "dr": Estimate(0.95, 0.9, 1.0, 3)}
     assert target_status(v, oracle, fractions, bar=950.0)[0] == "physics-capped"
+    # an oracle that a method beats is no upper bound: it cannot show a cap
+    beaten = {"zeroshot": Estimate(3.0, 2.5, 3.5, 3), "dr": Estimate(3.0, 2.5, 3.5, 3)}
+    status, reason = target_status(v, Estimate(100.0, 90.0, 110.0, 3), beaten, bar=950.0)
+    assert status != "physics-capped" and "too weak to show a cap" in reason
     # the same target with an oracle at the bar: both methods reach it -> saturated, not capped
     status, reason = target_status(v, Estimate(960.0, 950.0, 970.0, 3), fractions, bar=950.0)
     assert status == "saturated" and "2 methods" in reason
