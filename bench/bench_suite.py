@@ -120,8 +120,14 @@ def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict
             "targets": {t.name: (t.env.id or str(t.env.entry_point)) for t in cfg.targets},
             "methods": {m.label: (m.method + (f" from source '{m.source}'" if m.source else ""))
                         for m in cfg.all_methods() if m.label not in oracles.values()},
-            "oracles": {t: next((m.method + f" from source '{m.source}'" for m in cfg.all_methods() if m.label == o),
-                                o) for t, o in oracles.items()}}
+            "oracles": {t: next((m.method + f" from source '{m.source}'" + _trained(cfg, m.source)
+                                 for m in cfg.all_methods() if m.label == o), o) for t, o in oracles.items()}}
+
+
+def _trained(cfg: Any, source: str | None) -> str:
+    """`` (trained 300k steps)``: an oracle's budget, which bounds what it can show."""
+    src = cfg.sources.get(source) if source else None
+    return f" (trained {src.timesteps // 1000}k steps)" if src is not None and src.timesteps else ""
 
 
 def plot_family(data: dict[str, Any], path: Path) -> bool:
@@ -152,7 +158,9 @@ def plot_family(data: dict[str, Any], path: Path) -> bool:
         ax.set_title(v.target)
         ax.set_xlabel("final return (IQM, 95% CI)")
     axes[0][0].legend(loc="lower right", fontsize=7)
-    fig.suptitle(f"{data['family']}: final return on each target (green: winner, gray: zero-shot)")
+    wide = len(verdicts) > 1  # one target: a narrow figure, a short title
+    fig.suptitle(f"{data['family']}: " + ("final return on each target " if wide else "") +
+                 "(green: winner, gray: zero-shot)", fontsize=12 if wide else 9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -124,9 +124,10 @@ def oracle_markdown(d: dict[str, Any]) -> list[str]:
             cells = []
             for r in reports:
                 e = _estimate(r["fractions"].get(m))
-                cells.append("not in this setting" if e is None else
-                             f"{e.format()} " + ("(goal met)" if e.low >= 0.9 else "(below goal)" if e.entirely_below(0.9)
-                                                 else "(undecided)"))
+                beaten = any(_estimate(f).entirely_above(1.0) for f in r["fractions"].values())
+                cells.append("not in this setting" if e is None else f"{e.format()} " + (
+                    "(no verdict: a method beats the oracle)" if beaten else "(goal met)" if e.low >= 0.9
+                    else "(below goal)" if e.entirely_below(0.9) else "(undecided)"))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return lines
 

@@ -96,5 +96,7 @@ def test_suite_renders_the_oracle_section_and_the_readme_verdict():
     assert "| adr | 0.500 [0.300, 0.700] (below goal) |" in text
     assert "| dr_history | not in this setting |" in text
     assert oracle_markdown({"methods": {}}) == []
+    d["oracle"][0]["fractions"]["dr"] = {"value": 2.0, "low": 1.5, "high": 2.5, "n": 3}  # a method beats the oracle
+    assert "| dr | 2 [1.5, 2.5] (no verdict: a method beats the oracle) |" in "\n".join(oracle_markdown(d))
     assert "no clear winner (saturated)" in winners_table([d])[-1]
     assert winners_table([{**d, "smoke": "sources below bar"}])[-1].startswith("| f (smoke) | extrap |")
