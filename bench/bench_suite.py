@@ -86,6 +86,7 @@ def job_seconds(out: Path) -> tuple[float, float]:
 def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict[str, Any] | None:
     from simtransfer.experiments.experiment import load_experiment
     from simtransfer.experiments.leaderboard import leaderboard, source_robustness
+    from simtransfer.experiments.oracle import oracle_reports, without
     from simtransfer.experiments.report import load_results, summarize
     from simtransfer.experiments.runner import is_done, iter_jobs
 
@@ -100,7 +101,9 @@ def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict
         return {"family": name, "jobs_done": done, "jobs_total": len(jobs), "error": str(exc)}
     summaries, notes = summarize(results, reps=reps)
     ratios = {(s.target, s.method): s.transfer_ratio for s in summaries if s.transfer_ratio is not None}
-    verdicts = leaderboard(results, reps=reps)
+    oracles = fam.get("oracles") or {}  # {target: the method label of its oracle}: a reference, never ranked
+    verdicts = leaderboard(without(results, set(oracles.values())), reps=reps)
+    against_oracle = oracle_reports(results, verdicts, oracles, bar=fam.get("bar"), reps=reps)
     timing_path = out / "suite_timing.json"
     timing = json.loads(timing_path.read_text()) if timing_path.is_file() else {"invocations": []}
     rob = fam.get("robustness")
@@ -112,8 +115,19 @@ def analyse_family(name: str, fam: dict[str, Any], out: Path, reps: int) -> dict
             "timing_note": timing.get("note"),
             "job_s": job_s, "cpu_s": cpu_s, "verdicts": verdicts, "ratios": ratios, "notes": notes,
             "robustness": robustness, "robustness_keys": rob,
+            "oracle": [r.to_dict() for r in against_oracle], "oracle_robust": fam.get("robust", []),
+            "smoke": fam.get("smoke"),
             "targets": {t.name: (t.env.id or str(t.env.entry_point)) for t in cfg.targets},
-            "methods": {m.label: (m.method + (f" from source '{m.source}'" if m.source else "")) for m in cfg.all_methods()}}
+            "methods": {m.label: (m.method + (f" from source '{m.source}'" if m.source else ""))
+                        for m in cfg.all_methods() if m.label not in oracles.values()},
+            "oracles": {t: next((m.method + f" from source '{m.source}'" + _trained(cfg, m.source)
+                                 for m in cfg.all_methods() if m.label == o), o) for t, o in oracles.items()}}
+
+
+def _trained(cfg: Any, source: str | None) -> str:
+    """`` (trained 300k steps)``: an oracle's budget, which bounds what it can show."""
+    src = cfg.sources.get(source) if source else None
+    return f" (trained {src.timesteps // 1000}k steps)" if src is not None and src.timesteps else ""
 
 
 def plot_family(data: dict[str, Any], path: Path) -> bool:
@@ -136,13 +150,17 @@ def plot_family(data: dict[str, Any], path: Path) -> bool:
         colors = ["tab:green" if s.method == v.winner else "tab:gray" if not s.trained else "tab:blue" for s in scores]
         ax.barh(list(y), vals, xerr=[lo, hi], color=colors, alpha=0.8, capsize=3)
         ax.set_yticks(list(y), [s.method for s in scores])
-        for ref, style, label in ((v.random, ":", "random"), (v.scratch, "--", "scratch")):
+        oracle = next((r["score"]["value"] for r in data.get("oracle") or [] if r["target"] == v.target), None)
+        for ref, style, label in ((v.random, ":", "random"), (v.scratch, "--", "scratch"), (oracle, "-.", "oracle")):
             if ref is not None:
-                ax.axvline(ref, color="k", linestyle=style, linewidth=1, label=label)
+                ax.axvline(ref, color="tab:red" if label == "oracle" else "k", linestyle=style, linewidth=1,
+                           label=label)
         ax.set_title(v.target)
         ax.set_xlabel("final return (IQM, 95% CI)")
     axes[0][0].legend(loc="lower right", fontsize=7)
-    fig.suptitle(f"{data['family']}: final return on each target (green: winner, gray: zero-shot)")
+    wide = len(verdicts) > 1  # one target: a narrow figure, a short title
+    fig.suptitle(f"{data['family']}: " + ("final return on each target " if wide else "") +
+                 "(green: winner, gray: zero-shot)", fontsize=12 if wide else 9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 CONFIGS = ROOT / "experiments" / "configs" / "zoo"
 RUNS = ROOT / "bench" / ".zoo_runs"
 RESULTS = ROOT / "bench" / "results"
-KINDS = ("nominal", "dr", "adr")
+KINDS = ("nominal", "dr", "adr", "history")
 CHEAP = ("pendulum", "double_pendulum", "reacher")
 _LOCK = threading.Lock()
 
@@ -235,14 +235,17 @@ def cmd_measure(args: argparse.Namespace) -> int:
                            "verdict": group_verdict(family, returns),
                            "timesteps": [e["timesteps"] for e in rows],
                            "cpu_s": [e["train_cpu_s"] for e in rows], "wall_s": [e["train_wall_s"] for e in rows]})
+        # the tuning study and the superseded runs live where the zoo was built (bench/.zoo_runs, .zoo_old_runs):
+        # a re-measure elsewhere keeps their earlier record instead of dropping it
+        previous = json.loads((RESULTS / "zoo.json").read_text()) if (RESULTS / "zoo.json").is_file() else {}
         configured = [f"{f}/{k}" for (f, k) in zoo_configs()]
         shipped = {f"{g['family']}/{g['kind']}": len(g["seeds"]) for g in groups}
         data = {"references": REFERENCES, "entries": entries, "groups": groups,
                 "missing": {fk: 3 - shipped.get(fk, 0) for fk in configured if shipped.get(fk, 0) < 3},
                 "planned_steps": {f"{f}/{k}": _planned_steps(p) for (f, k), p in zoo_configs().items()},
                 "untrained_families": sorted(set(REFERENCES) - {e["family"] for e in entries}),
-                "tune": _tune_summary(), "zoo_bytes": sum(e["size_bytes"] for e in entries),
-                "superseded": _superseded()}
+                "tune": _tune_summary() or previous.get("tune"), "zoo_bytes": sum(e["size_bytes"] for e in entries),
+                "superseded": _superseded() or previous.get("superseded", [])}
         data["estimate"] = _estimate(data)
         data["suite_sources"] = _suite_sources()
     data.update(record)

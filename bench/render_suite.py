@@ -94,6 +94,44 @@ def robustness_markdown(rows: list[SourceRobustness], keys: dict[str, Any]) -> l
     return lines
 
 
+def oracle_markdown(d: dict[str, Any]) -> list[str]:
+    """Each target against its oracle (a policy trained on the target itself, not ranked): the oracle's return,
+    the target's status, every ranked method as a fraction of the oracle, and the robustness of the DR / ADR /
+    DR+history sources as a fraction of the oracle (goal ≥ 0.9)."""
+    reports = d.get("oracle") or []
+    if not reports:
+        return []
+    lines = ["", "Against the oracle (a policy trained on the target itself; reported, not ranked; "
+             "`experiments/oracle.py`). Status: *clear win*, *physics-capped* (even the oracle stays below the "
+             "bar), *saturated* (the winner and a method tied with it both reach ≥ 0.9 of the oracle) or "
+             "*undecided* (tied below the oracle; the seeds that would decide it assume the margin holds and its "
+             "interval narrows like 1/√seeds):", "",
+             "| target | oracle | oracle return | bar | status | why |", "|---|---|---|---|---|---|"]
+    for r in reports:
+        lines.append(f"| {r['target']} | `{r['oracle']}` = {d.get('oracles', {}).get(r['target'], r['oracle'])} | "
+                     f"{_estimate(r['score']).format()} | {_fmt(r['bar'])} | **{r['status']}** | {r['reason']} |")
+    targets = [r["target"] for r in reports]
+    lines += ["", "Final return as a fraction of the oracle's (IQM / oracle IQM, 95% stratified-bootstrap interval):",
+              "", "| method | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
+    for m in d["methods"]:
+        cells = [_estimate(r["fractions"][m]).format() if m in r["fractions"] else "—" for r in reports]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    robust = d.get("oracle_robust") or []
+    if robust:
+        lines += ["", "Robustness of the randomized sources: zero-shot return on the target as a fraction of the "
+                  "oracle's (goal ≥ 0.9):", "", "| source | " + " | ".join(targets) + " |", "|---|" + "---|" * len(targets)]
+        for m in robust:
+            cells = []
+            for r in reports:
+                e = _estimate(r["fractions"].get(m))
+                beaten = any(_estimate(f).entirely_above(1.0) for f in r["fractions"].values())
+                cells.append("not in this setting" if e is None else f"{e.format()} " + (
+                    "(no verdict: a method beats the oracle)" if beaten else "(goal met)" if e.low >= 0.9
+                    else "(below goal)" if e.entirely_below(0.9) else "(undecided)"))
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def family_markdown(d: dict[str, Any]) -> list[str]:
     """One family's section: timing, methods, targets, verdicts, final returns, robustness, plot."""
     lines = [f"## {d['family']}", ""]
@@ -106,9 +144,11 @@ def family_markdown(d: dict[str, Any]) -> list[str]:
               f"CPU-minutes, i.e. **{d['cpu_s'] / 120:.1f} min on 2 cores** with both busy; measured wall time "
               f"{d['wall_s'] / 60:.1f} min over {len(d['invocations'])} invocation(s) ({_loads(d)}). "
               f"Expected: {d['expected']}." + (f" {d['timing_note']}" if d.get("timing_note") else ""), "",
+              *([f"**Smoke-level**: {d['smoke']}; read its verdicts as a check that the pipeline runs, not as a "
+                 "ranking.", ""] if d.get("smoke") else []),
               "Methods: " + "; ".join(f"`{k}` = {v}" for k, v in d["methods"].items()) + ".", "",
               "Targets: " + "; ".join(f"`{k}` = `{v}`" for k, v in d["targets"].items()) + ".", "",
-              *verdict_markdown(verdicts)]
+              *verdict_markdown(verdicts), *oracle_markdown(d)]
     ratios = {tuple(k.split("/", 1)): _estimate(e) for k, e in d["ratios"].items()}
     lines += ["", "Final return on each target (IQM [95% CI] over seeds; zero-shot methods: no target training; "
               "AUC ratio vs scratch in parentheses for trained methods):", "",
@@ -151,10 +191,14 @@ def winners_table(data: Any) -> list[str]:
     lines = ["| family | target | highest IQM (final return, 95% CI) | tied with it (margin interval contains 0) "
              "| verdict |", "|---|---|---|---|---|"]
     for d in families(data):
+        status = {r["target"]: r["status"] for r in d.get("oracle") or []}  # against the target's oracle
         for v in map(verdict_from_dict, d.get("verdicts", [])):
             tied = ", ".join(v.tied) if v.tied else "—"
             verdict = "clear win" if v.clear else "no clear winner" if v.tied else "only method"
-            lines.append(f"| {d['family']} | {v.target} | **{v.winner}** {v.scores[0].score.format()} | {tied} | "
+            if not v.clear and status.get(v.target) in ("physics-capped", "saturated"):
+                verdict = f"no clear winner ({status[v.target]})"
+            family = d["family"] + (" (smoke)" if d.get("smoke") else "")
+            lines.append(f"| {family} | {v.target} | **{v.winner}** {v.scores[0].score.format()} | {tied} | "
                          f"{verdict} |")
     return lines
 
