@@ -114,7 +114,7 @@ def test_cma_finds_a_known_minimum_inside_the_box_and_uses_the_whole_budget():
     assert again.trace == bowl.trace  # search seed 0 is a seed (cma reads 0 as "seed from the clock")
 
 
-def test_cma_starts_at_the_centre_with_steps_of_sigma0():
+def test_cma_starts_at_the_centre_with_steps_of_sigma0(capsys):
     space = ParameterSpace.from_mapping({"mass": {"low": 0.8, "high": 1.2}})
     box = _Box(space, {"mass": (0.0, 10.0)})
     tight, wide = Bowl({"mass": 0.0}), Bowl({"mass": 0.0})
@@ -123,6 +123,7 @@ def test_cma_starts_at_the_centre_with_steps_of_sigma0():
     assert [t["params"]["mass"] for t in tight.trace] == pytest.approx([5.0] * 6, abs=1e-3)
     spread = np.std([t["params"]["mass"] for t in wide.trace])
     assert 0.5 < spread < 6.0  # sigma0 = 0.3 of the unit box is 3 units of mass
+    assert capsys.readouterr().out == ""  # cma stays silent: a library call leaves stdout to its caller
 
 
 def test_random_search_draws_uniformly_from_the_box_and_is_seeded():
