@@ -136,13 +136,16 @@ def test_an_attack_never_ends_weaker_than_its_random_start_and_stays_in_the_ball
         assert min(gains) >= -1e-6 and max(gains) > 0, (attack, steps)
     pgd = _deltas("pgd", model, x, 5, epsilon=0.5, steps=4)
     assert np.mean([strength(d) for d in pgd]) > 2 * np.mean([strength(d) for d in start])
+    fgsm = _deltas("fgsm", model, x, 5, epsilon=0.5, steps=1)
+    np.testing.assert_array_equal(fgsm, _deltas("fgsm", model, x, 5, epsilon=0.5, steps=7))  # one step, always
 
 
 def test_uniform_noise_fills_the_ball_in_normalized_units():
-    """Uniform noise of epsilon 0.1 in normalized units: +-0.1 * std in raw units (std 2, 0.5, 1 here)."""
-    normalizer = ObsNormalizer(np.zeros(3), np.array([4.0, 0.25, 1.0]), clip_obs=10.0, epsilon=1e-8)
+    """Uniform noise of epsilon 0.1 in normalized units: +-0.1 * std in raw units (std 2, 0.5 and, for an
+    observation that never varied, the normalizer's sqrt(epsilon))."""
+    normalizer = ObsNormalizer(np.zeros(3), np.array([4.0, 0.25, 0.0]), clip_obs=10.0, epsilon=1e-8)
     deltas = _deltas("uniform", None, np.zeros(3), 2000, epsilon=0.1, normalizer=normalizer)
-    bound = 0.1 * np.array([2.0, 0.5, 1.0])
+    bound = 0.1 * np.array([2.0, 0.5, 1e-4])
     assert np.all(np.abs(deltas) <= bound + 1e-6)
     np.testing.assert_allclose(deltas.min(axis=0), -bound, rtol=0.02)
     np.testing.assert_allclose(deltas.max(axis=0), bound, rtol=0.02)
