@@ -140,6 +140,24 @@ def test_an_attack_never_ends_weaker_than_its_random_start_and_stays_in_the_ball
     np.testing.assert_array_equal(fgsm, _deltas("fgsm", model, x, 5, epsilon=0.5, steps=7))  # one step, always
 
 
+def test_fgsm_is_one_signed_gradient_step_of_epsilon_from_the_random_start():
+    """The definition, coordinate by coordinate: start s (uniform in the ball), s + eps * sign(grad) clipped to the
+    ball, and the more divergent of the two."""
+    model = _model(PPO)
+    div, eps, x = divergence_fn(model), 0.5, np.array([0.6, -0.8, 0.3])
+    x0 = th.as_tensor(x[None], dtype=th.float32)
+
+    def strength(delta: np.ndarray) -> float:
+        return float(div(x0, x0 + th.as_tensor(delta[None], dtype=th.float32)))
+
+    starts = _deltas("uniform", model, x, 5, epsilon=eps)
+    for start, got in zip(starts, _deltas("fgsm", model, x, 5, epsilon=eps)):
+        delta = th.as_tensor(start[None], dtype=th.float32).requires_grad_(True)
+        (grad,) = th.autograd.grad(div(x0, x0 + delta), delta)
+        step = np.clip(start + eps * np.sign(grad.numpy()[0]), -eps, eps)
+        np.testing.assert_allclose(got, step if strength(step) > strength(start) else start, atol=1e-6)
+
+
 def test_uniform_noise_fills_the_ball_in_normalized_units():
     """Uniform noise of epsilon 0.1 in normalized units: +-0.1 * std in raw units (std 2, 0.5 and, for an
     observation that never varied, the normalizer's sqrt(epsilon))."""
