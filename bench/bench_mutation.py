@@ -69,6 +69,10 @@ TARGETS: dict[str, list[tuple[list[str], list[str], str]]] = {
                                                 "tests/agents/test_worst_case.py"], "")],
     "obs_attack": [(["agents/obs_attack.py"], ["tests/agents/test_obs_attack_units.py",
                                                 "tests/agents/test_obs_attack.py"], "")],
+    # per-task heads (multi-task policies): the heads' unit test and one tiny heads training run; the transfer
+    # tests of multi-task sources are left out (their module fixture trains several sources per mutant)
+    "multitask": [(["agents/multitask/_heads.py"], ["tests/agents/test_multitask_heads.py",
+                                                     "tests/agents/test_multitask.py"], "heads")],
     "security": [
         (["envs/trust.py", "envs/yaml_io.py"], ["tests/envs/test_trust.py", "tests/security/test_hostile_runs.py"],
          ""),
@@ -78,7 +82,6 @@ TARGETS: dict[str, list[tuple[list[str], list[str], str]]] = {
 NOT_TARGETED: dict[str, str] = {
     "agents/rarl.py": "each test of the alternation is a RARL training run of both players, so one pass over "
                       "its mutants did not fit this round on 2 shared cores; its wrappers are the 'wrappers' target",
-    "agents/multitask/": "not reached in this round (the worst-case and attack targets came first)",
 }
 # string literals (error texts, option descriptions, notes) are not mutated: a changed message is no change
 # of behaviour, and at seconds a mutant the run has to fit on a 2-core machine
@@ -87,6 +90,7 @@ DISABLED = "string,fstring"
 # machine most slow kills are; it is counted as killed (and separately as killed_slowly), never as a survivor
 STATUS = {"ok_killed": "killed", "bad_survived": "survived", "bad_timeout": "timeout",
           "ok_suspicious": "killed", "skipped": "skipped", "untested": "untested"}
+TWO_D = "equivalent for SB3's inputs: policies always see (batch, features) tensors, where dim +1 is dim -1"
 # (file, stripped source line) -> why a surviving mutant there does not change behaviour worth a test
 EXPLAINED: dict[tuple[str, str], str] = {
     ("transfer/methods/__init__.py", 'name: ClassVar[str] = ""'):
@@ -205,6 +209,17 @@ EXPLAINED: dict[tuple[str, str], str] = {
     ("agents/obs_attack.py", "self._scale = np.sqrt(np.asarray(normalizer.var, dtype=np.float64) + normalizer.epsilon)"):
         "equivalent where a variance is > 2e-8: +-1e-8 under the root moves the scale by under 1e-8 relative (a "
         "zero variance, where `-` gives NaN, is tested)",
+    ("agents/multitask/_heads.py", "out = nn.functional.linear(latent, self.weight, self.bias).unflatten(-1, "
+                                   "(self.n_tasks, self.out_dim))"): TWO_D,
+    ("agents/multitask/_heads.py", "count = w.sum(-1, keepdim=True)"):
+        "equivalent for SB3's inputs: the code w is (batch, n_tasks) there, where dim +1 is dim -1",
+    ("agents/multitask/_heads.py", "return torch.cat([self.policy_net(features), features[..., -self.n_tasks:]], "
+                                   "dim=-1)"): TWO_D,
+    ("agents/multitask/_heads.py", "return torch.cat([self.value_net(features), features[..., -self.n_tasks:]], "
+                                   "dim=-1)"): TWO_D,
+    ("agents/multitask/_heads.py", "self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), "
+                                   "**self.optimizer_kwargs)"):
+        "equivalent in training: SB3 sets every optimizer's learning rate from its schedule before each update",
     ("envs/yaml_io.py", "MAX_BYTES = 4 * 1024 * 1024  # configs and presets are a few KB; metadata.json a few hundred KB"):
         "a policy constant, not behaviour: the tests read MAX_BYTES symbolically and pin the inclusive bound",
     ("envs/yaml_io.py", 'problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]'):
