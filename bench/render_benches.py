@@ -341,6 +341,9 @@ def mutation(payload: dict[str, Any]) -> str:
         c = t["counts"]
         lines.append(f"| {name} | {', '.join(f'`{p}`' for p in t['paths'])} | {c['total']} | {c['killed']} | "
                      f"{c['survived']} | {c['timeout']} | {c['untested']} |")
+    if payload.get("not_targeted"):
+        lines += ["", "Not mutation-tested yet:", ""]
+        lines += [f"- `{path}`: {why}" for path, why in payload["not_targeted"].items()]
     for name, t in payload["targets"].items():
         if not t["survivors"]:
             continue

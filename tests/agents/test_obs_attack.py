@@ -34,6 +34,7 @@ def test_pgd_hurts_more_than_uniform_noise_of_the_same_bound(cart_run):
     pgd = evaluate_attack(cart_run, TARGET, "pgd", eps, steps=5, episodes=4, seed=0)
     fgsm = evaluate_attack(cart_run, TARGET, "fgsm", eps, episodes=4, seed=0)
     assert pgd.mean_return < 0.5 * noise.mean_return                  # gradients find what noise does not
+    assert pgd.target == noise.target == TARGET
     assert fgsm.mean_return < noise.mean_return
     assert pgd.returns == evaluate_attack(cart_run, TARGET, "pgd", eps, steps=5, episodes=4, seed=0).returns
 

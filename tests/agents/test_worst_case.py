@@ -89,6 +89,42 @@ def test_cma_search_finds_a_worse_vector_than_nominal_and_is_deterministic(pend_
     assert rnd.evaluations == 5 and rnd.method == "random"
 
 
+def test_the_trace_numbers_every_evaluation_and_keeps_the_first_worst(pend_run):
+    res = search_worst_case(pend_run, TARGET, ranges={"gravity": [8.8, 10.8]}, budget=7, episodes=1,
+                            method="random", search_seed=2)
+    assert res.target == TARGET and 0 < res.wall_time_s < 300
+    assert [t["evaluation"] for t in res.trace] == list(range(1, 8))
+    returns = [t["return"] for t in res.trace]
+    assert [t["best_return"] for t in res.trace] == [min(returns[:i + 1]) for i in range(7)]
+    # parameters this policy does not feel: every vector ties, and the first one stays the reported worst
+    flat = {"rolling_friction": [0.0, 0.02], "restitution": [0.0, 0.4]}
+    tied = search_worst_case(pend_run, TARGET, ranges=flat, budget=4, episodes=1, method="random", search_seed=2)
+    assert len({t["return"] for t in tied.trace}) == 1
+    assert {k: tied.worst_params[k] for k in flat} == tied.trace[0]["params"]
+    other = search_worst_case(pend_run, TARGET, ranges=flat, budget=4, episodes=1, method="random", search_seed=3)
+    assert [t["params"] for t in other.trace] != [t["params"] for t in tied.trace]  # the search seed is used
+
+
+def test_method_picks_the_search(pend_run):
+    """CMA-ES starts at the centre of the box (the geometric one for log-uniform motor_gain) with steps of sigma0;
+    random draws ignore sigma0."""
+    kwargs = {"ranges": {"motor_gain": [0.5, 2.0]}, "budget": 4, "episodes": 1, "sigma0": 1e-6}
+    cma = search_worst_case(pend_run, TARGET, **kwargs)
+    assert [t["params"]["motor_gain"] for t in cma.trace] == pytest.approx([1.0] * 4, abs=1e-4)
+    rnd = search_worst_case(pend_run, TARGET, method="random", **kwargs)
+    assert np.ptp([t["params"]["motor_gain"] for t in rnd.trace]) > 0.1
+
+
+def test_defaults_are_a_cma_search_of_100_vectors_of_5_episodes(pend_run):
+    """``evaluate --worst-case`` leaves method and sigma0 to these defaults."""
+    nominal = search_worst_case(pend_run, TARGET, ranges={"motor_gain": 1.0})  # one vector whatever the budget
+    assert (nominal.method, nominal.budget, nominal.episodes, nominal.seed, nominal.search_seed) == ("cma", 100, 5, 0, 0)
+    assert len(nominal.worst_returns) == 5
+    short = {"ranges": {"motor_gain": [0.5, 2.0]}, "budget": 3, "episodes": 1}
+    explicit = search_worst_case(pend_run, TARGET, method="cma", sigma0=0.3, seed=0, search_seed=0, **short)
+    assert search_worst_case(pend_run, TARGET, **short).trace == explicit.trace
+
+
 def test_preset_ranges_cover_every_parameter(pend_run):
     res = search_worst_case(pend_run, "simtransfer/InvertedPendulumExtrap-v0", ranges="extrap", budget=3,
                             episodes=1)
@@ -113,6 +149,9 @@ def test_whole_step_parameters_are_searched_and_reported_as_whole_steps(pend_run
     ({"ranges": {"gravity": "heavy"}}, "expected \\[low, high\\]"),
     ({"ranges": "nosuchsplit"}, "neither a split"),
     ({"budget": 0}, "budget must be at least 1"),
+    ({"budget": True}, "budget must be at least 1"),
+    ({"budget": 2.5}, "budget must be at least 1"),
+    ({"episodes": 0}, "episodes must be at least 1"),
     ({"method": "grid"}, "unknown worst-case search method"),
 ])
 def test_bad_input_is_one_line(pend_run, kwargs, match):

@@ -134,3 +134,53 @@ def test_a_trial_ends_after_k_inner_episodes_and_reports_each_return() -> None:
     assert [r[0] for r in returns] == [0, 1, 2]
     assert all(ret == length for _, ret, length in returns)  # a return restarts at 0 for each inner episode
     assert sum(flags) == 3 and flags[-1] == 1.0
+
+
+def test_a_trial_has_three_inner_episodes_by_default() -> None:
+    env = TrialWrapper(gym.make("CartPole-v1"))
+    env.reset(seed=0)
+    ends, done = [], False
+    while not done:
+        _, _, terminated, truncated, info = env.step(0)
+        done = terminated or truncated
+        if "trial_episode_return" in info:
+            ends.append(info["trial_episode"])
+    assert env.episodes == 3 and ends == [0, 1, 2]
+
+
+class _TwoActions(gym.Env):
+    """A flat observation and a 2-d action Box with different bounds per dimension."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+    action_space = gym.spaces.Box(np.array([-1.0, -2.0], np.float32), np.array([1.0, 2.0], np.float32))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(3, np.float32), {}
+
+    def step(self, action):
+        return np.ones(3, np.float32), 0.5, False, False, {}
+
+
+def test_vector_actions_keep_their_per_dimension_bounds_and_values() -> None:
+    env = TrialWrapper(_TwoActions(), episodes=1)
+    assert env.observation_space.low[3:5].tolist() == [-1.0, -2.0]
+    assert env.observation_space.high[3:5].tolist() == [1.0, 2.0]
+    env.reset(seed=0)
+    obs, *_ = env.step(np.array([0.5, -1.5], np.float32))
+    assert obs.tolist() == [1.0, 1.0, 1.0, 0.5, -1.5, 0.5, 0.0]
+
+
+def test_a_two_dimensional_box_observation_is_a_one_line_error() -> None:
+    env = gym.wrappers.ReshapeObservation(gym.make("CartPole-v1"), (2, 2))
+    with pytest.raises(SimtransferError, match="trial needs a flat Box observation") as exc:
+        TrialWrapper(env)
+    assert "\n" not in str(exc.value)
+
+
+def test_unwrapped_params_are_the_randomizers_current_ones() -> None:
+    env = TrialWrapper(make_env(SPEC), episodes=2)
+    _, info = env.reset(seed=0)
+    assert env.unwrapped_params() == info["params"] and info["params"]
+    plain = TrialWrapper(gym.make("CartPole-v1"))
+    assert plain.randomizer is None and plain.unwrapped_params() == {}
