@@ -13,6 +13,8 @@ Per task and seed ``s`` (resumable: finished cells are kept in ``bench/results/c
     python bench/bench_calibration.py --task InvertedPendulum --seeds 5
     python bench/bench_calibration.py --task InvertedPendulum --phase recovery --seeds 5
     python bench/bench_calibration.py --task InvertedPendulum --standin InvertedPendulumHard --seeds 5
+    python bench/bench_calibration.py --task Hopper --phase recovery --seeds 5
+    python bench/bench_calibration.py --task InvertedDoublePendulum --seeds 5 --policy-seeds 3 --timesteps 150000
 
 ``bench/render.py`` renders ``calibration.md`` (IQM over seeds with bootstrap intervals).
 """
@@ -36,7 +38,9 @@ RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "runs" / "bench_calibration"
 ARMS = ("nominal", "dr", "calibrated", "oracle")  # also: dr_physics (the shipped preset without actuator/sensor kinds)
-CONFIGS = {"InvertedPendulum": "inverted_pendulum", "InvertedDoublePendulum": "inverted_double_pendulum"}
+CONFIGS = {"InvertedPendulum": "inverted_pendulum", "InvertedDoublePendulum": "inverted_double_pendulum",
+           "Hopper": "hopper"}  # Hopper: recovery only (competent Hopper policies are out of this machine's reach)
+DELETE = object()  # update(..., DELETE): remove the cell
 STANDIN: str | None = None  # --standin: a further stand-in of the task (envs/presets/reality.yaml), else its own
 
 
@@ -64,7 +68,9 @@ def update(path: Path, task: str, keys: tuple[str, ...], value: Any, header: dic
         node = entry
         for k in keys[:-1]:
             node = node.setdefault(k, {})
-        if keys:
+        if keys and value is DELETE:
+            node.pop(keys[-1], None)
+        elif keys:
             node[keys[-1]] = value
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
@@ -81,6 +87,7 @@ def recovery(task: str, seed: int, episodes: int, budget: int, max_delay: int = 
     work = WORK / key(task) / f"s{seed}"
     shutil.rmtree(work, ignore_errors=True)
     data = collect("scripted", real_id(task), work / "data", episodes=episodes, seed=1000 * seed)
+    load0 = os.getloadavg()[0]
     t0 = time.perf_counter()
     cpu0 = time.process_time()
     report = calibrate(work / "data", env_id(task), work / "calib", budget=budget, seed=seed, max_delay=max_delay)
@@ -92,7 +99,8 @@ def recovery(task: str, seed: int, episodes: int, budget: int, max_delay: int = 
         rows[e["name"]] = {**e, "true": true,
                            "rel_error": None if true in (None, 0) else (e["value"] - true) / abs(true)}
     return {"steps": data.total_steps, "episodes": len(data.episodes), "wall_s": wall, "cpu_s": cpu,
-            "evaluations": report["evaluations"], "estimates": rows, "load": os.getloadavg()[0]}
+            "evaluations": report["evaluations"], "estimates": rows, "load": os.getloadavg()[0],
+            "load_before": load0}
 
 
 def train_arm(task: str, arm: str, seed: int, timesteps: int, *, out: Path | None = None,
@@ -135,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--standin", default=None, help="a further stand-in of the task by its reality.yaml name "
                     "(InvertedPendulumHard: simtransfer/InvertedPendulumRealHard-v0); results under that name")
     ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--policy-seeds", type=int, default=None, help="seeds of the policy comparison (default: --seeds)")
     ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. seeds-1 (split across processes)")
+    ap.add_argument("--redo-recovery", action="store_true", help="calibrate again seeds that have a recovery cell "
+                    "(their calibrated policies are trained again too)")
     ap.add_argument("--episodes", type=int, default=10, help="logged episodes per calibration (<= 10)")
     ap.add_argument("--budget", type=int, default=400, help="CMA-ES evaluations of the final fit")
     ap.add_argument("--max-delay", type=int, default=4, help="largest delay calibrate tries (its default: 4)")
@@ -157,13 +168,15 @@ def main(argv: list[str] | None = None) -> int:
               "timesteps": args.timesteps, "eval_episodes": args.eval_episodes, "machine": machine()}
     entry = update(path, key(args.task), (), None, header)
     for seed in range(args.seeds):
-        if args.phase in ("all", "recovery") and str(seed) not in entry["recovery"]:
+        if args.phase in ("all", "recovery") and (args.redo_recovery or str(seed) not in entry["recovery"]):
             rec = recovery(args.task, seed, args.episodes, args.budget, args.max_delay)
             entry = update(path, key(args.task), ("recovery", str(seed)), rec, {**header, "load_after": load()})
+            if args.redo_recovery and str(seed) in entry["policies"].get("calibrated", {}):  # trained on the old fit
+                entry = update(path, key(args.task), ("policies", "calibrated", str(seed)), DELETE, header)
             print(f"{key(args.task)} seed {seed}: recovery in {rec['wall_s']:.0f} s: "
                   + ", ".join(f"{k}={v['value']:.3g}" for k, v in rec["estimates"].items()), flush=True)
     if args.phase in ("all", "policies"):
-        for seed in range(args.first_seed, args.seeds):
+        for seed in range(args.first_seed, args.policy_seeds or args.seeds):
             for arm in args.arms.split(","):
                 if str(seed) in entry["policies"].get(arm, {}) or (
                         arm == "calibrated" and str(seed) not in entry["recovery"]):

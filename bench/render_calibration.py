@@ -42,10 +42,14 @@ def _recovery(task: str, e: dict[str, Any]) -> list[str]:
     walls = [rec[s]["wall_s"] for s in seeds]
     cpus = [rec[s]["cpu_s"] for s in seeds]
     steps = [rec[s]["steps"] for s in seeds]
-    loads = [rec[s]["load"] for s in seeds]
+    loads = [rec[s]["load"] for s in seeds] + [rec[s]["load_before"] for s in seeds if "load_before" in rec[s]]
+    evals = [rec[s]["evaluations"] for s in seeds]
     lines += ["", f"Calibration time per seed: wall {min(walls):.0f}-{max(walls):.0f} s (median "
-              f"{float(np.median(walls)):.0f} s), CPU {float(np.median(cpus)):.0f} s (one process); logged steps "
-              f"{min(steps)}-{max(steps)}; machine load (1-min average) {min(loads):.1f}-{max(loads):.1f}.", ""]
+              f"{float(np.median(walls)):.0f} s), CPU {min(cpus):.0f}-{max(cpus):.0f} s (median "
+              f"{float(np.median(cpus)):.0f} s; one process); {min(evals)}-{max(evals)} simulator evaluations; "
+              f"logged steps {min(steps)}-{max(steps)}; machine load (1-min average, "
+              f"{'before and after' if len(loads) > len(seeds) else 'after'} each calibration) "
+              f"{min(loads):.1f}-{max(loads):.1f}.", ""]
     return lines
 
 
