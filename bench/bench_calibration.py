@@ -103,6 +103,34 @@ def recovery(task: str, seed: int, episodes: int, budget: int, max_delay: int = 
             "load_before": load0}
 
 
+def diagnose(task: str, seed: int) -> dict[str, float]:
+    """The fit's own prediction cost at its estimate and at the stand-in's true values (same data and windows):
+    if the truth costs more, the objective itself prefers the wrong values (a biased cost), not the search."""
+    from simtransfer.agents.trajectories import read_trajectories
+    from simtransfer.envs.params import KINDS, parse_name
+    from simtransfer.envs.reality import true_params
+    from simtransfer.envs.tasks import env_id
+    from simtransfer.transfer.calibration.fit import prediction_cost, split_params
+    from simtransfer.transfer.calibration.simulator import Simulator
+
+    work = WORK / key(task) / f"s{seed}"
+    report = json.loads((work / "calib" / "calibration.json").read_text())
+    data = read_trajectories(work / "data")
+    physics, _ = split_params(report["params"], str(work))
+    fitted = {e["name"]: e["value"] for e in report["estimates"]}
+    truth = true_params(task, STANDIN)
+    true = {n: truth.get(n, 1.0 if KINDS[parse_name(n)[0]].relative_default else KINDS[parse_name(n)[0]].nominal_absolute)
+            for n in physics}
+    sim = Simulator(env_id(task), physics, data)
+    try:
+        kw = {"horizon": report["horizon"], "seed": seed}
+        at_fit = prediction_cost(sim, data, fitted, int(fitted["action_latency"]), **kw)
+        at_truth = prediction_cost(sim, data, true, int(truth["action_latency"]), **kw)
+    finally:
+        sim.close()
+    return {"cost_fit": at_fit, "cost_truth": at_truth, "cost_fit_reported": report["cost_fit"]}
+
+
 def train_arm(task: str, arm: str, seed: int, timesteps: int, *, out: Path | None = None,
               spec: dict[str, Any] | None = None) -> Path:
     """Train one arm; ``spec``: the oracle's stand-in mapping (default: the task's reality stand-in)."""
@@ -152,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-delay", type=int, default=4, help="largest delay calibrate tries (its default: 4)")
     ap.add_argument("--timesteps", type=int, default=60_000, help="PPO steps per policy")
     ap.add_argument("--eval-episodes", type=int, default=10)
-    ap.add_argument("--phase", choices=["all", "recovery", "policies"], default="all")
+    ap.add_argument("--phase", choices=["all", "recovery", "policies", "diagnose"], default="all",
+                    help="diagnose: the fit's cost at its estimate and at the true values, per recovered seed")
     ap.add_argument("--arms", default=",".join(ARMS))
     ap.add_argument("--results", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
@@ -175,6 +204,13 @@ def main(argv: list[str] | None = None) -> int:
                 entry = update(path, key(args.task), ("policies", "calibrated", str(seed)), DELETE, header)
             print(f"{key(args.task)} seed {seed}: recovery in {rec['wall_s']:.0f} s: "
                   + ", ".join(f"{k}={v['value']:.3g}" for k, v in rec["estimates"].items()), flush=True)
+    if args.phase in ("all", "diagnose"):
+        for seed in range(args.seeds):
+            if str(seed) in entry["recovery"] and (WORK / key(args.task) / f"s{seed}" / "calib").is_dir():
+                diag = diagnose(args.task, seed)
+                entry = update(path, key(args.task), ("diagnosis", str(seed)), diag, header)
+                print(f"{key(args.task)} seed {seed}: cost at the fit {diag['cost_fit']:.4g}, at the truth "
+                      f"{diag['cost_truth']:.4g}", flush=True)
     if args.phase in ("all", "policies"):
         for seed in range(args.first_seed, args.policy_seeds or args.seeds):
             for arm in args.arms.split(","):

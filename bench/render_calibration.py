@@ -26,8 +26,8 @@ def _recovery(task: str, e: dict[str, Any]) -> list[str]:
     seeds = sorted(rec, key=int)
     names = list(rec[seeds[0]]["estimates"])
     lines = [f"### Parameter recovery ({len(seeds)} seeds, {e['episodes']} logged episodes each, scripted excitation)",
-             "", "| parameter | true | estimates (per seed) | median relative error | identified |",
-             "|---|---|---|---|---|"]
+             "", "| parameter | true | estimates (per seed) | median relative error | identified | true value in "
+             "the 95% interval |", "|---|---|---|---|---|---|"]
     for n in names:
         rows = [rec[s]["estimates"][n] for s in seeds]
         vals = ", ".join(f"{r['value']:.3g}" for r in rows)
@@ -38,7 +38,10 @@ def _recovery(task: str, e: dict[str, Any]) -> list[str]:
         med = "" if not errs else ("exact " + f"{sum(x == 0 for x in errs)}/{len(errs)}" if n.endswith("latency")
                                   else f"{100 * float(np.median(errs)):.1f}%")
         ident = f"{sum(r['identified'] for r in rows)}/{len(rows)}"
-        lines.append(f"| {n} | {'' if true is None else f'{true:g}'} | {vals} | {med} | {ident} |")
+        bounded = [r for r in rows if r.get("low") is not None and r.get("high") is not None]
+        cover = "" if true is None or not bounded else \
+            f"{sum(r['low'] <= true <= r['high'] for r in bounded)}/{len(bounded)}"
+        lines.append(f"| {n} | {'' if true is None else f'{true:g}'} | {vals} | {med} | {ident} | {cover} |")
     walls = [rec[s]["wall_s"] for s in seeds]
     cpus = [rec[s]["cpu_s"] for s in seeds]
     steps = [rec[s]["steps"] for s in seeds]
@@ -50,6 +53,16 @@ def _recovery(task: str, e: dict[str, Any]) -> list[str]:
               f"logged steps {min(steps)}-{max(steps)}; machine load (1-min average, "
               f"{'before and after' if len(loads) > len(seeds) else 'after'} each calibration) "
               f"{min(loads):.1f}-{max(loads):.1f}.", ""]
+    diag = e.get("diagnosis", {})
+    if diag:
+        ds = sorted(diag, key=int)
+        worse = sum(diag[s]["cost_truth"] > diag[s]["cost_fit"] for s in ds)
+        lines += ["Diagnosis (`--phase diagnose`): the fit's prediction cost at its estimate vs at the true values, "
+                  "same data and windows, per seed: " + ", ".join(
+                      f"{diag[s]['cost_fit']:.3g} vs {diag[s]['cost_truth']:.3g}" for s in ds)
+                  + f". The true values cost more on {worse}/{len(ds)} seeds"
+                  + (": there the objective itself prefers the estimate (a biased cost), not the search." if worse
+                     else ": the search, not the cost, stopped short."), ""]
     return lines
 
 

@@ -9,9 +9,11 @@ import pytest
 
 import simtransfer.envs  # noqa: F401  (registers the ids)
 from simtransfer.agents.collect import collect
+from simtransfer.agents.trajectories import read_trajectories
 from simtransfer.envs.reality import true_params
 from simtransfer.envs.tasks import preset
 from simtransfer.transfer.calibration import calibrate
+from simtransfer.transfer.calibration.fit import prediction_cost
 from simtransfer.transfer.calibration.simulator import Simulator, _BoundClient
 
 SIM = "simtransfer/Hopper-v0"
@@ -108,3 +110,14 @@ def test_calibrate_finds_a_hopper_delay_and_gain(tmp_path):
     assert est["action_latency"]["value"] == 1
     assert est["motor_gain"]["value"] == pytest.approx(0.7, rel=0.1)
     assert (tmp_path / "calib" / "preset.yaml").is_file()
+    # the benchmark's diagnosis recomputes the fit's own cost (same windows) at any values
+    data = read_trajectories(tmp_path / "data")
+    sim = Simulator(SIM, ["motor_gain"], data)
+    try:
+        kw = {"horizon": 4, "max_windows": 20, "seed": 0}
+        at_fit = prediction_cost(sim, data, {"motor_gain": est["motor_gain"]["value"]}, 1, **kw)
+        assert at_fit == pytest.approx(report["cost_fit"], rel=1e-9)
+        assert prediction_cost(sim, data, {"motor_gain": 1.0}, 1, **kw) > at_fit
+        assert prediction_cost(sim, data, {"motor_gain": est["motor_gain"]["value"]}, 0, **kw) > at_fit
+    finally:
+        sim.close()

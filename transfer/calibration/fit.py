@@ -230,3 +230,14 @@ def fit(sim: Simulator, data: Trajectories, params: list[str], *, horizon: int =
                                        NOT_IDENTIFIED[kind])
     return Fit(estimates, delay_costs, cost_nominal, cost, obj.evals + quick.evals, time.perf_counter() - t0,
                windows, horizon)
+
+
+def prediction_cost(sim: Simulator, data: Trajectories, values: dict[str, float], delay: int, *, horizon: int = 10,
+                    max_windows: int = 300, warmup: int = 6, seed: int = 0) -> float:
+    """The cost :func:`fit` minimizes (same windows for the same ``seed``), at ``values`` (physics names of
+    ``sim``; others nominal) and ``delay``: compare the fit with other values, e.g. a stand-in's true ones."""
+    windows = make_windows(data, horizon, max_windows, np.random.default_rng(seed), "data")
+    obj = _Objective(sim, sim.physics, windows, horizon, warmup)
+    z = np.array([math.log(values.get(n, nom) / nom) if rel else (values.get(n, nom) - nom) / max(1.0, abs(nom))
+                  for n, rel, nom in zip(obj.physics, obj.rel, obj.nominal)])
+    return obj.cost(z, delay)
