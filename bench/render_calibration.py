@@ -56,13 +56,16 @@ def _recovery(task: str, e: dict[str, Any]) -> list[str]:
     diag = e.get("diagnosis", {})
     if diag:
         ds = sorted(diag, key=int)
-        worse = sum(diag[s]["cost_truth"] > diag[s]["cost_fit"] for s in ds)
-        lines += ["Diagnosis (`--phase diagnose`): the fit's prediction cost at its estimate vs at the true values, "
-                  "same data and windows, per seed: " + ", ".join(
-                      f"{diag[s]['cost_fit']:.3g} vs {diag[s]['cost_truth']:.3g}" for s in ds)
-                  + f". The true values cost more on {worse}/{len(ds)} seeds"
-                  + (": there the objective itself prefers the estimate (a biased cost), not the search." if worse
-                     else ": the search, not the cost, stopped short."), ""]
+        gaps = [100 * (diag[s]["cost_truth"] / diag[s]["cost_fit"] - 1) for s in ds]
+        short = sum(g < 0 for g in gaps)
+        lines += ["Diagnosis (`--phase diagnose`): the fit's own prediction cost (same data and windows) is "
+                  f"{min(gaps):.1f}% to {max(gaps):.1f}% higher at the true values than at the estimate (per seed: "
+                  + ", ".join(f"{g:.1f}%" for g in gaps) + "). "
+                  + (f"On {short}/{len(ds)} seeds the truth is cheaper: the search stopped short there. "
+                     if short else "On every seed the estimate costs less than the truth (the search did not stop "
+                     "short of it); ")
+                  + "the larger the gap, the more the cost itself prefers other values than the truth (model "
+                  "mismatch or too little data).", ""]
     return lines
 
 
