@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-delay", type=int, default=4, help="largest delay calibrate tries (its default: 4)")
     ap.add_argument("--timesteps", type=int, default=60_000, help="PPO steps per policy")
     ap.add_argument("--eval-episodes", type=int, default=10)
+    ap.add_argument("--probe-oracle", type=int, default=None, metavar="STEPS",
+                    help="also train the oracle with STEPS steps (is the budget what limits it?) for --policy-seeds")
     ap.add_argument("--phase", choices=["all", "recovery", "policies", "diagnose"], default="all",
                     help="diagnose: the fit's cost at its estimate and at the true values, per recovered seed")
     ap.add_argument("--arms", default=",".join(ARMS))
@@ -223,6 +225,17 @@ def main(argv: list[str] | None = None) -> int:
                 cell = {"returns": returns, "mean": sum(returns) / len(returns), "train_s": time.perf_counter() - t0}
                 entry = update(path, key(args.task), ("policies", arm, str(seed)), cell, {**header, "load_after": load()})
                 print(f"{key(args.task)} seed {seed} {arm}: {cell['mean']:.1f}", flush=True)
+    if args.probe_oracle:
+        arm = f"oracle_{args.probe_oracle}"
+        for seed in range(args.first_seed, args.policy_seeds or args.seeds):
+            if str(seed) in entry["policies"].get(arm, {}):
+                continue
+            t0 = time.perf_counter()
+            run = train_arm(args.task, "oracle", seed, args.probe_oracle, out=WORK / key(args.task) / f"s{seed}" / arm)
+            returns = score(run, args.task, args.eval_episodes)
+            cell = {"returns": returns, "mean": sum(returns) / len(returns), "train_s": time.perf_counter() - t0}
+            entry = update(path, key(args.task), ("policies", arm, str(seed)), cell, {**header, "load_after": load()})
+            print(f"{key(args.task)} seed {seed} {arm}: {cell['mean']:.1f}", flush=True)
     import render
 
     render.main([])

@@ -87,6 +87,12 @@ def _policies(e: dict[str, Any]) -> list[str]:
         ratio = "" if not o_iqm else f"{est.value / o_iqm:.2f}"
         lines.append(f"| {LABELS[arm]} | {len(means)} | {est.value:.1f} | [{est.low:.1f}, {est.high:.1f}] | "
                      f"{', '.join(f'{m:.0f}' for m in means)} | {ratio} |")
+    for arm in sorted((a for a in pol if a.startswith("oracle_")), key=lambda a: int(a.partition("_")[2])):
+        means = [pol[arm][s]["mean"] for s in sorted(pol[arm], key=int)]
+        est = bootstrap_iqm(means)
+        lines.append(f"| budget probe: oracle with {int(arm.partition('_')[2])} steps (`--probe-oracle`) | "
+                     f"{len(means)} | {est.value:.1f} | [{est.low:.1f}, {est.high:.1f}] | "
+                     f"{', '.join(f'{m:.0f}' for m in means)} | |")
     return [*lines, ""]
 
 
