@@ -8,13 +8,22 @@ Per task and seed ``s`` (resumable: finished cells are kept in ``bench/results/c
   reality.yaml, read here only), latency exact or not, calibration wall time;
 * **policies**: PPO (the task's config, ``--timesteps``) trained with seed ``s`` on nominal physics, on the
   shipped preset (uncalibrated DR), on the calibrated preset of seed ``s``, and on the stand-in itself (oracle),
-  each scored on the stand-in (``--eval-episodes`` episodes, seeds ``10000 + i``).
+  each scored on the stand-in (``--eval-episodes`` episodes, seeds ``10000 + i``);
+* **diagnose**: the fit's own prediction cost at its estimate and at the true values (``--phase diagnose``).
 
-    python bench/bench_calibration.py --task InvertedPendulum --seeds 5
-    python bench/bench_calibration.py --task InvertedPendulum --phase recovery --seeds 5
-    python bench/bench_calibration.py --task InvertedPendulum --standin InvertedPendulumHard --seeds 5
-    python bench/bench_calibration.py --task Hopper --phase recovery --seeds 5
+The published runs (bench/results/calibration.md; all niced, one process):
+
+    python bench/bench_calibration.py --task InvertedPendulum --seeds 5 --timesteps 40000 \\
+        --arms nominal,dr_physics,dr,calibrated,oracle
+    python bench/bench_calibration.py --task Hopper --phase recovery --seeds 5     # no Hopper policies
     python bench/bench_calibration.py --task InvertedDoublePendulum --seeds 5 --policy-seeds 3 --timesteps 150000
+    python bench/bench_calibration.py --task InvertedDoublePendulum --seeds 3 --policy-seeds 1 --arms nominal \\
+        --timesteps 150000 --probe-oracle 450000                                  # the oracle's budget probe
+    python bench/bench_calibration.py --task <Task> --phase diagnose --seeds 5 --timesteps <its steps>
+
+Full settings not run: ``--policy-seeds 5`` for InvertedDoublePendulum, and the harder InvertedPendulum stand-in
+``--task InvertedPendulum --standin InvertedPendulumHard --max-delay 8 --timesteps 120000 --seeds 5``.
+Keep ``--timesteps`` at the value of the task's entry when re-running a phase: it is part of the entry's header.
 
 ``bench/render.py`` renders ``calibration.md`` (IQM over seeds with bootstrap intervals).
 """
