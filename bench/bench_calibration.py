@@ -60,9 +60,12 @@ def real_id(task: str) -> str:
     return env_id(*REALITY_VARIANTS[STANDIN]) if STANDIN else env_id(task, "Real")
 
 
+TAG: str | None = None  # --tag: a variant of the settings, under its own entry
+
+
 def key(task: str) -> str:
-    """The results entry and work folder: the task, or the ``--standin``'s name."""
-    return STANDIN or task
+    """The results entry and work folder: the task, or the ``--standin``'s name (``-<tag>`` with ``--tag``)."""
+    return (STANDIN or task) + (f"-{TAG}" if TAG else "")
 
 
 def update(path: Path, task: str, keys: tuple[str, ...], value: Any, header: dict[str, Any]) -> dict[str, Any]:
@@ -179,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--task", default="InvertedPendulum", choices=list(CONFIGS))
     ap.add_argument("--standin", default=None, help="a further stand-in of the task by its reality.yaml name "
                     "(InvertedPendulumHard: simtransfer/InvertedPendulumRealHard-v0); results under that name")
+    ap.add_argument("--tag", default=None, help="results under '<task>-<tag>' (e.g. a smaller --budget beside the "
+                    "default one)")
     ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--policy-seeds", type=int, default=None, help="seeds of the policy comparison (default: --seeds)")
     ap.add_argument("--first-seed", type=int, default=0, help="run seeds first-seed .. seeds-1 (split across processes)")
@@ -198,8 +203,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import torch
 
-    global STANDIN
-    STANDIN = args.standin
+    global STANDIN, TAG
+    STANDIN, TAG = args.standin, args.tag
     torch.set_num_threads(1)
     path = args.results / "calibration.json"
     from simtransfer.envs.reality import true_params

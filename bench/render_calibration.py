@@ -25,7 +25,8 @@ def _recovery(task: str, e: dict[str, Any]) -> list[str]:
         return []
     seeds = sorted(rec, key=int)
     names = list(rec[seeds[0]]["estimates"])
-    lines = [f"### Parameter recovery ({len(seeds)} seeds, {e['episodes']} logged episodes each, scripted excitation)",
+    lines = [f"### Parameter recovery ({len(seeds)} seeds, {e['episodes']} logged episodes each, scripted excitation, "
+             f"CMA-ES budget {e['budget']})",
              "", "| parameter | true | estimates (per seed) | median relative error | identified | true value in "
              "the 95% interval |", "|---|---|---|---|---|---|"]
     for n in names:
