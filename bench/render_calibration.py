@@ -25,9 +25,10 @@ def _recovery(task: str, e: dict[str, Any]) -> list[str]:
         return []
     seeds = sorted(rec, key=int)
     names = list(rec[seeds[0]]["estimates"])
-    lines = [f"### Parameter recovery ({len(seeds)} seeds, {e['episodes']} logged episodes each, scripted excitation)",
-             "", "| parameter | true | estimates (per seed) | median relative error | identified |",
-             "|---|---|---|---|---|"]
+    lines = [f"### Parameter recovery ({len(seeds)} seeds, {e['episodes']} logged episodes each, scripted excitation, "
+             f"CMA-ES budget {e['budget']})",
+             "", "| parameter | true | estimates (per seed) | median relative error | identified | true value in "
+             "the 95% interval |", "|---|---|---|---|---|---|"]
     for n in names:
         rows = [rec[s]["estimates"][n] for s in seeds]
         vals = ", ".join(f"{r['value']:.3g}" for r in rows)
@@ -38,14 +39,34 @@ def _recovery(task: str, e: dict[str, Any]) -> list[str]:
         med = "" if not errs else ("exact " + f"{sum(x == 0 for x in errs)}/{len(errs)}" if n.endswith("latency")
                                   else f"{100 * float(np.median(errs)):.1f}%")
         ident = f"{sum(r['identified'] for r in rows)}/{len(rows)}"
-        lines.append(f"| {n} | {'' if true is None else f'{true:g}'} | {vals} | {med} | {ident} |")
+        bounded = [r for r in rows if r.get("low") is not None and r.get("high") is not None]
+        cover = "" if true is None or not bounded else \
+            f"{sum(r['low'] <= true <= r['high'] for r in bounded)}/{len(bounded)}"
+        lines.append(f"| {n} | {'' if true is None else f'{true:g}'} | {vals} | {med} | {ident} | {cover} |")
     walls = [rec[s]["wall_s"] for s in seeds]
     cpus = [rec[s]["cpu_s"] for s in seeds]
     steps = [rec[s]["steps"] for s in seeds]
-    loads = [rec[s]["load"] for s in seeds]
+    loads = [rec[s]["load"] for s in seeds] + [rec[s]["load_before"] for s in seeds if "load_before" in rec[s]]
+    evals = [rec[s]["evaluations"] for s in seeds]
     lines += ["", f"Calibration time per seed: wall {min(walls):.0f}-{max(walls):.0f} s (median "
-              f"{float(np.median(walls)):.0f} s), CPU {float(np.median(cpus)):.0f} s (one process); logged steps "
-              f"{min(steps)}-{max(steps)}; machine load (1-min average) {min(loads):.1f}-{max(loads):.1f}.", ""]
+              f"{float(np.median(walls)):.0f} s), CPU {min(cpus):.0f}-{max(cpus):.0f} s (median "
+              f"{float(np.median(cpus)):.0f} s; one process); {min(evals)}-{max(evals)} simulator evaluations; "
+              f"logged steps {min(steps)}-{max(steps)}; machine load (1-min average, "
+              f"{'before and after' if len(loads) > len(seeds) else 'after'} each calibration) "
+              f"{min(loads):.1f}-{max(loads):.1f}.", ""]
+    diag = e.get("diagnosis", {})
+    if diag:
+        ds = sorted(diag, key=int)
+        gaps = [100 * (diag[s]["cost_truth"] / diag[s]["cost_fit"] - 1) for s in ds]
+        short = sum(g < 0 for g in gaps)
+        lines += ["Diagnosis (`--phase diagnose`): the fit's own prediction cost (same data and windows) is "
+                  f"{min(gaps):.1f}% to {max(gaps):.1f}% higher at the true values than at the estimate (per seed: "
+                  + ", ".join(f"{g:.1f}%" for g in gaps) + "). "
+                  + (f"On {short}/{len(ds)} seeds the truth is cheaper: the search stopped short there. "
+                     if short else "On every seed the estimate costs less than the truth (the search did not stop "
+                     "short of it); ")
+                  + "the larger the gap, the more the cost itself prefers other values than the truth (model "
+                  "mismatch or too little data).", ""]
     return lines
 
 
@@ -67,6 +88,12 @@ def _policies(e: dict[str, Any]) -> list[str]:
         ratio = "" if not o_iqm else f"{est.value / o_iqm:.2f}"
         lines.append(f"| {LABELS[arm]} | {len(means)} | {est.value:.1f} | [{est.low:.1f}, {est.high:.1f}] | "
                      f"{', '.join(f'{m:.0f}' for m in means)} | {ratio} |")
+    for arm in sorted((a for a in pol if a.startswith("oracle_")), key=lambda a: int(a.partition("_")[2])):
+        means = [pol[arm][s]["mean"] for s in sorted(pol[arm], key=int)]
+        est = bootstrap_iqm(means)
+        lines.append(f"| budget probe: oracle with {int(arm.partition('_')[2])} steps (`--probe-oracle`) | "
+                     f"{len(means)} | {est.value:.1f} | [{est.low:.1f}, {est.high:.1f}] | "
+                     f"{', '.join(f'{m:.0f}' for m in means)} | |")
     return [*lines, ""]
 
 
