@@ -18,7 +18,8 @@ RARL's worst case ≥ 1.2× DR's with ≤ 10% loss of nominal return, as IQM rat
 
     python bench/bench_adversarial.py            # default (about 16 min on an idle 2-core machine): IDP at
                                                  # 120k steps (nominal training reaches 9359 at this budget), 3
-                                                 # seeds, worst case 30 evaluations; Hopper smoke-level
+                                                 # seeds, worst case 30 evaluations, + a 2.5 N RARL variant (the
+                                                 # sweep); Hopper smoke-level. About 25 min.
     python bench/bench_adversarial.py --full     # 5 seeds, the configs' budgets (IDP 150k, Hopper 2M), worst
                                                  # case 100 evaluations x 3 episodes, forces 2.5 / 10 N
     python bench/bench_adversarial.py --quick    # pipeline smoke test (never lands in bench/results)
@@ -218,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--idp-timesteps", type=int, default=120_000, help="default setting: IDP training steps")
     ap.add_argument("--hopper-timesteps", type=int, default=16_384, help="default setting: Hopper steps (smoke)")
     ap.add_argument("--worst-budget", type=int, default=30, help="default setting: IDP worst-case evaluations")
-    ap.add_argument("--forces", type=float, nargs="*", default=[], help="default setting: extra RARL bounds (N)")
+    ap.add_argument("--forces", type=float, nargs="*", default=[2.5], help="default setting: extra RARL bounds (N)")
     ap.add_argument("--out", type=Path, default=render.RESULTS / "adversarial.json")
     args = ap.parse_args(argv)
     mode = "quick" if args.quick else "full" if args.full else "default"
